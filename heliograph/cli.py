@@ -1,0 +1,44 @@
+"""The ``heliograph`` command: Django management under a friendlier face."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+COMMANDS = {
+    "run": "migrate, publish and serve the status page",
+    "demo": "like run, with the OpenSRS example loaded",
+    "publish": "render the public artifacts now (or --watch to keep publishing)",
+    "page": "create or list pages",
+    "group": "create component groups",
+    "component": "create components, set their status",
+    "incident": "open incidents, post updates",
+    "maintenance": "schedule maintenance windows",
+    "postmortem": "publish a postmortem",
+    "migrate": "create or upgrade the database tables",
+}
+
+
+def usage() -> str:
+    lines = ["usage: heliograph COMMAND [options]   (heliograph COMMAND --help for more)", ""]
+    lines += [f"  {name:<12} {text}" for name, text in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heliograph.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        import django
+
+        django.setup()
+    except ImproperlyConfigured as exc:
+        sys.exit(f"error: {exc}")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["heliograph", *args])

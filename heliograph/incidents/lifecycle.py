@@ -1,0 +1,134 @@
+"""Incident rules: impact, status, impact windows and the duration they add up to.
+
+Plain module, no Django: everything here is a function of the recorded timeline, so
+durations are computed, never typed by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
+
+INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
+MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
+UNRESOLVED = ("investigating", "identified", "monitoring")
+IMPACTS = ("none", "minor", "major", "critical")
+STATUS_LABELS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+    "postmortem": "Postmortem",
+    "scheduled": "Scheduled",
+    "in_progress": "In progress",
+    "verifying": "Verifying",
+    "completed": "Completed",
+}
+
+_IMPACT_OF_STATUS = {DEGRADED: "minor", PARTIAL: "major", MAJOR: "critical"}
+
+
+def impact_of(component_statuses: Iterable[str], override: str | None = None) -> str:
+    """Worst impact among affected component statuses, unless a responder overrode it."""
+    if override:
+        return override
+    ranks = [IMPACTS.index(_IMPACT_OF_STATUS.get(s, "none")) for s in component_statuses]
+    return IMPACTS[max(ranks, default=0)]
+
+
+def current_status(update_statuses: Sequence[str], postmortem_published: bool = False) -> str:
+    """The incident's status: its latest update's, shown as ``postmortem`` once one is out.
+
+    ``update_statuses`` is ordered oldest first (by display time).
+    """
+    if not update_statuses:
+        return "investigating"
+    latest = update_statuses[-1]
+    if postmortem_published and latest == "resolved":
+        return "postmortem"
+    return latest
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of a component's status timeline."""
+
+    component: str
+    at: datetime
+    new_status: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """A span during which one component was not operational; ``end`` None = still open."""
+
+    component: str
+    start: datetime
+    end: datetime | None
+    worst_status: str
+
+    def duration(self, now: datetime) -> timedelta:
+        return (self.end or now) - self.start
+
+
+def impact_windows(changes: Iterable[Change]) -> list[Window]:
+    """Windows per component from its status changes, ordered by start."""
+    windows: list[Window] = []
+    open_since: dict[str, tuple[datetime, str]] = {}
+    for change in sorted(changes, key=lambda c: c.at):
+        started = open_since.get(change.component)
+        if change.new_status == OPERATIONAL:
+            if started:
+                windows.append(Window(change.component, started[0], change.at, started[1]))
+                del open_since[change.component]
+        elif started:
+            open_since[change.component] = (started[0], _worse(started[1], change.new_status))
+        else:
+            open_since[change.component] = (change.at, change.new_status)
+    windows += [Window(c, start, None, worst) for c, (start, worst) in open_since.items()]
+    return sorted(windows, key=lambda w: (w.start, w.component))
+
+
+def _worse(a: str, b: str) -> str:
+    order = (OPERATIONAL, "under_maintenance", DEGRADED, PARTIAL, MAJOR)
+    return max(a, b, key=order.index)
+
+
+def total_duration(windows: Iterable[Window], now: datetime) -> timedelta:
+    """Time during which anything was impaired: overlapping windows count once."""
+    spans = sorted((w.start, w.end or now) for w in windows)
+    total = timedelta()
+    cursor: datetime | None = None
+    for start, end in spans:
+        if cursor is not None and start < cursor:
+            start = cursor
+        if end > start:
+            total += end - start
+        cursor = end if cursor is None else max(cursor, end)
+    return total
+
+
+_DURATION_CLAIM = re.compile(
+    r"duration\s*[:=-]?\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>min(?:ute)?s?|h(?:ou)?rs?|hours?|days?)",
+    re.IGNORECASE,
+)
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
+
+
+def claimed_duration(text: str) -> timedelta | None:
+    """A duration an update's text states (``Total Duration: 26 minutes``), if any."""
+    match = _DURATION_CLAIM.search(text)
+    if not match:
+        return None
+    minutes = float(match["amount"]) * _UNIT_MINUTES[match["unit"][0].lower()]
+    return timedelta(minutes=minutes)
+
+
+def contradicts(claim: timedelta, recorded: timedelta) -> bool:
+    """A claim more than a minute (or 5 %) off the recorded timeline is worth flagging."""
+    tolerance = max(timedelta(minutes=1), recorded * 0.05)
+    return abs(claim - recorded) > tolerance

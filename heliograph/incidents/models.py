@@ -1,0 +1,104 @@
+"""Incidents and maintenances, their updates, and postmortems."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from heliograph.catalog.models import Component, Page
+from heliograph.incidents.lifecycle import IMPACTS, INCIDENT_STATUSES, MAINTENANCE_STATUSES
+from heliograph.lib.ids import new_id
+
+KINDS = [("incident", "incident"), ("maintenance", "maintenance")]
+STATUS_CHOICES = [(s, s) for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES]
+IMPACT_CHOICES = [(i, i) for i in (*IMPACTS, "maintenance")]
+
+
+class Incident(models.Model):
+    id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
+    page = models.ForeignKey(Page, models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=16, choices=KINDS, default="incident")
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES)
+    impact = models.CharField(max_length=16, choices=IMPACT_CHOICES, default="none")
+    impact_override = models.CharField(max_length=16, choices=IMPACT_CHOICES, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(default=timezone.now)
+    monitoring_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    reference = models.CharField(max_length=64, blank=True, help_text="e.g. PR-2142")
+    backfilled = models.BooleanField(default=False)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+    scheduled_until = models.DateTimeField(null=True, blank=True)
+    scheduled_remind_prior = models.BooleanField(default=False)
+    scheduled_auto_in_progress = models.BooleanField(default=True)
+    scheduled_auto_completed = models.BooleanField(default=True)
+    caused_by = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="caused"
+    )
+    recurrence_of = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="recurrences"
+    )
+    components = models.ManyToManyField(Component, blank=True, related_name="incidents")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["page", "kind", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def shortlink(self) -> str:
+        return f"{settings.BASE_URL}/incidents/{self.id}"
+
+    @property
+    def is_maintenance(self) -> bool:
+        return self.kind == "maintenance"
+
+
+class IncidentUpdate(models.Model):
+    id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
+    incident = models.ForeignKey(Incident, models.CASCADE, related_name="updates")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES)
+    body = models.TextField()
+    display_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # [{"code": component id, "name", "old_status", "new_status"}] or empty
+    affected_components = models.JSONField(default=list, blank=True)
+    deliver_notifications = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-display_at", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.incident}: {self.status} at {self.display_at:%Y-%m-%d %H:%M}"
+
+
+class UpdateRevision(models.Model):
+    """Edits to a published update keep the text it had before."""
+
+    update = models.ForeignKey(IncidentUpdate, models.CASCADE, related_name="revisions")
+    body = models.TextField()
+    replaced_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["replaced_at"]
+
+
+class Postmortem(models.Model):
+    incident = models.OneToOneField(Incident, models.CASCADE, related_name="postmortem")
+    body_draft = models.TextField(blank=True)
+    body = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    notify_subscribers = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None

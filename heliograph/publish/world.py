@@ -1,0 +1,141 @@
+"""Everything a page's public artifacts show, loaded in a few queries.
+
+Renderers (HTML, v2 JSON, feeds) take a ``World`` and never touch the database, so one
+snapshot is consistent across all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from heliograph.catalog import uptime
+from heliograph.catalog.models import Component, ComponentGroup, Page, StatusChange
+from heliograph.catalog.status import PageStatus, blend
+from heliograph.incidents import lifecycle
+from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
+
+UPTIME_DAYS = 90
+
+
+@dataclass
+class World:
+    page: Page
+    groups: list[ComponentGroup]
+    components: list[Component]
+    incidents: list[Incident]  # incidents and maintenances, newest first
+    timelines: dict[str, list[StatusChange]]  # component id -> changes, oldest first
+    now: datetime = field(default_factory=timezone.now)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.page.zone
+
+    @cached_property
+    def status(self) -> PageStatus:
+        return blend(c.status for c in self.components)
+
+    @cached_property
+    def components_by_id(self) -> dict[str, Component]:
+        return {c.pk: c for c in self.components}
+
+    def group_members(self, group: ComponentGroup) -> list[Component]:
+        return [c for c in self.components if c.group_id == group.pk]
+
+    @property
+    def ungrouped(self) -> list[Component]:
+        return [c for c in self.components if c.group_id is None]
+
+    def updates(self, incident: Incident) -> list[IncidentUpdate]:
+        """Newest first, as every Statuspage artifact lists them."""
+        return list(incident.updates.all())
+
+    def postmortem(self, incident: Incident) -> Postmortem | None:
+        found: Postmortem | None = getattr(incident, "postmortem", None)
+        return found if found and found.is_published else None
+
+    def affected(self, incident: Incident) -> list[Component]:
+        return sorted(incident.components.all(), key=lambda c: self.components.index(c))
+
+    def windows(self, incident: Incident) -> list[lifecycle.Window]:
+        changes = [
+            lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+            for sc in incident.status_changes.all()
+        ]
+        return lifecycle.impact_windows(changes)
+
+    def duration(self, incident: Incident) -> timedelta:
+        return lifecycle.total_duration(self.windows(incident), self.now)
+
+    @property
+    def incident_list(self) -> list[Incident]:
+        return [i for i in self.incidents if not i.is_maintenance]
+
+    @property
+    def maintenance_list(self) -> list[Incident]:
+        return [i for i in self.incidents if i.is_maintenance]
+
+    @property
+    def unresolved(self) -> list[Incident]:
+        return [i for i in self.incident_list if i.status in lifecycle.UNRESOLVED]
+
+    @property
+    def upcoming(self) -> list[Incident]:
+        return [m for m in self.maintenance_list if m.status == "scheduled"]
+
+    @property
+    def active_maintenance(self) -> list[Incident]:
+        return [m for m in self.maintenance_list if m.status in ("in_progress", "verifying")]
+
+    def uptime_days(self, component: Component) -> list[uptime.DayUptime]:
+        today = self.now.astimezone(self.zone).date()
+        days = [today - timedelta(days=n) for n in range(UPTIME_DAYS - 1, -1, -1)]
+        return uptime.daily_uptime(
+            timeline=[(c.at, c.new_status) for c in self.timelines.get(component.pk, [])],
+            since=_began(component, self.zone),
+            now=self.now,
+            days=days,
+            zone=self.zone,
+            policy=self.page.uptime_policy,
+        )
+
+
+def _began(component: Component, zone: ZoneInfo) -> datetime:
+    if component.start_date:
+        return datetime.combine(component.start_date, datetime.min.time(), zone)
+    return component.created_at
+
+
+def load_world(page: Page, now: datetime | None = None) -> World:
+    page.refresh_from_db()
+    components = list(page.components.select_related("group"))
+    incidents = list(
+        page.incidents.prefetch_related(
+            Prefetch(
+                "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
+            ),
+            Prefetch("components", queryset=Component.objects.select_related("group")),
+            Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id")),
+        ).select_related("postmortem")
+    )
+    timelines: dict[str, list[StatusChange]] = {}
+    for change in StatusChange.objects.filter(component__page=page).order_by("at", "id"):
+        timelines.setdefault(change.component_id, []).append(change)
+    return World(
+        page=page,
+        groups=list(page.groups.all()),
+        components=components,
+        incidents=incidents,
+        timelines=timelines,
+        now=now or timezone.now(),
+    )
+
+
+def day_range(world: World, days: int) -> list[date]:
+    today = world.now.astimezone(world.zone).date()
+    return [today - timedelta(days=n) for n in range(days)]

@@ -1,0 +1,111 @@
+"""Settings, read from environment variables and validated at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("HELIOGRAPH_DATA", "var")).resolve()
+
+
+def _read_base_url() -> str:
+    raw = os.environ.get("HELIOGRAPH_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"HELIOGRAPH_BASE_URL must be an http(s) URL such as https://status.example.com, "
+            f"not {raw!r}"
+        )
+    return raw
+
+
+def _secret_key() -> str:
+    """Use SECRET_KEY when given, else one generated once into the data folder."""
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _database() -> dict:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{DATA_DIR / 'heliograph.sqlite3'}"
+    try:
+        db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj_database_url raises several kinds for bad URLs
+        raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from exc
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["CONN_MAX_AGE"] = 0 if db["NAME"] == ":memory:" else 60
+        db["OPTIONS"] = {
+            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
+            # (busy timeout) instead of failing half-way with "database is locked".
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    elif db["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
+    db.setdefault("TEST", {})
+    return db
+
+
+BASE_URL = _read_base_url()
+SECRET_KEY = _secret_key()
+DEBUG = os.environ.get("HELIOGRAPH_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["*"]  # public pages are served for any Host; pages map domains themselves
+EXPORT_DIR = DATA_DIR / "export"
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "heliograph.catalog",
+    "heliograph.incidents",
+    "heliograph.publish",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
+ROOT_URLCONF = "heliograph.urls"
+WSGI_APPLICATION = "heliograph.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    }
+]
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("HELIOGRAPH_LOG_LEVEL", "INFO")},
+}
