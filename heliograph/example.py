@@ -65,8 +65,8 @@ Thank you,
 Tucows Engineering Team"""
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # Cluster A's timeline from the postmortem (ET = UTC-4 in July).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -40,13 +41,15 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{DATA_DIR / 'heliograph.sqlite3'}"
     try:
-        db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        db: dict[str, Any] = dict(
+            dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        )
     except Exception as exc:  # dj_database_url raises several kinds for bad URLs
         raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from exc
     if db["ENGINE"] == "django.db.backends.sqlite3":
@@ -60,7 +63,12 @@ def _database() -> dict:
         }
     elif db["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
-    db.setdefault("TEST", {})
+    # Lets concurrent test runs on one PostgreSQL server keep out of each other's way.
+    db["TEST"] = (
+        {"NAME": os.environ["HELIOGRAPH_TEST_DB_NAME"]}
+        if "HELIOGRAPH_TEST_DB_NAME" in os.environ
+        else {}
+    )
     return db
 
 

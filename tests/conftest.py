@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from heliograph.catalog.models import Component, Page
 from heliograph.example import load_example
 from heliograph.incidents.models import Incident
+from tests.live import Server, running_demo, scratch_database
 
 POSTGRES_REQUIRED = os.environ.get("HELIOGRAPH_REQUIRE_POSTGRES") == "1"
 
@@ -36,3 +38,41 @@ def cluster_a(page: Page) -> Component:
 @pytest.fixture
 def incident(page: Page) -> Incident:
     return page.incidents.get(reference="PR-2142")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL run skips, loudly, when there is no server (unless it is required)."""
+    if os.environ.get("HELIOGRAPH_TEST_ON_POSTGRES") != "1":
+        return
+    problem = _postgres_problem()
+    if problem is None:
+        return
+    if POSTGRES_REQUIRED:
+        pytest.exit(f"PostgreSQL is required (HELIOGRAPH_REQUIRE_POSTGRES=1): {problem}", 1)
+    marker = pytest.mark.skip(reason=f"PostgreSQL tests skipped: {problem}")
+    for item in items:
+        item.add_marker(marker)
+
+
+def _postgres_problem() -> str | None:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        return "DATABASE_URL is not a PostgreSQL URL"
+    try:
+        psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
+            dbname=db["NAME"], connect_timeout=3,
+        ).close()  # fmt: skip
+    except psycopg.Error as exc:
+        return f"cannot connect to PostgreSQL at {db['HOST']}:{db['PORT']} ({exc})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One running ``heliograph demo`` shared by the tests that only read from it."""
+    with scratch_database() as url, running_demo(tmp_path_factory.mktemp("demo"), url) as server:
+        yield server

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from heliograph.catalog.status import DEGRADED, MAINTENANCE, MAJOR, OPERATIONAL, PARTIAL
@@ -64,7 +64,12 @@ def daily_uptime(
 def _segments(
     timeline: Sequence[tuple[datetime, str]], since: datetime, now: datetime, initial: str
 ) -> list[tuple[datetime, datetime, str]]:
-    points = [(since, initial)] + [(at, s) for at, s in timeline if at > since]
+    # All in UTC: subtracting two datetimes that share a zone gives wall-clock time,
+    # which is an hour off across a DST change.
+    since, now = since.astimezone(UTC), now.astimezone(UTC)
+    if since >= now:
+        return []  # not begun yet (a future start date): nothing observed
+    points = [(since, initial)] + [(at.astimezone(UTC), s) for at, s in timeline if at > since]
     points = [(at, s) for at, s in points if at < now]
     ends = [at for at, _ in points[1:]] + [now]
     return [(start, end, status) for (start, status), end in zip(points, ends, strict=True)]
@@ -73,8 +78,9 @@ def _segments(
 def _day(
     day: date, segments: list[tuple[datetime, datetime, str]], zone: ZoneInfo, policy: UptimePolicy
 ) -> DayUptime:
-    day_start = datetime.combine(day, time(), zone)
-    day_end = datetime.combine(day + timedelta(days=1), time(), zone)
+    # In UTC, so a DST day is observed for its real 23 or 25 hours.
+    day_start = datetime.combine(day, time(), zone).astimezone(UTC)
+    day_end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
     result = DayUptime(day)
     lost = 0.0
     for start, end, status in segments:

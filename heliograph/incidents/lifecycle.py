@@ -112,10 +112,14 @@ def total_duration(windows: Iterable[Window], now: datetime) -> timedelta:
     return total
 
 
+_UNIT = r"(?:d(?:ays?)?|h(?:(?:ou)?rs?)?|m(?:in(?:ute)?s?)?)\b"
+_AMOUNT = rf"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>{_UNIT})"
+# "Total Duration: 26 minutes", "Duration - 1 hour 30 minutes", "Duration: 24 h 5 min"
 _DURATION_CLAIM = re.compile(
-    r"duration\s*[:=-]?\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>min(?:ute)?s?|h(?:ou)?rs?|hours?|days?)",
+    rf"duration\s*[:=-]?\s*(?P<parts>(?:\d+(?:\.\d+)?\s*{_UNIT}[\s,]*(?:and\s+)?)+)",
     re.IGNORECASE,
 )
+_PART = re.compile(_AMOUNT, re.IGNORECASE)
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60}
 
 
@@ -124,7 +128,10 @@ def claimed_duration(text: str) -> timedelta | None:
     match = _DURATION_CLAIM.search(text)
     if not match:
         return None
-    minutes = float(match["amount"]) * _UNIT_MINUTES[match["unit"][0].lower()]
+    minutes = sum(
+        float(part["amount"]) * _UNIT_MINUTES[part["unit"][0].lower()]
+        for part in _PART.finditer(match["parts"])
+    )
     return timedelta(minutes=minutes)
 
 

@@ -150,7 +150,8 @@ def refresh_incident(incident: Incident) -> None:
         incident.impact = lifecycle.impact_of(worst, incident.impact_override or None)
     incident.monitoring_at = _first_at(updates, "monitoring")
     incident.resolved_at = _first_at(updates, "resolved", "completed")
-    incident.updated_at = max([u.updated_at for u in updates] + [incident.created_at])
+    published = [postmortem.published_at] if postmortem and postmortem.published_at else []
+    incident.updated_at = max([u.updated_at for u in updates] + [incident.created_at] + published)
     incident.save()
     bump_version(incident.page)
 

@@ -16,18 +16,13 @@ def rfc3339(value: datetime | None, zone: ZoneInfo | None = None) -> str | None:
 
 
 def humanize_duration(delta: timedelta) -> str:
-    """``26 min``, ``23 h 39 min``, ``2 d 4 h``: what a reader takes in at a glance."""
+    """``26 min``, ``23 h 39 min``, ``1 d 5 min``: exact to the minute, never rounded away."""
     minutes = int(delta.total_seconds() // 60)
     if minutes < 1:
         return "under 1 min"
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{days} d"] if days else []
-    if hours:
-        parts.append(f"{hours} h")
-    if mins and not days:
-        parts.append(f"{mins} min")
-    return " ".join(parts)
+    return " ".join(f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "min")) if n)
 
 
 def local_clock(value: datetime, zone: ZoneInfo) -> str:

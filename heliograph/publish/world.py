@@ -16,11 +16,21 @@ from django.utils import timezone
 
 from heliograph.catalog import uptime
 from heliograph.catalog.models import Component, ComponentGroup, Page, StatusChange
-from heliograph.catalog.status import PageStatus, blend
+from heliograph.catalog.status import (
+    DEGRADED,
+    MAINTENANCE,
+    MAJOR,
+    OPERATIONAL,
+    PARTIAL,
+    PageStatus,
+    blend,
+)
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
 
 UPTIME_DAYS = 90
+# Least to most severe: a group shows its worst member, and an outage outranks maintenance.
+_SEVERITY = (OPERATIONAL, MAINTENANCE, DEGRADED, PARTIAL, MAJOR)
 
 
 @dataclass
@@ -46,6 +56,11 @@ class World:
 
     def group_members(self, group: ComponentGroup) -> list[Component]:
         return [c for c in self.components if c.group_id == group.pk]
+
+    def group_status(self, group: ComponentGroup) -> str:
+        """A group has no status of its own: it shows its worst member's."""
+        statuses = [c.status for c in self.group_members(group)]
+        return max(statuses, key=_SEVERITY.index, default=OPERATIONAL)
 
     @property
     def ungrouped(self) -> list[Component]:

@@ -1,0 +1,26 @@
+import signal
+import threading
+from typing import Any
+
+from django.core.management.base import CommandParser
+
+from heliograph.lib.command import HeliographCommand
+from heliograph.publish.publisher import publish_stale, watch
+
+
+class Command(HeliographCommand):
+    help = "Render and store the public artifacts of every page whose data changed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--watch", action="store_true", help="keep publishing changes until stopped"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not options["watch"]:
+            self.stdout.write(f"published {publish_stale()} page(s)")
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        watch(stop)

@@ -1,0 +1,60 @@
+"""The publisher: renders a snapshot whenever a page's version moves ahead of it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import F, Max, Q
+
+from heliograph.catalog.models import Page
+from heliograph.publish.build import publish_page, write_sites
+
+log = logging.getLogger(__name__)
+LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
+
+
+def stale_pages() -> list[Page]:
+    return list(
+        Page.objects.annotate(published=Max("snapshots__version")).filter(
+            Q(published__isnull=True) | Q(version__gt=F("published"))
+        )
+    )
+
+
+def publish_stale() -> int:
+    """Publish every page whose snapshot is behind; returns how many were published."""
+    published = sum(publish_page(page) is not None for page in stale_pages())
+    write_sites(list(Page.objects.order_by("created_at").values_list("id", "domain")))
+    return published
+
+
+def _take_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # on SQLite, `heliograph run` starts exactly one publisher
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+def watch(stop: threading.Event, interval: float = 0.3) -> None:
+    """Publish until ``stop`` is set; rides out database outages."""
+    has_lock, healthy = False, True
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            has_lock = has_lock or _take_lock()
+            if has_lock:
+                publish_stale()
+            if not healthy:
+                log.info("publisher: database reachable again")
+            healthy = True
+        except DatabaseError as exc:
+            if healthy:  # once per outage, not every pass
+                log.warning("publisher: database unavailable (%s); retrying", exc)
+            has_lock, healthy = False, False
+            with contextlib.suppress(DatabaseError):
+                connection.close()
+        stop.wait(interval)

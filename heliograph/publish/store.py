@@ -1,0 +1,105 @@
+"""Each web node's in-memory copy of the published snapshots, kept fresh by a thread.
+
+Requests never query the database: a background thread polls for new snapshot versions
+and swaps them in whole. When the database is unreachable the node keeps what it has (or,
+at start-up, what the export folder holds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, close_old_connections, connection, connections
+from django.db.models import Max
+
+from heliograph.catalog.models import Page
+from heliograph.publish.build import Entry, load_snapshot, read_export, read_sites
+from heliograph.publish.models import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Site:
+    page_id: str
+    version: int
+    entries: dict[str, Entry]
+
+
+@dataclass
+class SnapshotStore:
+    poll_interval: float = 0.5
+    sites: dict[str, Site] = field(default_factory=dict)
+    domains: dict[str, str] = field(default_factory=dict)
+    default_page: str | None = None
+    database_ok: bool = False
+    _thread: threading.Thread | None = None
+
+    def site_for(self, host: str | None) -> Site | None:
+        page_id = self.domains.get((host or "").split(":")[0].lower(), self.default_page)
+        return self.sites.get(page_id) if page_id else None
+
+    def refresh(self) -> None:
+        """One poll: which pages exist, and load any newer snapshot."""
+        pages = list(Page.objects.order_by("created_at").values_list("id", "domain"))
+        latest = dict(
+            Snapshot.objects.values_list("page").annotate(v=Max("version")).values_list("page", "v")
+        )
+        sites = dict(self.sites)
+        for page_id, version in latest.items():
+            if page_id not in sites or sites[page_id].version < version:
+                snapshot = Snapshot.objects.get(page_id=page_id, version=version)
+                sites[page_id] = Site(page_id, version, load_snapshot(snapshot.pk))
+        self._install(pages, sites)
+
+    def load_export(self) -> None:
+        """Start from the export folder: the last published state, no database needed."""
+        pages = read_sites()
+        sites = {}
+        for page_id, _ in pages:
+            entries = read_export(page_id)
+            if entries is not None:
+                sites[page_id] = Site(page_id, 0, entries)
+        self._install(pages, sites)
+
+    def _install(self, pages: list[tuple[str, str]], sites: dict[str, Site]) -> None:
+        # Whole-object swaps: request threads see the old or the new state, never a mix.
+        self.sites = {pid: site for pid, site in sites.items() if pid in dict(pages)}
+        self.domains = {domain.lower(): pid for pid, domain in pages if domain}
+        self.default_page = pages[0][0] if pages else None
+
+    def refresh_safely(self) -> None:
+        try:
+            close_old_connections()
+            self.refresh()
+            if connection.vendor == "sqlite":
+                connection.close()  # reopen each poll: notices a replaced or broken file
+            if not self.database_ok:
+                log.info("snapshot store: database reachable")
+            self.database_ok = True
+        except DatabaseError as exc:
+            if self.database_ok or not self.sites:
+                log.warning("snapshot store: database unreachable, serving what we have: %s", exc)
+            self.database_ok = False
+            with contextlib.suppress(DatabaseError):
+                connections.close_all()
+
+    def start(self) -> None:
+        """Load now (database, else export folder), then keep polling in the background."""
+        self.refresh_safely()
+        if not self.sites:
+            self.load_export()
+        self._thread = threading.Thread(target=self._poll, name="snapshot-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        # Leave SIGINT/SIGTERM to the server's main thread, which must see them to stop.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        while True:
+            time.sleep(self.poll_interval)
+            self.refresh_safely()

@@ -1,0 +1,158 @@
+"""A real Heliograph (``heliograph demo``) in a subprocess, on the database under test."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
+        """Status, headers (case-insensitive) and body."""
+        request = urllib.request.Request(self.url + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read()
+
+    def health(self) -> dict:
+        return json.loads(self.get("/healthz")[2])
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "heliograph", *args], env=self.env, capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str | None]:
+    """A new empty PostgreSQL database when tests run on PostgreSQL; None on SQLite."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        yield None
+        return
+    name = f"heliograph_live_{uuid.uuid4().hex[:10]}"
+    server = dict(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname="postgres")
+    with psycopg.connect(**server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{name}"
+    finally:
+        with psycopg.connect(**server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def running_demo(
+    data_dir: Path, database_url: str | None = None, command: str = "demo"
+) -> Iterator[Server]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HELIOGRAPH_BASE_URL")}
+    env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2")
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    process = subprocess.Popen(
+        [sys.executable, "-m", "heliograph", command, "--port", str(port)], env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    server = Server(f"http://127.0.0.1:{port}", env, process)
+    try:
+        _wait_until_published(server)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_until_published(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"heliograph demo exited with {server.process.returncode}")
+        with contextlib.suppress(OSError, ValueError):
+            if server.health()["pages"]:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("heliograph demo did not publish within a minute")
+
+
+class TcpProxy:
+    """Forwards a loopback port to PostgreSQL; ``cut()`` makes the database unreachable."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                return
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def through_proxy(database_url: str, proxy: TcpProxy) -> str:
+    head, _, rest = database_url.rpartition("@")
+    return f"{head}@127.0.0.1:{proxy.port}/{rest.split('/', 1)[1]}"

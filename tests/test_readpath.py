@@ -1,0 +1,103 @@
+"""The public read path answers from the in-memory snapshot, never from the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from heliograph.catalog.models import Component, Page
+from heliograph.catalog.services import set_component_status
+from heliograph.publish.build import publish_page, read_export
+from heliograph.publish.readpath import ReadPath
+from heliograph.publish.store import SnapshotStore
+
+
+class Response:
+    def __init__(self, app: ReadPath, path: str, method: str = "GET", **headers: str) -> None:
+        environ: dict[str, Any] = {"PATH_INFO": path, "REQUEST_METHOD": method}
+        environ.update({f"HTTP_{k.upper()}": v for k, v in headers.items()})
+        self.body = b"".join(app(environ, self.start_response))
+
+    def start_response(self, status: str, headers: list[tuple[str, str]]) -> None:
+        self.status = int(status.split()[0])
+        self.headers = dict(headers)
+
+
+def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"django"]
+
+
+@pytest.fixture
+def app(page: Page, tmp_path: Any) -> ReadPath:
+    with override_settings(EXPORT_DIR=tmp_path):
+        publish_page(page)
+    store = SnapshotStore()
+    store.refresh()
+    return ReadPath(django_app, store)
+
+
+def test_it_serves_the_page_and_json_without_a_query(
+    app: ReadPath, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(0):
+        index = Response(app, "/")
+        summary = Response(app, "/api/v2/summary.json")
+    assert index.status == 200 and b"Cluster A" in index.body
+    assert index.headers["Content-Type"].startswith("text/html")
+    assert summary.status == 200 and summary.headers["Content-Type"] == "application/json"
+    assert summary.headers["Access-Control-Allow-Origin"] == "*"
+    assert "stale-if-error=86400" in summary.headers["Cache-Control"]
+
+
+def test_it_answers_304_to_a_matching_etag(app: ReadPath) -> None:
+    first = Response(app, "/api/v2/status.json")
+    again = Response(app, "/api/v2/status.json", if_none_match=first.headers["ETag"])
+    assert again.status == 304 and again.body == b""
+
+
+def test_it_answers_head_with_headers_only(app: ReadPath) -> None:
+    head = Response(app, "/api/v2/components.json", method="HEAD")
+    assert head.status == 200 and head.body == b""
+    assert int(head.headers["Content-Length"]) > 0
+
+
+def test_it_answers_404_for_unknown_paths(app: ReadPath) -> None:
+    assert Response(app, "/api/v2/nope.json").status == 404
+    missing = Response(app, "/no/such/page")
+    assert missing.status == 404 and b"<html" in missing.body.lower()
+
+
+def test_it_refuses_writes_to_public_paths(app: ReadPath) -> None:
+    assert Response(app, "/api/v2/summary.json", method="POST").status == 405
+
+
+def test_it_hands_other_paths_to_django(app: ReadPath) -> None:
+    assert Response(app, "/v1/pages").body == b"django"
+
+
+def test_it_serves_trailing_slash_and_index_variants(app: ReadPath, incident: Any) -> None:
+    assert Response(app, f"/incidents/{incident.pk}/").status == 200
+    assert Response(app, "/index.html").status == 200
+
+
+def test_it_shows_a_new_version_after_refresh(
+    app: ReadPath, page: Page, cluster_a: Component, tmp_path: Any
+) -> None:
+    set_component_status(component=cluster_a, status="major_outage")
+    with override_settings(EXPORT_DIR=tmp_path):
+        publish_page(page)
+    assert b"All Systems Operational" in Response(app, "/api/v2/status.json").body
+    app.store.refresh()
+    assert b"Major System Outage" in Response(app, "/api/v2/status.json").body
+
+
+def test_it_exports_a_tree_nginx_can_serve(page: Page, tmp_path: Any) -> None:
+    with override_settings(EXPORT_DIR=tmp_path):
+        publish_page(page)
+        entries = read_export(page.pk)
+    assert entries is not None
+    assert (tmp_path / page.pk / "index.html").read_bytes() == entries["/"].body
+    assert (tmp_path / page.pk / "api/v2/summary.json").exists()
