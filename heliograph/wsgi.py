@@ -2,10 +2,11 @@
 
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heliograph.settings")
+from django.core.wsgi import get_wsgi_application
 
-from django.core.wsgi import get_wsgi_application  # noqa: E402
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heliograph.settings")
+django_application = get_wsgi_application()  # sets Django up before the models load
 
 from heliograph.publish.readpath import ReadPath  # noqa: E402
 
-application = ReadPath(get_wsgi_application())
+application = ReadPath(django_application)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,13 @@ def pytest_report_header() -> str:
     from django.conf import settings
 
     return f"heliograph database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+
+
+@pytest.fixture(autouse=True)
+def export_dir(settings: Any, tmp_path: Path) -> Path:
+    """Each test exports into its own folder, never into the working tree."""
+    settings.EXPORT_DIR = tmp_path / "export"
+    return Path(settings.EXPORT_DIR)
 
 
 @pytest.fixture

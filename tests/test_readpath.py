@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import override_settings
 
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
@@ -31,9 +32,8 @@ def django_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 @pytest.fixture
-def app(page: Page, tmp_path: Any) -> ReadPath:
-    with override_settings(EXPORT_DIR=tmp_path):
-        publish_page(page)
+def app(page: Page) -> ReadPath:
+    publish_page(page)
     store = SnapshotStore()
     store.refresh()
     return ReadPath(django_app, store)
@@ -84,20 +84,30 @@ def test_it_serves_trailing_slash_and_index_variants(app: ReadPath, incident: An
 
 
 def test_it_shows_a_new_version_after_refresh(
-    app: ReadPath, page: Page, cluster_a: Component, tmp_path: Any
+    app: ReadPath, page: Page, cluster_a: Component
 ) -> None:
     set_component_status(component=cluster_a, status="major_outage")
-    with override_settings(EXPORT_DIR=tmp_path):
-        publish_page(page)
+    publish_page(page)
     assert b"All Systems Operational" in Response(app, "/api/v2/status.json").body
     app.store.refresh()
     assert b"Major System Outage" in Response(app, "/api/v2/status.json").body
 
 
-def test_it_exports_a_tree_nginx_can_serve(page: Page, tmp_path: Any) -> None:
-    with override_settings(EXPORT_DIR=tmp_path):
-        publish_page(page)
-        entries = read_export(page.pk)
+def test_it_exports_a_tree_nginx_can_serve(page: Page, export_dir: Path) -> None:
+    publish_page(page)
+    entries = read_export(page.pk)
     assert entries is not None
-    assert (tmp_path / page.pk / "index.html").read_bytes() == entries["/"].body
-    assert (tmp_path / page.pk / "api/v2/summary.json").exists()
+    assert (export_dir / page.pk / "index.html").read_bytes() == entries["/"].body
+    assert (export_dir / page.pk / "api/v2/summary.json").exists()
+
+
+def test_it_keeps_every_nodes_export_current(page: Page, export_dir: Path) -> None:
+    """A node that never publishes still writes what it loads, for the nginx next to it."""
+    snapshot = publish_page(page)
+    assert snapshot is not None
+    shutil.rmtree(export_dir)
+    store = SnapshotStore()
+    store.refresh()
+    exported = read_export(page.pk)
+    assert exported is not None and exported["/"].body == store.sites[page.pk].entries["/"].body
+    assert (export_dir / "sites.json").exists()

@@ -104,9 +104,11 @@ def export(page_id: str, version: int, entries: dict[str, Entry]) -> Path:
                               "etag": entry.etag}  # fmt: skip
     (staging / "manifest.json").write_text(json.dumps(manifest))
     final = versions / str(version)
-    shutil.rmtree(final, ignore_errors=True)
     staging.chmod(0o755)
-    staging.rename(final)
+    try:
+        staging.rename(final)
+    except OSError:  # another process exported this version first: same bytes
+        shutil.rmtree(staging, ignore_errors=True)
     _point(root / page_id, final)
     _prune(versions, keep=final.name)
     return final
@@ -126,6 +128,12 @@ def _prune(versions: Path, keep: str) -> None:
     for old in numbered[:-KEEP_EXPORTS]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def export_if_missing(page_id: str, version: int, entries: dict[str, Entry]) -> None:
+    """Every node keeps its own export folder current, for an nginx next to it."""
+    if not (Path(settings.EXPORT_DIR) / f"{page_id}.v" / str(version)).exists():
+        export(page_id, version, entries)
 
 
 def read_export(page_id: str) -> dict[str, Entry] | None:

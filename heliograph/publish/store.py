@@ -18,7 +18,14 @@ from django.db import DatabaseError, close_old_connections, connection, connecti
 from django.db.models import Max
 
 from heliograph.catalog.models import Page
-from heliograph.publish.build import Entry, load_snapshot, read_export, read_sites
+from heliograph.publish.build import (
+    Entry,
+    export_if_missing,
+    load_snapshot,
+    read_export,
+    read_sites,
+    write_sites,
+)
 from heliograph.publish.models import Snapshot
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,7 @@ class SnapshotStore:
     sites: dict[str, Site] = field(default_factory=dict)
     domains: dict[str, str] = field(default_factory=dict)
     default_page: str | None = None
+    pages: list[tuple[str, str]] = field(default_factory=list)  # (id, domain), oldest first
     database_ok: bool = False
     _thread: threading.Thread | None = None
 
@@ -55,6 +63,9 @@ class SnapshotStore:
             if page_id not in sites or sites[page_id].version < version:
                 snapshot = Snapshot.objects.get(page_id=page_id, version=version)
                 sites[page_id] = Site(page_id, version, load_snapshot(snapshot.pk))
+                export_if_missing(page_id, version, sites[page_id].entries)
+        if pages != self.pages:
+            write_sites(pages)
         self._install(pages, sites)
 
     def load_export(self) -> None:
@@ -68,6 +79,7 @@ class SnapshotStore:
         self._install(pages, sites)
 
     def _install(self, pages: list[tuple[str, str]], sites: dict[str, Site]) -> None:
+        self.pages = pages
         # Whole-object swaps: request threads see the old or the new state, never a mix.
         self.sites = {pid: site for pid, site in sites.items() if pid in dict(pages)}
         self.domains = {domain.lower(): pid for pid, domain in pages if domain}
