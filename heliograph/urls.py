@@ -1,5 +1,10 @@
-"""Django's URLs: everything public is served from snapshots before Django (publish.wsgi)."""
+"""Django's URLs: everything public is served from snapshots before Django (publish.readpath)."""
 
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+from heliograph.api.v1 import api
+
+urlpatterns = [
+    path("v1/", api.urls),
+    path("console/", include("heliograph.console.urls")),
+]

@@ -57,9 +57,7 @@ def open_incident(
     actor: str = "",
 ) -> Incident:
     """Open an incident with its first update; ``at`` backfills it to an earlier time."""
-    name = name.strip()
-    if not name or len(name) > 255:
-        raise InputError("an incident name must have 1 to 255 characters")
+    name = _check_name(name)
     if impact_override and impact_override not in lifecycle.IMPACTS:
         raise InputError(
             f"unknown impact {impact_override!r}; use one of none, minor, major, critical"
@@ -168,6 +166,13 @@ def _first_at(updates: list[IncidentUpdate], *statuses: str) -> datetime | None:
     return at
 
 
+def _check_name(name: str, kind: str = "an incident") -> str:
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise InputError(f"{kind} name must have 1 to 255 characters")
+    return name
+
+
 @transaction.atomic
 def schedule_maintenance(
     *,
@@ -179,20 +184,19 @@ def schedule_maintenance(
     components: list[Component] | None = None,
     at: datetime | None = None,
 ) -> Incident:
+    name = _check_name(name, "a maintenance")
     if scheduled_until <= scheduled_for:
         raise InputError("a maintenance must end after it starts")
-    at = at or timezone.now()
-    maintenance = page.incidents.create(
-        kind="maintenance", name=name.strip(), status="scheduled", impact="maintenance",
-        created_at=at, updated_at=at, started_at=scheduled_for,
-        scheduled_for=scheduled_for, scheduled_until=scheduled_until,
-    )  # fmt: skip
-    if not maintenance.name or len(maintenance.name) > 255:
-        raise InputError("a maintenance name must have 1 to 255 characters")
     for component in components or []:
         if component.page_id != page.pk:
             raise InputError(f"component {component.name!r} belongs to another page")
-        maintenance.components.add(component)
+    at = at or timezone.now()
+    maintenance = page.incidents.create(
+        kind="maintenance", name=name, status="scheduled", impact="maintenance",
+        created_at=at, updated_at=at, started_at=scheduled_for,
+        scheduled_for=scheduled_for, scheduled_until=scheduled_until,
+    )  # fmt: skip
+    maintenance.components.add(*(components or []))
     maintenance.updates.create(status="scheduled", body=body or name, display_at=at, created_at=at)
     refresh_incident(maintenance)
     return maintenance
