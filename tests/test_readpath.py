@@ -66,6 +66,8 @@ def test_it_answers_head_with_headers_only(app: ReadPath) -> None:
 
 def test_it_answers_404_for_unknown_paths(app: ReadPath) -> None:
     assert Response(app, "/api/v2/nope.json").status == 404
+    head = Response(app, "/api/v2/nope.json", method="HEAD")
+    assert head.status == 404 and head.body == b""
     missing = Response(app, "/no/such/page")
     assert missing.status == 404 and b"<html" in missing.body.lower()
 

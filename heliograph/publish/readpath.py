@@ -50,13 +50,15 @@ class ReadPath:
             return []
         if method not in ("GET", "HEAD"):
             return respond(start_response, "405 Method Not Allowed", "text/plain", b"Read only\n")
+        head = method == "HEAD"
         site = self.store.site_for(environ.get("HTTP_HOST"))
         if site is None:
-            return respond(start_response, "503 Service Unavailable", "text/plain", NOT_YET)
+            body = respond(start_response, "503 Service Unavailable", "text/plain", NOT_YET)
+            return [] if head else body
         entry = site.entries.get(normalize(path))
         if entry is None:
-            return not_found(site, path, start_response)
-        return serve(entry, site, environ, start_response, head=method == "HEAD")
+            return [] if head else not_found(site, path, start_response)
+        return serve(entry, site, environ, start_response, head=head)
 
     def health(self, start_response: StartResponse) -> list[bytes]:
         body = json.dumps({
