@@ -57,7 +57,8 @@ class ReadPath:
             return [] if head else body
         entry = site.entries.get(normalize(path))
         if entry is None:
-            return [] if head else not_found(site, path, start_response)
+            body = not_found(site, path, start_response)
+            return [] if head else body
         return serve(entry, site, environ, start_response, head=head)
 
     def health(self, start_response: StartResponse) -> list[bytes]:
