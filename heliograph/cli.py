@@ -12,9 +12,13 @@ COMMANDS = {
     "page": "create or list pages",
     "group": "create component groups",
     "component": "create components, set their status",
-    "incident": "open incidents, post updates",
+    "incident": "open, update, resolve and reopen incidents",
+    "change": "record deploys and config changes on components",
     "maintenance": "schedule maintenance windows",
-    "postmortem": "publish a postmortem",
+    "postmortem": "draft, publish or revert a postmortem",
+    "createuser": "create a console user with a role",
+    "apikey": "create, list or revoke Manage API keys",
+    "worker": "run scheduled work (maintenance transitions, reminders)",
     "migrate": "create or upgrade the database tables",
 }
 

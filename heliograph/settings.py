@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "heliograph.accounts",
     "heliograph.api",
     "heliograph.console",
+    "heliograph.notify",
 ]
 
 MIDDLEWARE = [

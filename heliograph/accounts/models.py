@@ -66,3 +66,12 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         target = f"{self.target_type}:{self.target_id}"
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"
+
+
+class SetupToken(models.Model):
+    """A one-time link that creates the first owner; only its hash is kept."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -1,21 +1,58 @@
 """Service functions for pages, groups, components and component status.
 
-Each takes keyword arguments, validates before writing, and bumps the page version in the
-same transaction so the publisher picks the change up.
+Each takes keyword arguments, validates everything before writing, runs in one transaction,
+records an audit event, and bumps the page version in the same transaction so the publisher
+picks the change up.
 """
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Sequence
 from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from heliograph.accounts import audit
+from heliograph.catalog.checks import (
+    Check,
+    changed_fields,
+    check_bool,
+    check_domain,
+    check_group,
+    check_members,
+    check_position,
+    check_start_date,
+    check_status,
+    check_text,
+    check_time_zone,
+    check_url,
+    check_weight,
+    unique_name,
+)
 from heliograph.catalog.models import SOURCES, Component, ComponentGroup, Page, StatusChange
-from heliograph.catalog.status import COMPONENT_STATUSES, OPERATIONAL
+from heliograph.catalog.status import OPERATIONAL
 from heliograph.lib.errors import InputError
+
+__all__ = [
+    "UNSET", "Unset", "bump_version", "check_status", "check_time_zone", "create_component",
+    "create_group", "create_page", "delete_component", "delete_group", "find_component",
+    "find_group", "find_page", "reorder_components", "reorder_groups", "set_component_status",
+    "status_at", "update_component", "update_group", "update_page",
+]  # fmt: skip
+
+
+class Unset(enum.Enum):
+    """Marks an argument not given, where None is a meaningful value ("no group")."""
+
+    UNSET = "UNSET"
+
+
+UNSET = Unset.UNSET
+_Ordered = TypeVar("_Ordered", Component, ComponentGroup)
 
 
 def bump_version(page: Page) -> None:
@@ -44,48 +81,151 @@ def find_group(page: Page, ref: str) -> ComponentGroup:
     return found
 
 
-def check_time_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(
-            f"unknown time zone {name!r} (use an IANA name such as Europe/Paris)"
-        ) from None
-    return name
+def _save(obj: Page | ComponentGroup | Component, changes: dict[str, Any]) -> None:
+    for field, value in changes.items():
+        setattr(obj, field, value)
+    obj.updated_at = timezone.now()
+    obj.save(update_fields=[*changes, "updated_at"])
 
 
-def check_status(status: str) -> str:
-    if status not in COMPONENT_STATUSES:
-        raise InputError(
-            f"unknown component status {status!r}; use one of {', '.join(COMPONENT_STATUSES)}"
-        )
-    return status
+def _group_snapshot(group: ComponentGroup) -> dict[str, Any]:
+    members = list(group.components.order_by("position", "created_at").values_list("pk", flat=True))
+    return {**audit.snapshot(group), "components": members}
 
 
-def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > 255:
-        raise InputError("a name must have 1 to 255 characters")
-    return name
-
-
-def create_page(*, name: str, time_zone: str = "UTC", url: str = "", domain: str = "") -> Page:
-    name = _check_name(name)
-    check_time_zone(time_zone)
-    if Page.objects.filter(name=name).exists():
-        raise InputError(f"a page named {name!r} already exists")
-    return Page.objects.create(name=name, time_zone=time_zone, url=url, domain=domain)
+# --- pages ---------------------------------------------------------------------------------
 
 
 @transaction.atomic
-def create_group(*, page: Page, name: str, description: str = "") -> ComponentGroup:
-    name = _check_name(name)
-    if page.groups.filter(name=name).exists():
-        raise InputError(f"page {page.name!r} already has a group named {name!r}")
+def create_page(
+    *, name: str, time_zone: str = "UTC", url: str = "", domain: str = "", actor: str = "cli"
+) -> Page:
+    name = unique_name(Page.objects.all(), None, "a page")(name)
+    check_time_zone(time_zone)
+    url, domain = check_url(url), check_domain(None)(domain)
+    page = Page.objects.create(name=name, time_zone=time_zone, url=url, domain=domain)
+    audit.record(
+        actor=actor, action="page.create", target=page, page_id=page.pk,
+        after=audit.snapshot(page),
+    )  # fmt: skip
+    return page
+
+
+@transaction.atomic
+def update_page(
+    *,
+    page: Page,
+    actor: str = "cli",
+    name: str | None = None,
+    url: str | None = None,
+    time_zone: str | None = None,
+    domain: str | None = None,
+    allow_subscribers: bool | None = None,
+    allow_feeds: bool | None = None,
+    uptime_partial_weight: float | None = None,
+    uptime_degraded_weight: float | None = None,
+    uptime_counts_maintenance: bool | None = None,
+) -> Page:
+    """Change a page's settings; arguments left as None stay as they are."""
+    given = dict(
+        name=name, url=url, time_zone=time_zone, domain=domain,
+        allow_subscribers=allow_subscribers, allow_feeds=allow_feeds,
+        uptime_partial_weight=uptime_partial_weight,
+        uptime_degraded_weight=uptime_degraded_weight,
+        uptime_counts_maintenance=uptime_counts_maintenance,
+    )  # fmt: skip
+    checks: dict[str, Check] = {
+        "name": unique_name(Page.objects.all(), page.pk, "a page"),
+        "url": check_url,
+        "time_zone": check_time_zone,
+        "domain": check_domain(page.pk),
+        **{f: check_bool(f) for f in ("allow_subscribers", "allow_feeds")},
+        **{f: check_weight(f) for f in ("uptime_partial_weight", "uptime_degraded_weight")},
+        "uptime_counts_maintenance": check_bool("uptime_counts_maintenance"),
+    }
+    changes = changed_fields(page, given, checks)
+    if changes:
+        before = audit.snapshot(page)
+        _save(page, changes)
+        bump_version(page)
+        page.refresh_from_db(fields=["version", "updated_at"])
+        audit.record(
+            actor=actor, action="page.update", target=page, page_id=page.pk, before=before,
+            after=audit.snapshot(page),
+        )  # fmt: skip
+    return page
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_group(
+    *, page: Page, name: str, description: str = "", actor: str = "cli"
+) -> ComponentGroup:
+    name = unique_name(page.groups.all(), None, f"page {page.name!r} already has a group")(name)
+    check_text("a description")(description)
     position = (page.groups.aggregate(m=Max("position"))["m"] or 0) + 1
     group = page.groups.create(name=name, description=description, position=position)
     bump_version(page)
+    audit.record(
+        actor=actor, action="group.create", target=group, page_id=page.pk,
+        after=_group_snapshot(group),
+    )  # fmt: skip
     return group
+
+
+@transaction.atomic
+def update_group(
+    *,
+    group: ComponentGroup,
+    actor: str = "cli",
+    name: str | None = None,
+    description: str | None = None,
+    position: int | None = None,
+    components: list[Component] | None = None,
+) -> ComponentGroup:
+    """Change a group; ``components`` (when given) become exactly its members."""
+    page = group.page
+    checks: dict[str, Check] = {
+        "name": unique_name(page.groups.all(), group.pk, f"page {page.name!r} already has a group"),
+        "description": check_text("a description"),
+        "position": check_position,
+    }
+    given = dict(name=name, description=description, position=position)
+    changes = changed_fields(group, given, checks)
+    members = None if components is None else check_members(page, components, "component")
+    before = _group_snapshot(group)
+    if changes:
+        _save(group, changes)
+    if members is not None:
+        now, keep = timezone.now(), [c.pk for c in members]
+        group.components.exclude(pk__in=keep).update(group=None, updated_at=now)
+        page.components.filter(pk__in=keep).exclude(group=group).update(group=group, updated_at=now)
+    after = _group_snapshot(group)
+    if after != before:
+        bump_version(page)
+        audit.record(
+            actor=actor, action="group.update", target=group, page_id=page.pk, before=before,
+            after=_group_snapshot(group),
+        )  # fmt: skip
+    return group
+
+
+@transaction.atomic
+def delete_group(*, group: ComponentGroup, actor: str = "cli") -> None:
+    """Delete a group; its members stay on the page, ungrouped."""
+    page = group.page
+    audit.record(
+        actor=actor, action="group.delete", target=group, page_id=page.pk,
+        before=_group_snapshot(group),
+    )  # fmt: skip
+    group.components.update(group=None, updated_at=timezone.now())
+    group.delete()
+    bump_version(page)
+
+
+# --- components ----------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -97,12 +237,15 @@ def create_component(
     description: str = "",
     start_date: date | None = None,
     created_at: datetime | None = None,
+    actor: str = "cli",
 ) -> Component:
-    name = _check_name(name)
-    if page.components.filter(name=name).exists():
-        raise InputError(f"page {page.name!r} already has a component named {name!r}")
+    name = unique_name(page.components.all(), None, f"page {page.name!r} already has a component")(
+        name
+    )
     if group is not None and group.page_id != page.pk:
         raise InputError(f"group {group.name!r} belongs to another page")
+    check_text("a description")(description)
+    check_start_date(start_date)
     position = (page.components.aggregate(m=Max("position"))["m"] or 0) + 1
     component = page.components.create(
         name=name,
@@ -113,7 +256,125 @@ def create_component(
         created_at=created_at or timezone.now(),
     )
     bump_version(page)
+    audit.record(
+        actor=actor, action="component.create", target=component, page_id=page.pk,
+        after=audit.snapshot(component),
+    )  # fmt: skip
     return component
+
+
+def _component_changes(component: Component, given: dict[str, Any]) -> dict[str, Any]:
+    page = component.page
+    checks: dict[str, Check] = {
+        "name": unique_name(
+            page.components.all(), component.pk, f"page {page.name!r} already has a component"
+        ),
+        "description": check_text("a description"),
+        "position": check_position,
+        "showcase": check_bool("showcase"),
+        "only_show_if_degraded": check_bool("only_show_if_degraded"),
+    }
+    changes = changed_fields(component, {k: given[k] for k in checks}, checks)
+    # None is a real value for these two ("no group", "no start date"), so only UNSET skips.
+    if given["group"] is not UNSET and component.group != check_group(page)(given["group"]):
+        changes["group"] = given["group"]
+    if given["start_date"] is not UNSET and component.start_date != check_start_date(
+        given["start_date"]
+    ):
+        changes["start_date"] = given["start_date"]
+    return changes
+
+
+@transaction.atomic
+def update_component(
+    *,
+    component: Component,
+    actor: str = "cli",
+    name: str | None = None,
+    description: str | None = None,
+    group: ComponentGroup | None | Unset = UNSET,
+    position: int | None = None,
+    showcase: bool | None = None,
+    only_show_if_degraded: bool | None = None,
+    start_date: date | None | Unset = UNSET,
+    status: str | None = None,
+) -> Component:
+    """Change a component; a new ``status`` goes on the timeline as a manual change."""
+    given = dict(
+        name=name, description=description, group=group, position=position, showcase=showcase,
+        only_show_if_degraded=only_show_if_degraded, start_date=start_date,
+    )  # fmt: skip
+    changes = _component_changes(component, given)
+    if status is not None:
+        check_status(status)
+    before = audit.snapshot(component)
+    if changes:
+        _save(component, changes)
+    change = None
+    if status is not None:
+        change = _record_status(component=component, status=status, source="manual", actor=actor)
+    if changes or change:
+        bump_version(component.page)
+        audit.record(
+            actor=actor, action="component.update", target=component,
+            page_id=component.page_id, before=before, after=audit.snapshot(component),
+        )  # fmt: skip
+    return component
+
+
+@transaction.atomic
+def delete_component(*, component: Component, actor: str = "cli") -> None:
+    """Delete a component and its timeline (updates that named it keep their text)."""
+    page = component.page
+    audit.record(
+        actor=actor, action="component.delete", target=component, page_id=page.pk,
+        before=audit.snapshot(component),
+    )  # fmt: skip
+    component.delete()
+    bump_version(page)
+
+
+def _reorder(
+    page: Page, ordered: Sequence[_Ordered], current: list[_Ordered], what: str
+) -> tuple[list[str], list[str]]:
+    """Positions 1..n: the listed items first, the others after them in their old order."""
+    if not check_members(page, ordered, what):
+        raise InputError(f"give the {what}s in their new order")
+    listed = [item.pk for item in ordered]
+    before = [item.pk for item in current]
+    after = listed + [pk for pk in before if pk not in set(listed)]
+    positions = {pk: i for i, pk in enumerate(after, start=1)}
+    now = timezone.now()
+    for item in current:
+        if item.position != positions[item.pk]:
+            model = type(item)
+            model.objects.filter(pk=item.pk).update(position=positions[item.pk], updated_at=now)
+    return before, after
+
+
+@transaction.atomic
+def reorder_components(*, page: Page, ordered: list[Component], actor: str = "cli") -> None:
+    current = list(page.components.order_by("position", "created_at"))
+    before, after = _reorder(page, ordered, current, "component")
+    bump_version(page)
+    audit.record(
+        actor=actor, action="component.reorder", target=page, page_id=page.pk,
+        before={"order": before}, after={"order": after},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def reorder_groups(*, page: Page, ordered: list[ComponentGroup], actor: str = "cli") -> None:
+    current = list(page.groups.order_by("position", "created_at"))
+    before, after = _reorder(page, ordered, current, "group")
+    bump_version(page)
+    audit.record(
+        actor=actor, action="group.reorder", target=page, page_id=page.pk,
+        before={"order": before}, after={"order": after},
+    )  # fmt: skip
+
+
+# --- the status timeline -------------------------------------------------------------------
 
 
 def status_at(component: Component, at: datetime) -> str:
@@ -129,10 +390,39 @@ def set_component_status(
     status: str,
     at: datetime | None = None,
     source: str = "manual",
-    actor: str = "",
+    actor: str = "cli",
     incident_id: str | None = None,
 ) -> StatusChange | None:
     """Record a status change at ``at`` (now by default; earlier times are backfills)."""
+    before = audit.snapshot(component)
+    change = _record_status(
+        component=component, status=status, at=at, source=source, actor=actor,
+        incident_id=incident_id,
+    )  # fmt: skip
+    if change is not None:
+        bump_version(component.page)
+        timeline = {
+            "old_status": change.old_status, "new_status": change.new_status,
+            "at": change.at.isoformat(), "source": change.source, "incident": incident_id,
+        }  # fmt: skip
+        audit.record(
+            actor=actor, action="component.update", target=component,
+            page_id=component.page_id, before=before,
+            after={**audit.snapshot(component), "status_change": timeline},
+        )  # fmt: skip
+    return change
+
+
+def _record_status(
+    *,
+    component: Component,
+    status: str,
+    source: str,
+    actor: str,
+    at: datetime | None = None,
+    incident_id: str | None = None,
+) -> StatusChange | None:
+    """The timeline row and the component's current status (no version bump, no audit)."""
     check_status(status)
     if source not in SOURCES:
         raise InputError(f"unknown status source {source!r}")
@@ -152,5 +442,4 @@ def set_component_status(
     component.status = latest.new_status if latest else status
     component.updated_at = timezone.now()
     component.save(update_fields=["status", "updated_at"])
-    bump_version(component.page)
     return change

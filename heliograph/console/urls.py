@@ -1,6 +1,57 @@
-"""The responders' console (session auth, CSRF)."""
+"""The responders' console (session auth, CSRF, roles)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from heliograph.console.views import (
+    audit,
+    auth,
+    canned,
+    catalog,
+    dashboard,
+    incidents,
+    people,
+    planning,
+    postmortems,
+)
 
 app_name = "console"
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("login", auth.login_view, name="login"),
+    path("logout", auth.logout_view, name="logout"),
+    path("setup/<str:token>", auth.setup_view, name="setup"),
+    path("incidents", incidents.incident_list, name="incidents"),
+    path("incidents/new", incidents.incident_new, name="incident_new"),
+    path("incidents/<str:incident_id>", incidents.incident_detail, name="incident"),
+    path("incidents/<str:incident_id>/reopen", incidents.incident_reopen, name="incident_reopen"),
+    path("incidents/<str:incident_id>/cause", incidents.incident_cause, name="incident_cause"),
+    path("incidents/<str:incident_id>/postmortem", postmortems.postmortem, name="postmortem"),
+    path("updates/<str:update_id>/edit", incidents.update_edit, name="update_edit"),
+    path("maintenance", planning.maintenance_list, name="maintenance"),
+    path(
+        "maintenance/<str:maintenance_id>/overrun",
+        planning.overrun_incident,
+        name="overrun_incident",
+    ),  # fmt: skip
+    path("changes", planning.change_list, name="changes"),
+    path("components", catalog.components, name="components"),
+    path("components/new", catalog.component_create, name="component_create"),
+    path("components/<str:component_id>", catalog.component_edit, name="component_edit"),
+    path("components/<str:component_id>/move", catalog.component_move, name="component_move"),
+    path(
+        "components/<str:component_id>/delete", catalog.component_delete, name="component_delete"
+    ),  # fmt: skip
+    path("groups/new", catalog.group_create, name="group_create"),
+    path("groups/<str:group_id>", catalog.group_edit, name="group_edit"),
+    path("groups/<str:group_id>/move", catalog.group_move, name="group_move"),
+    path("groups/<str:group_id>/delete", catalog.group_delete, name="group_delete"),
+    path("templates", canned.template_list, name="templates"),
+    path("templates/<str:template_id>", canned.template_edit, name="template_edit"),
+    path("templates/<str:template_id>/delete", canned.template_delete, name="template_delete"),
+    path("keys", people.keys, name="keys"),
+    path("keys/<int:key_id>/revoke", people.key_revoke, name="key_revoke"),
+    path("users", people.user_list, name="users"),
+    path("users/<int:user_id>/role", people.user_role, name="user_role"),
+    path("users/<int:user_id>/active", people.user_active, name="user_active"),
+    path("audit", audit.audit_log, name="audit"),
+]

@@ -139,3 +139,17 @@ def contradicts(claim: timedelta, recorded: timedelta) -> bool:
     """A claim more than a minute (or 5 %) off the recorded timeline is worth flagging."""
     tolerance = max(timedelta(minutes=1), recorded * 0.05)
     return abs(claim - recorded) > tolerance
+
+
+RESOLVED_STATUSES = ("resolved", "postmortem")
+
+
+def reopens(previous_status: str | None, new_status: str) -> bool:
+    """Whether an update with ``new_status`` after ``previous_status`` is a recurrence."""
+    return previous_status in RESOLVED_STATUSES and new_status in UNRESOLVED
+
+
+def status_before(updates: Sequence[tuple[datetime, str]], at: datetime) -> str | None:
+    """The status of the latest update displayed at or before ``at`` (oldest first input)."""
+    earlier = [status for shown, status in updates if shown <= at]
+    return earlier[-1] if earlier else None

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from heliograph.catalog.models import Component, Page
+from heliograph.catalog.models import Component, ComponentGroup, Page
 from heliograph.incidents.lifecycle import IMPACTS, INCIDENT_STATUSES, MAINTENANCE_STATUSES
 from heliograph.lib.ids import new_id
 
@@ -37,6 +37,10 @@ class Incident(models.Model):
     scheduled_auto_completed = models.BooleanField(default=True)
     caused_by = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="caused"
+    )
+    # A deploy or config change blamed for the incident (``caused_by`` holds a maintenance).
+    caused_by_change = models.ForeignKey(
+        "Change", models.SET_NULL, null=True, blank=True, related_name="caused"
     )
     recurrence_of = models.ForeignKey(
         "self", models.SET_NULL, null=True, blank=True, related_name="recurrences"
@@ -71,6 +75,11 @@ class IncidentUpdate(models.Model):
     # [{"code": component id, "name", "old_status", "new_status"}] or empty
     affected_components = models.JSONField(default=list, blank=True)
     deliver_notifications = models.BooleanField(default=True)
+    # Posted with an unresolved status after a resolution: the impact came back, the same
+    # incident reopened (the public timeline reads resolved → recurred → resolved).
+    reopened = models.BooleanField(default=False)
+    # Set when a published update is edited; the old text is kept as an UpdateRevision.
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-display_at", "-created_at"]
@@ -84,6 +93,7 @@ class UpdateRevision(models.Model):
 
     update = models.ForeignKey(IncidentUpdate, models.CASCADE, related_name="revisions")
     body = models.TextField()
+    display_at = models.DateTimeField(null=True, blank=True)
     replaced_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=255, blank=True)
 
@@ -102,3 +112,53 @@ class Postmortem(models.Model):
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
+
+
+CHANGE_SOURCES = ("deploy", "config", "maintenance")
+
+
+class Change(models.Model):
+    """A deploy or config change on components, recorded so incidents can be tied to it."""
+
+    id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
+    page = models.ForeignKey(Page, models.CASCADE, related_name="changes")
+    components = models.ManyToManyField(Component, blank=True, related_name="changes")
+    title = models.CharField(max_length=255)
+    at = models.DateTimeField(db_index=True)
+    source = models.CharField(
+        max_length=16, choices=[(s, s) for s in CHANGE_SOURCES], default="deploy"
+    )
+    link = models.URLField(max_length=1000, blank=True)
+    actor = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IncidentTemplate(models.Model):
+    """Statuspage's incident templates: canned name, text, status and components."""
+
+    id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
+    page = models.ForeignKey(Page, models.CASCADE, related_name="incident_templates")
+    name = models.CharField(max_length=255)
+    title = models.CharField(max_length=255)
+    body = models.TextField()
+    group = models.ForeignKey(
+        ComponentGroup, models.SET_NULL, null=True, blank=True, related_name="templates"
+    )
+    update_status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="investigating")
+    should_tweet = models.BooleanField(default=False)
+    should_send_notifications = models.BooleanField(default=True)
+    components = models.ManyToManyField(Component, blank=True, related_name="templates")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "created_at"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,44 +1,47 @@
-"""Service functions for incidents, maintenances, updates and postmortems.
+"""Service functions for incidents, maintenances and their updates.
 
-One transaction per call; everything is validated before anything is written.
+One transaction per call; everything is validated before anything is written; every call
+bumps the page version and records an audit event. Postmortems, changes, templates,
+truth checks and uptime live in sibling modules and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from heliograph.catalog.models import Component, Page
-from heliograph.catalog.services import bump_version, check_status, set_component_status
+from heliograph.catalog.services import bump_version, set_component_status
 from heliograph.incidents import lifecycle
-from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
+from heliograph.incidents.changes import link_cause as link_cause
+from heliograph.incidents.changes import record_change as record_change
+from heliograph.incidents.changes import related_changes as related_changes
+from heliograph.incidents.checks import check_update_text as check_update_text
+from heliograph.incidents.core import (
+    ComponentStatuses,
+    apply_cause,
+    check_impact,
+    check_metadata,
+    check_name,
+    check_same_page,
+    check_update,
+    record,
+    refresh_incident,
+)
+from heliograph.incidents.core import find_incident as find_incident
+from heliograph.incidents.incident_templates import create_template as create_template
+from heliograph.incidents.incident_templates import delete_template as delete_template
+from heliograph.incidents.incident_templates import update_template as update_template
+from heliograph.incidents.models import Change, Incident, IncidentUpdate
+from heliograph.incidents.postmortems import prefill_postmortem as prefill_postmortem
+from heliograph.incidents.postmortems import publish_postmortem as publish_postmortem
+from heliograph.incidents.postmortems import revert_postmortem as revert_postmortem
+from heliograph.incidents.postmortems import save_postmortem_draft as save_postmortem_draft
+from heliograph.incidents.uptime_report import component_uptime as component_uptime
 from heliograph.lib.errors import InputError
-
-ComponentStatuses = Mapping[Component, str]
-
-
-def find_incident(page: Page, ref: str) -> Incident:
-    found = page.incidents.filter(pk=ref).first() or page.incidents.filter(reference=ref).first()
-    if found is None:
-        raise InputError(f"page {page.name!r} has no incident with id or reference {ref!r}")
-    return found
-
-
-def _check_update(kind: str, status: str, components: ComponentStatuses, page: Page) -> None:
-    allowed = (
-        lifecycle.MAINTENANCE_STATUSES
-        if kind == "maintenance"
-        else lifecycle.UNRESOLVED + ("resolved",)
-    )
-    if status not in allowed:
-        raise InputError(f"unknown {kind} status {status!r}; use one of {', '.join(allowed)}")
-    for component, component_status in components.items():
-        check_status(component_status)
-        if component.page_id != page.pk:
-            raise InputError(f"component {component.name!r} belongs to another page")
 
 
 @transaction.atomic
@@ -54,25 +57,31 @@ def open_incident(
     reference: str = "",
     backfilled: bool = False,
     impact_override: str = "",
-    actor: str = "",
+    deliver_notifications: bool = True,
+    metadata: dict[str, Any] | None = None,
+    caused_by: Incident | Change | None = None,
+    actor: str = "cli",
 ) -> Incident:
     """Open an incident with its first update; ``at`` backfills it to an earlier time."""
-    name = _check_name(name)
-    if impact_override and impact_override not in lifecycle.IMPACTS:
-        raise InputError(
-            f"unknown impact {impact_override!r}; use one of none, minor, major, critical"
-        )
     at = at or timezone.now()
     started_at = started_at or at
+    incident = Incident(
+        page=page, name=check_name(name), status=status, created_at=at, updated_at=at,
+        started_at=started_at, reference=(reference or "").strip(), backfilled=backfilled,
+        impact_override=check_impact(impact_override),
+        metadata=check_metadata(metadata if metadata is not None else {}),
+    )  # fmt: skip
     if started_at > at:
         raise InputError("an incident cannot start after its first update")
-    incident = page.incidents.create(
-        name=name, status=status, created_at=at, updated_at=at, started_at=started_at,
-        reference=reference, backfilled=backfilled, impact_override=impact_override,
-    )  # fmt: skip
-    post_update(
-        incident=incident, status=status, body=body, components=components, at=at, actor=actor
-    )
+    if len(incident.reference) > 64:
+        raise InputError("a reference must have at most 64 characters")
+    components = dict(components or {})
+    check_update("incident", status, components, page)
+    _check_body(body)
+    apply_cause(incident, caused_by)
+    incident.save()
+    _post(incident, status, body, components, at, deliver_notifications, actor)
+    record(actor, "incident.create", incident, page, after=incident)
     return incident
 
 
@@ -85,92 +94,198 @@ def post_update(
     components: ComponentStatuses | None = None,
     at: datetime | None = None,
     deliver_notifications: bool = True,
-    actor: str = "",
+    actor: str = "cli",
 ) -> IncidentUpdate:
-    """Post an update and apply the component statuses it carries, at its display time."""
+    """Post an update and apply its component statuses at its display time.
+
+    An unresolved status after a resolution reopens the incident as a recurrence.
+    """
     components = dict(components or {})
-    _check_update(incident.kind, status, components, incident.page)
+    check_update(incident.kind, status, components, incident.page)
     at = at or timezone.now()
-    if at < incident.started_at:
-        raise InputError(
-            f"an update at {at:%Y-%m-%d %H:%M} UTC would come before the incident started "
-            f"({incident.started_at:%Y-%m-%d %H:%M} UTC)"
-        )
-    if not body.strip():
-        raise InputError("an update needs a body")
+    _check_update_time(incident, at)
+    _check_body(body)
+    before = _state(incident)
+    update = _post(incident, status, body, components, at, deliver_notifications, actor)
+    action = "incident.reopen" if update.reopened else "incident_update.create"
+    record(actor, action, update, incident.page, before=before, after=update)
+    return update
+
+
+@transaction.atomic
+def reopen_incident(
+    *,
+    incident: Incident,
+    body: str,
+    status: str = "investigating",
+    components: ComponentStatuses | None = None,
+    at: datetime | None = None,
+    actor: str = "cli",
+) -> IncidentUpdate:
+    """Reopen a resolved incident explicitly: the impact came back."""
+    if incident.is_maintenance:
+        raise InputError("a maintenance cannot be reopened; schedule a new one")
+    if status not in lifecycle.UNRESOLVED:
+        raise InputError(f"reopen with one of {', '.join(lifecycle.UNRESOLVED)}, not {status!r}")
+    at = at or timezone.now()
+    if not lifecycle.reopens(_status_before(incident, at), status):
+        raise InputError("only a resolved incident can be reopened (after its resolution)")
+    return post_update(
+        incident=incident, status=status, body=body, components=components, at=at, actor=actor
+    )
+
+
+def _post(
+    incident: Incident, status: str, body: str, components: ComponentStatuses, at: datetime,
+    deliver_notifications: bool, actor: str,
+) -> IncidentUpdate:  # fmt: skip
+    """Write an already validated update and its component statuses."""
+    reopened = not incident.is_maintenance and lifecycle.reopens(
+        _status_before(incident, at), status
+    )
     affected = []
     for component, new_status in components.items():
         change = set_component_status(
             component=component, status=new_status, at=at, source="update", actor=actor,
             incident_id=incident.pk,
         )  # fmt: skip
-        old_status = change.old_status if change else new_status
         affected.append(
-            {"code": component.pk, "name": component.name, "old_status": old_status,
-             "new_status": new_status}
+            {"code": component.pk, "name": component.name,
+             "old_status": change.old_status if change else new_status, "new_status": new_status}
         )  # fmt: skip
         incident.components.add(component)
     update = incident.updates.create(
         status=status, body=body, display_at=at, created_at=at, updated_at=at,
         affected_components=affected, deliver_notifications=deliver_notifications,
+        reopened=reopened,
     )  # fmt: skip
     refresh_incident(incident)
     return update
 
 
+def _status_before(incident: Incident, at: datetime) -> str | None:
+    shown = incident.updates.order_by("display_at", "created_at").values_list(
+        "display_at", "status"
+    )
+    return lifecycle.status_before(list(shown), at)
+
+
+def _check_update_time(incident: Incident, at: datetime) -> None:
+    if at < incident.started_at:
+        raise InputError(
+            f"an update at {at:%Y-%m-%d %H:%M} UTC would come before the incident started "
+            f"({incident.started_at:%Y-%m-%d %H:%M} UTC)"
+        )
+
+
+def _check_body(body: str | None) -> str:
+    if body is None or not body.strip():
+        raise InputError("an update needs a body")
+    return body
+
+
+def _state(incident: Incident) -> dict[str, Any]:
+    resolved = incident.resolved_at.isoformat() if incident.resolved_at else None
+    return {"status": incident.status, "resolved_at": resolved}
+
+
+@transaction.atomic
+def update_incident(
+    *,
+    incident: Incident,
+    actor: str = "cli",
+    name: str | None = None,
+    impact_override: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    reference: str | None = None,
+    started_at: datetime | None = None,
+) -> Incident:
+    """Change plain fields (status changes go through ``post_update``)."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = check_name(name)
+    if impact_override is not None:
+        changes["impact_override"] = check_impact(impact_override)
+    if metadata is not None:
+        # The maintenance worker's bookkeeping is not the caller's to replace.
+        kept = {k: v for k, v in incident.metadata.items() if k == "heliograph_maintenance"}
+        changes["metadata"] = {**check_metadata(metadata), **kept}
+    if reference is not None:
+        changes["reference"] = reference.strip()
+        if len(changes["reference"]) > 64:
+            raise InputError("a reference must have at most 64 characters")
+    if started_at is not None:
+        first = incident.updates.order_by("display_at").first()
+        if first and started_at > first.display_at:
+            raise InputError("an incident cannot start after its first update")
+        changes["started_at"] = started_at
+    before = Incident.objects.get(pk=incident.pk)
+    for field, value in changes.items():
+        setattr(incident, field, value)
+    if changes:
+        incident.save(update_fields=list(changes))
+    refresh_incident(incident)
+    record(actor, "incident.update", incident, incident.page, before=before, after=incident)
+    return incident
+
+
+@transaction.atomic
+def delete_incident(*, incident: Incident, actor: str = "cli") -> None:
+    """Delete an incident; its components' timeline rows stay (they lose the link)."""
+    page = incident.page
+    record(actor, "incident.delete", incident, page, before=incident)
+    incident.delete()
+    bump_version(page)
+
+
+@transaction.atomic
+def edit_update(
+    *,
+    update: IncidentUpdate,
+    actor: str = "cli",
+    body: str | None = None,
+    display_at: datetime | None = None,
+    deliver_notifications: bool | None = None,
+) -> IncidentUpdate:
+    """Edit a posted update, keeping its previous text and time as a revision."""
+    incident = update.incident
+    if body is not None:
+        _check_body(body)
+    if display_at is not None:
+        _check_update_time(incident, display_at)
+    before = IncidentUpdate.objects.get(pk=update.pk)
+    now = timezone.now()
+    new_body = update.body if body is None else body
+    new_at = update.display_at if display_at is None else display_at
+    if new_body != update.body or new_at != update.display_at:
+        update.revisions.create(
+            body=update.body, display_at=update.display_at, actor=actor, replaced_at=now
+        )
+        update.body, update.display_at, update.edited_at = new_body, new_at, now
+    if deliver_notifications is not None:
+        update.deliver_notifications = deliver_notifications
+    update.updated_at = now
+    update.save()
+    refresh_incident(incident)
+    record(actor, "incident_update.edit", update, incident.page, before=before, after=update)
+    return update
+
+
 @transaction.atomic
 def record_impact(
-    *, incident: Incident, component: Component, status: str, at: datetime, actor: str = ""
+    *, incident: Incident, component: Component, status: str, at: datetime, actor: str = "cli"
 ) -> None:
     """Add a point to the incident's component timeline (e.g. from its postmortem)."""
-    if component.page_id != incident.page_id:
-        raise InputError(f"component {component.name!r} belongs to another page")
-    set_component_status(
+    check_same_page([component], incident.page)
+    change = set_component_status(
         component=component, status=status, at=at, source="import", actor=actor,
         incident_id=incident.pk,
     )  # fmt: skip
     incident.components.add(component)
     refresh_incident(incident)
-
-
-def refresh_incident(incident: Incident) -> None:
-    """Recompute status, impact and milestone times from updates and the timeline."""
-    updates = list(incident.updates.order_by("display_at", "created_at"))
-    postmortem = Postmortem.objects.filter(incident=incident).first()
-    if incident.is_maintenance:
-        incident.status = updates[-1].status if updates else "scheduled"
-        incident.impact = "maintenance"
-    else:
-        incident.status = lifecycle.current_status(
-            [u.status for u in updates], bool(postmortem and postmortem.is_published)
-        )
-        worst = [c.new_status for c in incident.status_changes.all()]
-        incident.impact = lifecycle.impact_of(worst, incident.impact_override or None)
-    incident.monitoring_at = _first_at(updates, "monitoring")
-    incident.resolved_at = _first_at(updates, "resolved", "completed")
-    published = [postmortem.published_at] if postmortem and postmortem.published_at else []
-    incident.updated_at = max([u.updated_at for u in updates] + [incident.created_at] + published)
-    incident.save()
-    bump_version(incident.page)
-
-
-def _first_at(updates: list[IncidentUpdate], *statuses: str) -> datetime | None:
-    """When the incident last entered one of these statuses (None if not there now)."""
-    if not updates or updates[-1].status not in statuses:
-        return None
-    at = updates[-1].display_at
-    for update in reversed(updates):
-        if update.status not in statuses:
-            break
-        at = update.display_at
-    return at
-
-
-def _check_name(name: str, kind: str = "an incident") -> str:
-    name = name.strip()
-    if not name or len(name) > 255:
-        raise InputError(f"{kind} name must have 1 to 255 characters")
-    return name
+    if change is not None:
+        after = {"component": component.pk, "status": status, "at": at.isoformat()}
+        record(actor, "incident.record_impact", incident, incident.page, after=after)
 
 
 @transaction.atomic
@@ -183,13 +298,12 @@ def schedule_maintenance(
     scheduled_until: datetime,
     components: list[Component] | None = None,
     at: datetime | None = None,
+    actor: str = "cli",
 ) -> Incident:
-    name = _check_name(name, "a maintenance")
+    name = check_name(name, "a maintenance")
     if scheduled_until <= scheduled_for:
         raise InputError("a maintenance must end after it starts")
-    for component in components or []:
-        if component.page_id != page.pk:
-            raise InputError(f"component {component.name!r} belongs to another page")
+    check_same_page(components or [], page)
     at = at or timezone.now()
     maintenance = page.incidents.create(
         kind="maintenance", name=name, status="scheduled", impact="maintenance",
@@ -199,19 +313,5 @@ def schedule_maintenance(
     maintenance.components.add(*(components or []))
     maintenance.updates.create(status="scheduled", body=body or name, display_at=at, created_at=at)
     refresh_incident(maintenance)
+    record(actor, "maintenance.create", maintenance, page, after=maintenance)
     return maintenance
-
-
-@transaction.atomic
-def publish_postmortem(*, incident: Incident, body: str, at: datetime | None = None) -> Postmortem:
-    at = at or timezone.now()
-    if not body.strip():
-        raise InputError("a postmortem needs a body")
-    if at < incident.created_at:
-        raise InputError("a postmortem cannot be published before its incident was opened")
-    postmortem, _ = Postmortem.objects.update_or_create(
-        incident=incident,
-        defaults={"body": body, "body_draft": body, "published_at": at, "updated_at": at},
-    )
-    refresh_incident(incident)
-    return postmortem

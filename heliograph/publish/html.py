@@ -81,6 +81,7 @@ class UpdateView:
     body: SafeString
     posted: Stamp
     note: str  # the recorded truth, when the text claims a different duration
+    edited: str = ""  # when the text was last edited (earlier text kept as revisions)
 
 
 @dataclass(frozen=True)
@@ -221,11 +222,18 @@ def duration_note(update: IncidentUpdate, world: World, incident: Incident) -> s
 def update_view(update: IncidentUpdate, world: World, incident: Incident) -> UpdateView:
     return UpdateView(
         status=update.status,
-        label=lifecycle.STATUS_LABELS.get(update.status, update.status),
+        label=update_label(update),
         body=user_html(update.body),
         posted=stamp(update.display_at, world.zone),
         note=duration_note(update, world, incident),
+        edited=posted_utc(update.edited_at) if update.edited_at else "",
     )
+
+
+def update_label(update: IncidentUpdate) -> str:
+    """A reopening update reads "Recurred", so the log shows resolved → recurred → resolved."""
+    label = lifecycle.STATUS_LABELS.get(update.status, update.status)
+    return f"Recurred · {label}" if update.reopened else label
 
 
 def event_view(incident: Incident, world: World, updates: bool = True) -> EventView:

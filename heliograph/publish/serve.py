@@ -1,4 +1,4 @@
-"""Start everything a single node needs: database schema, publisher, web server."""
+"""Start everything a single node needs: database schema, publisher, worker, web server."""
 
 from __future__ import annotations
 
@@ -33,7 +33,12 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     except DatabaseError as exc:
         # The page must come up even now: nodes serve the last export until it is back.
         print(f"warning: database unreachable ({exc}); serving the last published snapshot")
-    publisher = subprocess.Popen([sys.executable, "-m", "heliograph", "publish", "--watch"])
+    # Both run beside the web server and keep all their state in the database, so either
+    # can crash or restart without losing work.
+    children = [
+        subprocess.Popen([sys.executable, "-m", "heliograph", *command])
+        for command in (["publish", "--watch"], ["worker"])
+    ]
     url = f"{settings.BASE_URL}/"
     print(f"Heliograph is serving at {url}{announce}", flush=True)
     try:
@@ -44,5 +49,15 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
             workers_kill_timeout=5,
         ).serve()  # fmt: skip
     finally:
-        publisher.terminate()
-        publisher.wait(timeout=10)
+        _stop(children)
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

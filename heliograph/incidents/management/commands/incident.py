@@ -1,14 +1,19 @@
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import CommandParser
 
+from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import find_component, find_page
+from heliograph.catalog.status import OPERATIONAL
 from heliograph.incidents import services
 from heliograph.incidents.models import Incident
 from heliograph.lib.command import HeliographCommand, parse_assignments
 from heliograph.lib.errors import InputError
 from heliograph.lib.timefmt import parse_time
+
+RESOLVED_TEXT = "This incident has been resolved."
 
 
 def add_update_arguments(parser: CommandParser) -> None:
@@ -23,13 +28,15 @@ def add_update_arguments(parser: CommandParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
-def read_body(options: dict[str, Any]) -> str:
+def read_body(options: dict[str, Any], default: str | None = None) -> str:
     if options.get("body_file"):
         try:
             return Path(options["body_file"]).read_text()
         except OSError as exc:
             raise InputError(f"cannot read {options['body_file']}: {exc.strerror}") from None
     if options.get("body") is None:
+        if default is not None:
+            return default
         raise InputError("give the text with --body or --body-file")
     return str(options["body"])
 
@@ -41,7 +48,7 @@ def describe(incident: Incident) -> dict[str, Any]:
 
 
 class Command(HeliographCommand):
-    help = "Open incidents and post updates to them."
+    help = "Open incidents, post updates, resolve and reopen them."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
@@ -56,6 +63,15 @@ class Command(HeliographCommand):
         update.add_argument("incident", help="incident id or reference")
         update.add_argument("--status", required=True)
         add_update_arguments(update)
+        resolve = actions.add_parser(
+            "resolve", help="resolve an incident (its impaired components become operational)"
+        )
+        resolve.add_argument("incident", help="incident id or reference")
+        add_update_arguments(resolve)
+        reopen = actions.add_parser("reopen", help="reopen a resolved incident (a recurrence)")
+        reopen.add_argument("incident", help="incident id or reference")
+        reopen.add_argument("--status", default="investigating")
+        add_update_arguments(reopen)
 
     def handle(self, *args: Any, **options: Any) -> None:
         page = find_page(options["page"])
@@ -64,20 +80,45 @@ class Command(HeliographCommand):
             for name, status in parse_assignments(options["component"])
         }
         at = parse_time(options["at"]) if options["at"] else None
-        body = read_body(options)
         if options["action"] == "open":
-            started = options["started_at"]
-            incident = services.open_incident(
-                page=page, name=options["name"], body=body, status=options["status"],
-                components=components, at=at, reference=options["reference"],
-                started_at=parse_time(started) if started else None,
-                backfilled=options["backfilled"],
-            )  # fmt: skip
+            incident, warnings = self.open(page, components, at, options), []
         else:
             incident = services.find_incident(page, options["incident"])
-            services.post_update(
-                incident=incident, status=options["status"], body=body,
-                components=components, at=at,
-            )  # fmt: skip
+            warnings = self.post(incident, components, at, options)
             incident.refresh_from_db()
-        self.emit(options, describe(incident), f"{incident.pk} {incident.status}: {incident.name}")
+        for warning in warnings:
+            self.stderr.write(f"Warning: {warning}")
+        data = {**describe(incident), "warnings": warnings}
+        self.emit(options, data, f"{incident.pk} {incident.status}: {incident.name}")
+
+    def open(
+        self, page: Page, components: dict[Component, str], at: datetime | None,
+        options: dict[str, Any],
+    ) -> Incident:  # fmt: skip
+        started = options["started_at"]
+        return services.open_incident(
+            page=page, name=options["name"], body=read_body(options), status=options["status"],
+            components=components, at=at, reference=options["reference"],
+            started_at=parse_time(started) if started else None,
+            backfilled=options["backfilled"],
+        )  # fmt: skip
+
+    def post(
+        self, incident: Incident, components: dict[Component, str], at: datetime | None,
+        options: dict[str, Any],
+    ) -> list[str]:  # fmt: skip
+        """Post the update; returns the truth-check warnings about its text."""
+        action = options["action"]
+        if action == "resolve":
+            status, body = "resolved", read_body(options, RESOLVED_TEXT)
+            for component in incident.components.all():
+                if component not in components and component.status != OPERATIONAL:
+                    components[component] = OPERATIONAL
+        else:
+            status, body = options["status"], read_body(options)
+        warnings = services.check_update_text(
+            incident=incident, body=body, status=status, at=at, components=components
+        )
+        post = services.reopen_incident if action == "reopen" else services.post_update
+        post(incident=incident, status=status, body=body, components=components, at=at)
+        return warnings

@@ -4,29 +4,58 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from heliograph.catalog.services import find_page
-from heliograph.incidents import services
+from heliograph.incidents import postmortems, services
 from heliograph.incidents.management.commands.incident import describe, read_body
 from heliograph.lib.command import HeliographCommand
 from heliograph.lib.timefmt import parse_time
 
 
+def _common(parser: CommandParser, body: bool = True) -> None:
+    parser.add_argument("incident", help="incident id or reference")
+    parser.add_argument("--page", required=True, help="page id or name")
+    if body:
+        parser.add_argument("--body", help="postmortem text (markdown)")
+        parser.add_argument("--body-file", type=Path, help="read the text from a file")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 class Command(HeliographCommand):
-    help = "Publish an incident's postmortem."
+    help = "Draft, publish and revert an incident's postmortem."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
-        publish = actions.add_parser("publish", help="publish a postmortem")
-        publish.add_argument("incident", help="incident id or reference")
-        publish.add_argument("--page", required=True, help="page id or name")
-        publish.add_argument("--body", help="postmortem text (markdown)")
-        publish.add_argument("--body-file", type=Path, help="read the text from a file")
+        draft = actions.add_parser(
+            "draft", help="save a draft (without --body: print the pre-filled text)"
+        )
+        _common(draft)
+        publish = actions.add_parser("publish", help="publish the text, or the saved draft")
+        _common(publish)
         publish.add_argument("--at", help="publication time (ISO 8601); default now")
-        self.add_json_flag(publish)
+        publish.add_argument("--notify", action="store_true", help="notify subscribers")
+        revert = actions.add_parser("revert", help="unpublish: back to a draft")
+        _common(revert, body=False)
 
     def handle(self, *args: Any, **options: Any) -> None:
         page = find_page(options["page"])
         incident = services.find_incident(page, options["incident"])
-        at = parse_time(options["at"]) if options["at"] else None
-        services.publish_postmortem(incident=incident, body=read_body(options), at=at)
+        action = options["action"]
+        given = options.get("body") is not None or options.get("body_file")
+        if action == "draft" and not given:
+            text = postmortems.prefill_postmortem(incident=incident)
+            self.emit(options, {**describe(incident), "body_draft": text}, text)
+            return
+        if action == "draft":
+            postmortems.save_postmortem_draft(incident=incident, body=read_body(options))
+            message = f"saved the postmortem draft of {incident.pk}"
+        elif action == "publish":
+            at = parse_time(options["at"]) if options["at"] else None
+            postmortems.publish_postmortem(
+                incident=incident, body=read_body(options) if given else None, at=at,
+                notify_subscribers=options["notify"],
+            )  # fmt: skip
+            message = f"published the postmortem of {incident.pk}"
+        else:
+            postmortems.revert_postmortem(incident=incident)
+            message = f"reverted the postmortem of {incident.pk} to a draft"
         incident.refresh_from_db()
-        self.emit(options, describe(incident), f"published the postmortem of {incident.pk}")
+        self.emit(options, describe(incident), message)

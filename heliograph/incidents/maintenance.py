@@ -1,0 +1,432 @@
+"""Maintenance windows that run themselves: scheduled → in_progress → completed, on time.
+
+``run_due`` does whatever is due at a moment (reminder, start, completion, overrun check);
+the ``worker`` command calls it every few seconds. All state lives in the database — the
+maintenance's own status and its bookkeeping in ``Incident.metadata`` under ``NS``, as flat
+keys so metadata keeps Statuspage's ``{namespace: {key: value}}`` shape — so a restarted
+worker carries on where the last one stopped, and several can run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from heliograph.accounts import audit
+from heliograph.catalog.models import Component, Page
+from heliograph.catalog.services import set_component_status
+from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
+from heliograph.incidents import lifecycle
+from heliograph.incidents.models import Incident
+from heliograph.incidents.services import open_incident, post_update
+from heliograph.lib.errors import InputError
+from heliograph.lib.timefmt import posted_utc
+
+log = logging.getLogger(__name__)
+
+NS = "heliograph_maintenance"
+BEFORE = "status_before:"  # + component id → its status when the maintenance took it over
+ACTIVE = ("in_progress", "verifying")
+REMIND_BEFORE = timedelta(minutes=60)  # as Statuspage reminds (Manage API v1 reference)
+OVERRUN_LOOKBACK = timedelta(days=1)  # a window that ended longer ago is history, not news
+OVERRUN_SHOWN = timedelta(days=7)
+WORKER = "worker"
+STARTED_BODY = (
+    "Scheduled maintenance is currently in progress. We will provide updates as necessary."
+)
+COMPLETED_BODY = "The scheduled maintenance has been completed."
+
+# Called inside the transaction that records a due reminder, with the maintenance and the
+# moment; each returns the name of the channel that queued it (notifications register one
+# that writes a Notification row). With none registered, nothing is sent, and the
+# bookkeeping says so (``reminder_queued_by`` stays empty).
+ReminderHook = Callable[[Incident, datetime], str]
+REMINDER_HOOKS: list[ReminderHook] = []
+
+
+@dataclass(frozen=True)
+class Overrun:
+    """A maintenance whose window ended with components still not operational."""
+
+    maintenance: Incident
+    components: list[Component]
+    window_ended_at: datetime
+    incident: Incident | None  # the incident opened for it, if any
+
+
+# --- bookkeeping ----------------------------------------------------------------------------
+
+
+def notes(maintenance: Incident) -> dict[str, Any]:
+    """The maintenance's bookkeeping, to read."""
+    found = maintenance.metadata.get(NS) if isinstance(maintenance.metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def book(maintenance: Incident) -> dict[str, Any]:
+    """The maintenance's bookkeeping, to write (saved with ``metadata``)."""
+    if not isinstance(maintenance.metadata, dict):
+        maintenance.metadata = {}
+    maintenance.metadata[NS] = notes(maintenance)
+    return maintenance.metadata[NS]  # type: ignore[no-any-return]
+
+
+def statuses_before(maintenance: Incident) -> dict[str, str]:
+    """Component id → the status it had when this maintenance set it under maintenance."""
+    return {k[len(BEFORE) :]: v for k, v in notes(maintenance).items() if k.startswith(BEFORE)}
+
+
+def reminded_at(maintenance: Incident) -> datetime | None:
+    """When a reminder went to a channel (Statuspage's ``scheduled_reminded_at``).
+
+    None while no channel took it, even if it was due: it was not sent.
+    """
+    written = notes(maintenance)
+    if not written.get("reminder_queued_by"):
+        return None
+    return datetime.fromisoformat(written["reminder_recorded_at"])
+
+
+def _lock(pk: str, *, skip_locked: bool) -> Incident | None:
+    """The maintenance re-read inside the current transaction, locked against other workers.
+
+    On SQLite the IMMEDIATE transaction already holds the one write lock.
+    """
+    rows = Incident.objects.filter(pk=pk, kind="maintenance")
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update(skip_locked=skip_locked)
+    return rows.first()
+
+
+def _record(actor: str, action: str, maintenance: Incident, before: dict[str, Any]) -> None:
+    audit.record(
+        actor=actor, action=action, target=maintenance, page_id=maintenance.page_id,
+        before=before, after=audit.snapshot(maintenance),
+    )  # fmt: skip
+
+
+Affected = list[dict[str, str]]
+
+
+def _set(
+    component: Component, status: str, at: datetime, actor: str, m: Incident
+) -> dict[str, str]:
+    change = set_component_status(
+        component=component, status=status, at=at, source="maintenance", actor=actor,
+        incident_id=m.pk,
+    )  # fmt: skip
+    old = change.old_status if change else status
+    return {"code": component.pk, "name": component.name, "old_status": old, "new_status": status}
+
+
+def _post(
+    m: Incident, status: str, body: str, at: datetime, actor: str, affected: Affected
+) -> None:
+    update = post_update(incident=m, status=status, body=body, at=at, actor=actor)
+    # The statuses went on the timeline with source "maintenance"; the update lists them.
+    update.affected_components = affected
+    update.save(update_fields=["affected_components"])
+
+
+# --- the transitions (called with the maintenance locked) ----------------------------------
+
+
+def _status_to_remember(component: Component, maintenance: Incident) -> str:
+    """Its status now, or, if another maintenance already holds it, what that one keeps."""
+    if component.status == MAINTENANCE:
+        others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+        for other in others.exclude(pk=maintenance.pk):
+            if kept := statuses_before(other).get(component.pk):
+                return kept
+    return component.status
+
+
+def _start(m: Incident, at: datetime, actor: str) -> None:
+    before, written = audit.snapshot(m), book(m)
+    affected: Affected = []
+    for component in m.components.all():
+        written[BEFORE + component.pk] = _status_to_remember(component, m)
+        affected.append(_set(component, MAINTENANCE, at, actor, m))
+    written["started_at"] = at.isoformat()
+    m.started_at = min(m.started_at, at)  # started early by hand: the record says so
+    m.save(update_fields=["metadata", "started_at"])
+    _post(m, "in_progress", STARTED_BODY, at, actor, affected)
+    _record(actor, "maintenance.start", m, before)
+
+
+def _still_held(component: Component, maintenance: Incident) -> bool:
+    """Another maintenance in progress holds the component: it stays under maintenance."""
+    others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+    return others.exclude(pk=maintenance.pk).exists()
+
+
+def _restore(m: Incident, at: datetime, actor: str) -> Affected:
+    """Components back to their status before the maintenance; marks it completed."""
+    previous, affected = statuses_before(m), []
+    for component in m.components.all():
+        # Only what this maintenance set is undone: a status a human (or a monitor) chose
+        # during the window stands.
+        if component.pk not in previous or component.status != MAINTENANCE:
+            continue
+        if not _still_held(component, m):
+            affected.append(_set(component, previous[component.pk], at, actor, m))
+    book(m)["completed_at"] = at.isoformat()
+    m.save(update_fields=["metadata"])
+    return affected
+
+
+def _complete(m: Incident, at: datetime, actor: str) -> None:
+    before = audit.snapshot(m)
+    affected = _restore(m, at, actor)
+    _post(m, "completed", COMPLETED_BODY, at, actor, affected)
+    _record(actor, "maintenance.complete", m, before)
+
+
+def _tidy(m: Incident, now: datetime, actor: str) -> None:
+    """Completed by a plain update (console, API): restore what it still holds, as of then."""
+    before = audit.snapshot(m)
+    completed = m.updates.filter(status="completed").order_by("-display_at").first()
+    _restore(m, min(completed.display_at, now) if completed else now, actor)
+    _record(actor, "maintenance.restore", m, before)
+
+
+def _remind(m: Incident, at: datetime, actor: str) -> None:
+    before, written = audit.snapshot(m), book(m)
+    written["reminder_due_at"] = ((m.scheduled_for or at) - REMIND_BEFORE).isoformat()
+    written["reminder_recorded_at"] = at.isoformat()
+    written["reminder_queued_by"] = ",".join(hook(m, at) for hook in REMINDER_HOOKS)
+    m.save(update_fields=["metadata"])
+    _record(actor, "maintenance.reminder", m, before)
+
+
+def overrunning(maintenance: Incident) -> list[Component]:
+    """Its components not operational now, other than as they were before it started."""
+    previous = statuses_before(maintenance)
+    return [
+        c
+        for c in maintenance.components.order_by("position", "created_at")
+        if c.status != OPERATIONAL and c.status != previous.get(c.pk)
+    ]
+
+
+def _check_overrun(m: Incident, at: datetime, actor: str) -> bool:
+    before, written = audit.snapshot(m), book(m)
+    written["overrun_checked_at"] = at.isoformat()
+    late = overrunning(m)
+    if late:
+        written["overrun_flagged_at"] = at.isoformat()
+        written["overrun_components"] = ",".join(c.pk for c in late)
+    m.save(update_fields=["metadata"])
+    if late:
+        _record(actor, "maintenance.overrun", m, before)
+    return bool(late)
+
+
+# --- what is due at a moment ---------------------------------------------------------------
+
+
+def _reminder_due(m: Incident, now: datetime) -> bool:
+    return (
+        m.status == "scheduled"
+        and m.scheduled_remind_prior
+        and m.scheduled_for is not None
+        and m.scheduled_for - REMIND_BEFORE <= now < m.scheduled_for
+        and "reminder_recorded_at" not in notes(m)
+    )
+
+
+def _start_due(m: Incident, now: datetime) -> bool:
+    began = m.scheduled_for is not None and m.scheduled_for <= now
+    return m.status == "scheduled" and m.scheduled_auto_in_progress and began
+
+
+def _completion_due(m: Incident, now: datetime) -> bool:
+    return m.status in ACTIVE and m.scheduled_auto_completed and _ended(m, now)
+
+
+def _tidy_due(m: Incident, now: datetime) -> bool:
+    done = notes(m)
+    return m.status == "completed" and "started_at" in done and "completed_at" not in done
+
+
+def _overrun_check_due(m: Incident, now: datetime) -> bool:
+    return (
+        m.status in (*ACTIVE, "completed")
+        and _ended(m, now)
+        and now - OVERRUN_LOOKBACK < m.scheduled_until  # type: ignore[operator]
+        and "overrun_checked_at" not in notes(m)
+    )
+
+
+def _ended(m: Incident, now: datetime) -> bool:
+    return m.scheduled_until is not None and m.scheduled_until <= now
+
+
+def _counted(
+    act: Callable[[Incident, datetime, str], None],
+) -> Callable[[Incident, datetime], bool]:
+    def run(m: Incident, now: datetime) -> bool:
+        act(m, now, WORKER)
+        return True
+
+    return run
+
+
+Step = tuple[str, Callable[[Incident, datetime], bool], Callable[[Incident, datetime], bool]]
+STEPS: list[Step] = [
+    ("reminder", _reminder_due, _counted(_remind)),
+    ("start", _start_due, _counted(_start)),
+    ("completion", _completion_due, _counted(_complete)),
+    ("restore", _tidy_due, _counted(_tidy)),
+    ("overrun check", _overrun_check_due, lambda m, now: _check_overrun(m, now, WORKER)),
+]
+
+
+def _candidates(now: datetime) -> list[Incident]:
+    """Maintenances something may be due for (each is checked again under its lock)."""
+    pending = Q(status__in=("scheduled", *ACTIVE), scheduled_for__lte=now + REMIND_BEFORE)
+    just_ended = Q(status="completed", scheduled_until__gt=now - OVERRUN_LOOKBACK)
+    return list(
+        Incident.objects.filter(pending | just_ended, kind="maintenance").order_by("scheduled_for")
+    )
+
+
+def run_due(*, now: datetime | None = None) -> int:
+    """Do every reminder, start, completion and overrun flag due at ``now``; how many.
+
+    Idempotent (a second call at the same moment does nothing) and safe to run in several
+    processes: each maintenance is handled in its own transaction under a row lock.
+    """
+    now = now or timezone.now()
+    done = 0
+    for name, due, act in STEPS:  # in this order, so one pass can start and then complete
+        # Checked first without a lock, so an idle pass takes no write lock (SQLite).
+        for seen in (m for m in _candidates(now) if due(m, now)):
+            try:
+                with transaction.atomic():
+                    m = _lock(seen.pk, skip_locked=True)
+                    if m is not None and due(m, now):
+                        done += bool(act(m, now))
+            except InputError as exc:  # one odd maintenance must not stall the others
+                log.warning("maintenance %s: %s skipped: %s", seen.pk, name, exc)
+    return done
+
+
+# --- by hand -------------------------------------------------------------------------------
+
+
+def _checked(
+    maintenance: Incident, at: datetime | None, allowed: tuple[str, ...]
+) -> tuple[Incident, datetime]:
+    if not maintenance.is_maintenance:
+        raise InputError(f"{maintenance.name!r} is an incident, not a maintenance")
+    locked = _lock(maintenance.pk, skip_locked=False)
+    if locked is None:
+        raise InputError(f"maintenance {maintenance.name!r} no longer exists")
+    if locked.status not in allowed:
+        raise InputError(f"maintenance {locked.name!r} is {locked.status}, not {allowed[0]}")
+    at = at or timezone.now()
+    latest = locked.updates.order_by("-display_at").first()
+    if latest and at < latest.display_at:
+        raise InputError(
+            f"that would come before its last update ({posted_utc(latest.display_at)})"
+        )
+    return locked, at
+
+
+@transaction.atomic
+def start_maintenance(
+    *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
+) -> Incident:
+    """Start a scheduled maintenance now (or at ``at``), even before its window."""
+    locked, at = _checked(maintenance, at, ("scheduled",))
+    _start(locked, at, actor)
+    maintenance.refresh_from_db()
+    return maintenance
+
+
+@transaction.atomic
+def complete_maintenance(
+    *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
+) -> Incident:
+    """Complete a maintenance in progress: its components go back to what they were."""
+    locked, at = _checked(maintenance, at, ACTIVE)
+    _complete(locked, at, actor)
+    maintenance.refresh_from_db()
+    return maintenance
+
+
+# --- overruns ------------------------------------------------------------------------------
+
+
+def _overrun_incident(maintenance: Incident) -> Incident | None:
+    pk = notes(maintenance).get("overrun_incident")
+    return Incident.objects.filter(pk=pk).first() if pk else None
+
+
+def overruns(*, page: Page, now: datetime | None = None) -> list[Overrun]:
+    """Overrunning maintenances of the page, for the dashboard, latest window first.
+
+    Flagged ones, and ones still in progress past their window (even if no worker ran),
+    while a component is still affected; a week after the window they are history.
+    """
+    now = now or timezone.now()
+    recent = page.incidents.filter(
+        kind="maintenance", scheduled_until__lte=now, scheduled_until__gt=now - OVERRUN_SHOWN
+    ).order_by("-scheduled_until")
+    found = []
+    for m in recent:
+        if m.status in ACTIVE or "overrun_flagged_at" in notes(m):
+            late = overrunning(m)
+            if late:
+                assert m.scheduled_until is not None
+                found.append(Overrun(m, late, m.scheduled_until, _overrun_incident(m)))
+    return found
+
+
+def _overrun_body(m: Incident, late: list[Component]) -> str:
+    names = ", ".join(f"{c.display_name} ({c.status.replace('_', ' ')})" for c in late)
+    assert m.scheduled_until is not None
+    return (
+        f"The maintenance “{m.name}” was due to end at {posted_utc(m.scheduled_until)}, but "
+        f"these are still affected: {names}. We are investigating."
+    )
+
+
+@transaction.atomic
+def open_overrun_incident(
+    *, maintenance: Incident, actor: str = "cli", at: datetime | None = None
+) -> Incident:
+    """Open an incident for an overrunning maintenance, caused by it (``at``: now)."""
+    if not maintenance.is_maintenance:
+        raise InputError(f"{maintenance.name!r} is an incident, not a maintenance")
+    m = _lock(maintenance.pk, skip_locked=False)
+    if m is None or m.scheduled_until is None:
+        raise InputError(f"maintenance {maintenance.name!r} has no window to overrun")
+    if existing := _overrun_incident(m):
+        raise InputError(f"incident {existing.pk} is already open for this overrun")
+    now = at or timezone.now()
+    late = overrunning(m) if m.scheduled_until <= now else []
+    if not late:
+        raise InputError(f"maintenance {m.name!r} has not overrun its window")
+    impact = lifecycle.impact_of(c.status for c in late)
+    incident = open_incident(
+        page=m.page, name=f"Overrun: {m.name}"[:255], body=_overrun_body(m, late), at=now,
+        started_at=m.scheduled_until, components={c: c.status for c in late},
+        impact_override="" if impact == "none" else impact, actor=actor,
+    )  # fmt: skip
+    incident.caused_by = m
+    incident.save(update_fields=["caused_by"])
+    before = audit.snapshot(m)
+    book(m)["overrun_incident"] = incident.pk
+    m.save(update_fields=["metadata"])
+    _record(actor, "maintenance.overrun_incident", m, before)
+    maintenance.refresh_from_db()
+    return incident

@@ -1,0 +1,98 @@
+"""Outbound requests to user-given URLs reach public addresses only (DESIGN §11).
+
+The host is resolved once, every address it resolves to is checked, and the request is
+then sent to the checked address (the URL's host kept for ``Host`` and TLS SNI), so a DNS
+answer that changes between the check and the connection cannot point us inward.
+Operators allow private ranges with ``HELIOGRAPH_ALLOW_PRIVATE_TARGETS`` (CIDRs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from heliograph.lib.errors import InputError
+from heliograph.notify import rules
+from heliograph.notify.smtp_config import setting
+
+ALLOW_SETTING = "HELIOGRAPH_ALLOW_PRIVATE_TARGETS"
+
+
+class Refused(Exception):
+    """The URL is not one Heliograph will send to."""
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str  # with the host replaced by the checked address
+    host_header: str
+    server_name: str  # for TLS SNI and certificate checks
+
+
+def allowed_networks() -> list[rules.Network]:
+    try:
+        return rules.parse_networks(setting(ALLOW_SETTING))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{ALLOW_SETTING}: {exc}") from None
+
+
+def _split(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Refused(f"{url!r} is not an http(s) URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise Refused(f"{url!r} has a bad port") from None
+    return parts.scheme, parts.hostname, port
+
+
+def _pin(url: str, addresses: list[str], allowed: list[rules.Network]) -> Target:
+    if not addresses:
+        raise Refused(f"{urlsplit(url).hostname} does not resolve")
+    for address in addresses:
+        if not rules.address_allowed(address, allowed):
+            raise Refused(
+                f"{urlsplit(url).hostname} resolves to {address}, a private or reserved "
+                f"address (allow it with {ALLOW_SETTING})"
+            )
+    parts = urlsplit(url)
+    ip = ipaddress.ip_address(addresses[0])
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return Target(
+        url=urlunsplit(parts._replace(netloc=netloc)),
+        host_header=parts.netloc.rpartition("@")[2],
+        server_name=parts.hostname or "",
+    )
+
+
+async def resolve(url: str, allowed: list[rules.Network]) -> Target:
+    """Check ``url`` and pin it to a checked address; raises Refused."""
+    _, hostname, port = _split(url)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise Refused(f"{hostname} does not resolve ({exc})") from None
+    return _pin(url, list(dict.fromkeys(str(info[4][0]) for info in infos)), allowed)
+
+
+def check_endpoint(url: str) -> None:
+    """For subscribe forms and the API: InputError when a webhook URL would be refused."""
+    try:
+        _, hostname, port = _split(url)
+        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+        _pin(url, [str(info[4][0]) for info in infos], allowed_networks())
+    except OSError as exc:
+        raise InputError(f"the webhook host does not resolve ({exc})") from None
+    except Refused as exc:
+        raise InputError(f"webhooks cannot be sent there: {exc}") from None

@@ -1,0 +1,278 @@
+"""The outbox: Notification rows become Delivery rows, which workers lease, send and record.
+
+Nothing is lost: a Notification is written in the same transaction as the change it
+announces; expansion is idempotent (one Delivery per notification and subscriber, enforced
+by a unique constraint); a claimed delivery carries a lease, so when its worker dies the
+row becomes claimable again once the lease runs out. Only deliveries in flight at a crash
+can go out twice, and each carries its delivery id so receivers can drop the repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from heliograph.catalog.models import Component, Page
+from heliograph.incidents.models import Incident
+from heliograph.lib.errors import InputError
+from heliograph.notify import payloads, rules
+from heliograph.notify.models import (
+    COMPONENT_UPDATE,
+    CONFIRMATION,
+    DELIVERY_STATUSES,
+    EMAIL,
+    FAILED,
+    NOTIFICATION_KINDS,
+    PENDING,
+    QUARANTINE,
+    SENT,
+    SKIPPED,
+    TARGETED_KINDS,
+    WEBHOOK,
+    Delivery,
+    Notification,
+    Subscriber,
+)
+
+# --- writing notifications ----------------------------------------------------------------
+
+
+def enqueue(
+    *,
+    page: Page,
+    kind: str,
+    incident: Incident | None = None,
+    component: Component | None = None,
+    payload: dict[str, Any],
+    subscriber: Subscriber | None = None,
+) -> Notification:
+    """Write a Notification; call inside the transaction that makes the change."""
+    if kind not in dict(NOTIFICATION_KINDS):
+        raise InputError(f"unknown notification kind {kind!r}")
+    if (kind in TARGETED_KINDS) != (subscriber is not None):
+        raise InputError(f"a {kind} notification needs exactly the subscriber it is for")
+    if incident is not None:
+        touched = list(incident.components.values_list("pk", flat=True))
+    else:
+        touched = [component.pk] if component is not None else []
+    return Notification.objects.create(
+        page=page, kind=kind, incident=incident, component=component, component_ids=touched,
+        payload_text=json.dumps(payload, ensure_ascii=False), subscriber=subscriber,
+    )  # fmt: skip
+
+
+def request_confirmation(*, subscriber: Subscriber) -> Notification:
+    """The double opt-in e-mail: the subscriber is told nothing else until they confirm."""
+    payload = {"confirm_url": payloads.confirm_url(subscriber.unsubscribe_token)}
+    return enqueue(page=subscriber.page, kind=CONFIRMATION, payload=payload, subscriber=subscriber)
+
+
+# --- expansion ----------------------------------------------------------------------------
+
+
+def audience(notification: Notification) -> QuerySet[Subscriber]:
+    """Every subscriber this notification is for (DESIGN §8, Statuspage's rules)."""
+    if notification.subscriber_id:
+        return Subscriber.objects.filter(pk=notification.subscriber_id)
+    subscribers = Subscriber.objects.filter(
+        page_id=notification.page_id, confirmed_at__isnull=False,
+        quarantined_at__isnull=True, unsubscribed_at__isnull=True,
+    )  # fmt: skip
+    page_wide = Q(incident__isnull=True)
+    if notification.component_ids:
+        # An incident that names no components reaches every page-wide subscriber, as on
+        # Statuspage; one that does reaches those who chose none or one of them.
+        chosen = Subscriber.components.through.objects.filter(subscriber_id=OuterRef("pk"))
+        touches = chosen.filter(component_id__in=notification.component_ids)
+        page_wide &= ~Exists(chosen) | Exists(touches)
+    if notification.kind == COMPONENT_UPDATE:
+        return subscribers.filter(page_wide, kind=WEBHOOK)  # Statuspage: webhooks only
+    if notification.incident_id:
+        return subscribers.filter(page_wide | Q(incident_id=notification.incident_id))
+    return subscribers.filter(page_wide)
+
+
+def expand(*, now: datetime | None = None, batch: int = 5000) -> int:
+    """One Delivery per matching subscriber for every unexpanded notification.
+
+    Safe to repeat or to run from several workers: rows that exist are left alone.
+    Returns how many notifications were expanded.
+    """
+    now = now or timezone.now()
+    todo = list(Notification.objects.filter(expanded_at__isnull=True).order_by("created_at"))
+    for notification in todo:
+        _expand_one(notification, now, batch)
+    return len(todo)
+
+
+def _expand_one(notification: Notification, now: datetime, batch: int) -> None:
+    subscribers = audience(notification).order_by("pk").values_list("pk", flat=True)
+    last = ""
+    while ids := list(subscribers.filter(pk__gt=last)[:batch]):
+        rows = [
+            Delivery(notification_id=notification.pk, subscriber_id=s, next_attempt_at=now)
+            for s in ids
+        ]
+        with transaction.atomic():  # short transactions: SQLite writers wait on each other
+            Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+        last = ids[-1]
+    Notification.objects.filter(pk=notification.pk).update(expanded_at=now)
+
+
+# --- claiming -----------------------------------------------------------------------------
+
+
+def claim(
+    *, owner: str, limit: int, lease_seconds: float, now: datetime | None = None
+) -> list[Delivery]:
+    """Lease up to ``limit`` due deliveries to ``owner``.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers never take the same row. SQLite
+    ignores row locks; there one process claims (and IMMEDIATE transactions serialise
+    writers anyway).
+    """
+    now = now or timezone.now()
+    due = (
+        Delivery.objects.filter(status=PENDING, next_attempt_at__lte=now)
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .order_by("next_attempt_at", "pk")
+    )
+    if connection.vendor == "postgresql":
+        due = due.select_for_update(skip_locked=True)
+    with transaction.atomic():
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        Delivery.objects.filter(pk__in=ids).update(
+            leased_until=now + timedelta(seconds=lease_seconds), lease_owner=owner
+        )
+    claimed = Delivery.objects.filter(pk__in=ids, lease_owner=owner).select_related(
+        "notification", "notification__page", "subscriber"
+    )
+    return list(claimed.order_by("next_attempt_at", "pk"))
+
+
+def channel_of(delivery: Delivery) -> str:
+    """Confirmations and quarantine notices are e-mails, even to a webhook's contact."""
+    if delivery.notification.kind in TARGETED_KINDS:
+        return EMAIL
+    return delivery.subscriber.kind
+
+
+def still_wanted(delivery: Delivery) -> bool:
+    """False when the subscriber left or was quarantined after expansion."""
+    return delivery.notification.kind in TARGETED_KINDS or delivery.subscriber.active
+
+
+# --- recording ----------------------------------------------------------------------------
+
+
+def _ids(deliveries: Iterable[Delivery | int]) -> list[int]:
+    return [d.pk if isinstance(d, Delivery) else d for d in deliveries]
+
+
+def record_success(*, deliveries: Sequence[Delivery | int], now: datetime | None = None) -> int:
+    """Mark sent (one statement for the batch); returns how many rows changed."""
+    return Delivery.objects.filter(pk__in=_ids(deliveries), status=PENDING).update(
+        status=SENT, sent_at=now or timezone.now(), attempts=F("attempts") + 1,
+        leased_until=None, last_error="",
+    )  # fmt: skip
+
+
+def record_skipped(*, deliveries: Sequence[Delivery | int], reason: str) -> int:
+    return Delivery.objects.filter(pk__in=_ids(deliveries), status=PENDING).update(
+        status=SKIPPED, leased_until=None, last_error=reason
+    )
+
+
+def record_failure(
+    *, delivery: Delivery, error: str, now: datetime | None = None, rand: float | None = None
+) -> str:
+    """Schedule a retry with backoff, or give up; returns the delivery's new status.
+
+    A failed webhook attempt also counts towards its subscriber's quarantine.
+    """
+    now = now or timezone.now()
+    attempts = delivery.attempts + 1
+    final = rules.gives_up(attempts)
+    delay = rules.retry_delay(attempts, random.random() if rand is None else rand)
+    Delivery.objects.filter(pk=delivery.pk, status=PENDING).update(
+        status=FAILED if final else PENDING, attempts=attempts, leased_until=None,
+        next_attempt_at=now + timedelta(seconds=delay), last_error=error[:2000],
+    )  # fmt: skip
+    if channel_of(delivery) == WEBHOOK:
+        note_webhook_failure(subscriber_id=delivery.subscriber_id, now=now)
+    return FAILED if final else PENDING
+
+
+# --- quarantine ---------------------------------------------------------------------------
+
+
+def note_webhook_failure(*, subscriber_id: str, now: datetime) -> bool:
+    """Remember one failure; quarantine on the 10th within an hour. True if quarantined."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber_id)
+        seen = [datetime.fromisoformat(t) for t in subscriber.recent_failures]
+        failures = rules.recent_failures([*seen, now], now)
+        subscriber.recent_failures = [f.isoformat() for f in failures]
+        subscriber.save(update_fields=["recent_failures"])
+        if subscriber.quarantined_at or not rules.should_quarantine(failures, now):
+            return False
+        quarantine(subscriber=subscriber, now=now)
+        return True
+
+
+def quarantine(*, subscriber: Subscriber, now: datetime | None = None) -> None:
+    """Stop sending to a webhook and tell its contact (if it has one) how to reactivate."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscriber.quarantined_at = now
+        subscriber.save(update_fields=["quarantined_at"])
+        record_skipped(
+            deliveries=list(
+                subscriber.deliveries.filter(status=PENDING)
+                .exclude(notification__kind__in=TARGETED_KINDS)
+                .values_list("pk", flat=True)
+            ),
+            reason="subscriber quarantined",
+        )
+        if subscriber.email:
+            payload = {
+                "endpoint": subscriber.endpoint,
+                "quarantined_at": now.isoformat(),
+                "manage_url": payloads.manage_url(subscriber.unsubscribe_token),
+            }
+            enqueue(page=subscriber.page, kind=QUARANTINE, payload=payload, subscriber=subscriber)
+
+
+def reactivate(*, subscriber: Subscriber) -> None:
+    """Lift a quarantine; failures counted so far are forgotten."""
+    subscriber.quarantined_at = None
+    subscriber.recent_failures = []
+    subscriber.save(update_fields=["quarantined_at", "recent_failures"])
+
+
+# --- counts for the console ---------------------------------------------------------------
+
+
+def delivery_counts(notification_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """``{notification id: {"sent": n, "failed": n, "pending": n, "skipped": n}}``."""
+    counts = {n: {status: 0 for status, _ in DELIVERY_STATUSES} for n in notification_ids}
+    rows = (
+        Delivery.objects.filter(notification_id__in=notification_ids)
+        .values_list("notification_id", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for notification_id, status, n in rows:
+        counts[notification_id][status] = n
+    return counts
+
+
+def counts(notification: Notification) -> dict[str, int]:
+    return delivery_counts([notification.pk])[notification.pk]

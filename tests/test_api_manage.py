@@ -1,0 +1,197 @@
+"""The Manage API in process: shapes, bodies, errors and the rate limit (fast checks).
+
+Every endpoint and role is exercised again over real HTTP in test_api_live.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from heliograph.accounts.keys import create_key
+from heliograph.api import ratelimit
+from heliograph.catalog.models import Component, Page
+from heliograph.incidents.models import Incident
+
+
+@pytest.fixture
+def key(page: Page) -> str:
+    return create_key(name="bot", scope="write")[1]
+
+
+def call(
+    client: Client, method: str, path: str, key: str | None, body: Any = None, form: str = ""
+) -> tuple[int, Any]:
+    headers = {"HTTP_AUTHORIZATION": f"OAuth {key}"} if key else {}
+    if form:
+        response = client.generic(
+            method, path, form, content_type="application/x-www-form-urlencoded", **headers
+        )
+    elif body is not None:
+        response = client.generic(
+            method, path, json.dumps(body), content_type="application/json", **headers
+        )
+    else:
+        response = client.generic(method, path, **headers)
+    data = json.loads(response.content) if response.content else None
+    return response.status_code, data
+
+
+def test_it_shows_the_page_and_its_components(client: Client, page: Page, key: str) -> None:
+    status, body = call(client, "GET", f"/v1/pages/{page.pk}", key)
+    assert status == 200 and body["name"] == "OpenSRS" and body["id"] == page.pk
+    status, listing = call(client, "GET", f"/v1/pages/{page.pk}/components.json", key)
+    assert status == 200
+    names = {c["name"]: c for c in listing}
+    assert names["Cluster A"]["status"] == "operational" and names["Hosted Email"]["group"]
+
+
+def test_it_opens_an_incident_with_form_fields(
+    client: Client, page: Page, cluster_a: Component, key: str
+) -> None:
+    form = (
+        "incident[name]=Inbound+mail+delays&incident[status]=identified"
+        "&incident[body]=Delays+on+Cluster+A"
+        f"&incident[components][{cluster_a.pk}]=partial_outage"
+    )
+    status, body = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, form=form)
+    assert status == 201, body
+    assert body["status"] == "identified" and body["impact"] == "major"
+    assert [c["id"] for c in body["components"]] == [cluster_a.pk]
+    assert body["incident_updates"][0]["affected_components"][0]["new_status"] == "partial_outage"
+    assert body["warnings"] == []
+
+
+def test_it_warns_about_a_duration_the_timeline_contradicts(
+    client: Client, page: Page, cluster_a: Component, key: str
+) -> None:
+    opened = {"incident": {"name": "Delays", "body": "Looking", "components": {
+        cluster_a.pk: "major_outage"}}}  # fmt: skip
+    _, incident = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, opened)
+    resolve = {"incident": {"status": "resolved", "body": "Total Duration: 26 hours",
+                            "components": {cluster_a.pk: "operational"}}}  # fmt: skip
+    status, body = call(
+        client, "PATCH", f"/v1/pages/{page.pk}/incidents/{incident['id']}", key, resolve
+    )
+    assert status == 200 and body["status"] == "resolved"
+    assert body["warnings"] and "duration" in body["warnings"][0]
+
+
+def test_it_answers_errors_as_messages(client: Client, page: Page, key: str) -> None:
+    assert call(client, "GET", f"/v1/pages/{page.pk}", None)[0] == 401
+    status, body = call(client, "GET", f"/v1/pages/{page.pk}/incidents/nope", key)
+    assert status == 404 and "message" in body
+    status, body = call(client, "GET", "/v1/no/such/thing", key)
+    assert status == 404 and "message" in body
+    status, body = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, {"incident": 3})
+    assert status == 422 and "incident" in body["message"]
+    status, body = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, {"incident": {}})
+    assert status == 422 and "name" in body["message"]
+    status, body = call(client, "DELETE", f"/v1/pages/{page.pk}/incidents", key)
+    assert status == 405 and "message" in body
+
+
+def test_it_limits_the_rate_per_key(client: Client, page: Page, key: str, settings: Any) -> None:
+    settings.HELIOGRAPH_API_RATE = 3
+    try:
+        codes = [client.get(f"/v1/pages/{page.pk}", HTTP_AUTHORIZATION=f"Bearer {key}")
+                 for _ in range(4)]  # fmt: skip
+        assert [r.status_code for r in codes] == [200, 200, 200, 429]
+        assert int(codes[-1]["Retry-After"]) >= 1
+        assert "message" in json.loads(codes[-1].content)
+    finally:
+        settings.HELIOGRAPH_API_RATE = 600
+        ratelimit.take("reset")  # drops the low-rate buckets
+
+
+def test_it_runs_the_postmortem_cycle(
+    client: Client, page: Page, incident: Incident, key: str
+) -> None:
+    base = f"/v1/pages/{page.pk}/incidents/{incident.pk}/postmortem"
+    status, draft = call(client, "GET", base, key)
+    assert status == 200 and draft["body_draft"]
+    status, body = call(client, "PUT", base, key, {"postmortem": {"body_draft": "What happened"}})
+    assert status == 200 and body["body_draft"] == "What happened"
+    status, body = call(client, "PUT", base + "/publish", key, {"postmortem": {}})
+    assert status == 200 and body["published_at"], body
+    _, shown = call(client, "GET", f"/v1/pages/{page.pk}/incidents/{incident.pk}", key)
+    assert shown["status"] == "postmortem" and shown["postmortem_body"] == "What happened"
+    status, body = call(client, "PUT", base + "/revert", key)
+    assert status == 200 and body["published_at"] is None
+
+
+def test_it_schedules_maintenance_and_lists_it_as_upcoming(
+    client: Client, page: Page, cluster_a: Component, key: str
+) -> None:
+    body = {"incident": {"name": "Rspamd upgrade", "status": "scheduled", "body": "Upgrading",
+                         "scheduled_for": "2099-01-01T10:00:00Z",
+                         "scheduled_until": "2099-01-01T12:00:00Z",
+                         "component_ids": [cluster_a.pk]}}  # fmt: skip
+    status, made = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
+    assert status == 201 and made["status"] == "scheduled" and made["impact"] == "maintenance"
+    assert made["scheduled_for"].startswith("2099-01-01T")
+    for listing in ("upcoming", "scheduled"):
+        _, found = call(client, "GET", f"/v1/pages/{page.pk}/incidents/{listing}", key)
+        assert [i["id"] for i in found] == [made["id"]]
+    _, unresolved = call(client, "GET", f"/v1/pages/{page.pk}/incidents/unresolved", key)
+    assert made["id"] not in [i["id"] for i in unresolved]
+
+
+def test_it_backfills_an_incident_at_its_given_time(
+    client: Client, page: Page, cluster_a: Component, key: str
+) -> None:
+    body = {"incident": {"name": "Old outage", "body": "It happened", "backfilled": True,
+                         "backfill_date": "2026-01-05T10:00:00Z",
+                         "component_ids": [cluster_a.pk]}}  # fmt: skip
+    status, made = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
+    assert status == 201 and made["backfilled"] and made["status"] == "resolved"
+    assert made["created_at"].startswith("2026-01-05T")
+    assert made["components"][0]["status"] == "operational"
+
+
+def test_it_takes_a_component_out_of_its_group_by_form(
+    client: Client, page: Page, cluster_a: Component, key: str
+) -> None:
+    path = f"/v1/pages/{page.pk}/components/{cluster_a.pk}"
+    status, body = call(client, "PATCH", path, key, form="component[group_id]=null")
+    assert status == 200 and body["group_id"] is None
+    status, body = call(client, "PATCH", path, key, form="component[group_id]=nope")
+    assert status == 422 and "nope" in body["message"]
+
+
+def test_it_reads_json_sent_as_a_form_and_refuses_nul(client: Client, page: Page, key: str) -> None:
+    body = json.dumps({"component": {"name": "Cluster C"}})
+    status, made = call(client, "POST", f"/v1/pages/{page.pk}/components", key, form=body)
+    assert status == 201 and made["name"] == "Cluster C"
+    status, reply = call(client, "POST", f"/v1/pages/{page.pk}/components", key,
+                         {"component": {"name": "bad\x00name"}})  # fmt: skip
+    assert status == 422 and "NUL" in reply["message"]
+    status, reply = call(client, "PATCH", f"/v1/pages/{page.pk}/incidents/x\x00y", key,
+                         {"incident": {"name": "x"}})  # fmt: skip
+    assert status == 404
+
+
+def test_it_manages_templates_by_id(client: Client, page: Page, key: str) -> None:
+    base = f"/v1/pages/{page.pk}/incident_templates"
+    body = {"template": {"name": "Delays", "title": "Mail delays", "body": "Looking"}}
+    status, made = call(client, "POST", base, key, body)
+    assert status == 201 and made["update_status"] == "investigating"
+    status, changed = call(client, "PATCH", f"{base}/{made['id']}", key,
+                           {"template": {"title": "Inbound mail delays"}})  # fmt: skip
+    assert status == 200 and changed["title"] == "Inbound mail delays"
+    assert call(client, "DELETE", f"{base}/{made['id']}", key)[0] == 200
+    assert call(client, "GET", f"{base}/{made['id']}", key)[0] == 404
+
+
+def test_it_restricts_a_page_key_to_its_page(client: Client, page: Page) -> None:
+    from heliograph.catalog.services import create_page
+
+    other = create_page(name="Elsewhere")
+    raw = create_key(name="scoped", page=other)[1]
+    status, pages = call(client, "GET", "/v1/pages", raw)
+    assert status == 200 and [p["id"] for p in pages] == [other.pk]
+    status, reply = call(client, "GET", f"/v1/pages/{page.pk}", raw)
+    assert status == 403 and "another page" in reply["message"]

@@ -1,0 +1,120 @@
+"""CLI parity: incident open|update|resolve|reopen, change record, postmortem actions."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from heliograph.accounts.models import AuditEvent
+from heliograph.catalog.models import Component, Page
+from heliograph.catalog.status import DEGRADED, OPERATIONAL
+from heliograph.incidents.models import Change, Incident
+from tests.test_incident_services import full_state
+
+
+def run(*args: str) -> tuple[dict[str, Any], str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, "--json", stdout=out, stderr=err)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def test_it_runs_an_incident_end_to_end_from_the_command_line(
+    page: Page, cluster_a: Component
+) -> None:
+    opened, _ = run(
+        "incident", "open", "Inbound delays", "--page", "OpenSRS", "--reference", "INC-7",
+        "--body", "Delays.", "--component", f"Cluster A={DEGRADED}", "--at", "2024-01-01T10:00Z",
+    )  # fmt: skip
+    assert (opened["status"], opened["impact"], opened["warnings"]) == (
+        "investigating",
+        "minor",
+        [],
+    )
+    resolved, warned = run(
+        "incident", "resolve", "INC-7", "--page", "OpenSRS", "--at", "2024-01-01T10:30Z",
+        "--body", "Total Duration: 5 minutes",
+    )  # fmt: skip
+    assert resolved["status"] == "resolved"
+    assert resolved["warnings"] == [
+        "The text states a duration of 5 minutes; the recorded impact windows add up to 30 minutes."
+    ]
+    assert warned.startswith("Warning: The text states a duration of 5 minutes")
+    cluster_a.refresh_from_db()
+    assert cluster_a.status == OPERATIONAL  # resolving restored the impaired component
+    reopened, _ = run(
+        "incident", "reopen", "INC-7", "--page", "OpenSRS", "--body", "Back again.",
+        "--at", "2024-01-01T12:00Z", "--component", f"Cluster A={DEGRADED}",
+    )  # fmt: skip
+    assert reopened["status"] == "investigating"
+    incident = Incident.objects.get(reference="INC-7")
+    assert incident.updates.get(display_at__hour=12).reopened
+    updated, _ = run(
+        "incident", "update", "INC-7", "--page", "OpenSRS", "--status", "identified",
+        "--body", "Found it.", "--at", "2024-01-01T12:10Z",
+    )  # fmt: skip
+    assert updated["status"] == "identified"
+    assert AuditEvent.objects.filter(target_id=incident.pk, actor="cli").exists()
+
+
+def test_it_resolves_with_a_default_text(incident: Incident, page: Page) -> None:
+    run("incident", "reopen", "PR-2142", "--page", "OpenSRS", "--body", "Again.")
+    resolved, _ = run("incident", "resolve", "PR-2142", "--page", "OpenSRS")
+    assert resolved["status"] == "postmortem"
+    latest = incident.updates.order_by("-display_at", "-created_at").first()
+    assert latest is not None and latest.body == "This incident has been resolved."
+
+
+def test_it_records_a_change_from_the_command_line(page: Page, cluster_a: Component) -> None:
+    change, _ = run(
+        "change", "record", "Deploy 4.2", "--page", "OpenSRS", "--component", "Cluster A",
+        "--source", "config", "--link", "https://ci.example.com/42", "--at", "2021-07-08T15:54Z",
+    )  # fmt: skip
+    assert (change["title"], change["source"], change["components"]) == (
+        "Deploy 4.2", "config", [cluster_a.pk],
+    )  # fmt: skip
+    assert change["at"] == "2021-07-08T15:54:00+00:00"
+    assert Change.objects.get().link == "https://ci.example.com/42"
+
+
+def test_it_drafts_publishes_and_reverts_a_postmortem(incident: Incident, tmp_path: Path) -> None:
+    reverted, _ = run("postmortem", "revert", "PR-2142", "--page", "OpenSRS")
+    assert reverted["status"] == "resolved"
+    prefilled, _ = run("postmortem", "draft", "PR-2142", "--page", "OpenSRS")
+    assert "Total duration: 1 d 5 min" in prefilled["body_draft"]
+    draft = tmp_path / "pm.md"
+    draft.write_text("What happened.")
+    run("postmortem", "draft", "PR-2142", "--page", "OpenSRS", "--body-file", str(draft))
+    published, _ = run("postmortem", "publish", "PR-2142", "--page", "OpenSRS", "--notify")
+    assert published["status"] == "postmortem"
+    incident.refresh_from_db()
+    assert (incident.postmortem.body, incident.postmortem.notify_subscribers) == (
+        "What happened.", True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("incident", "reopen", "PR-2142", "--page", "OpenSRS", "--body", "b",
+          "--status", "resolved"), "reopen with one of"),
+        (("incident", "reopen", "PR-2142", "--page", "OpenSRS"), "give the text with --body"),
+        (("change", "record", "Deploy", "--page", "OpenSRS", "--source", "whim"),
+         "unknown change source 'whim'"),
+        (("change", "record", "Deploy", "--page", "OpenSRS", "--component", "Nope"),
+         "no component with id or name 'Nope'"),
+        (("postmortem", "publish", "PR-2142", "--page", "OpenSRS", "--body", " "),
+         "needs a body"),
+        (("postmortem", "revert", "PR-9", "--page", "OpenSRS"), "no incident"),
+    ],
+)  # fmt: skip
+def test_it_refuses_bad_commands_in_one_line(page: Page, args: tuple[str, ...], words: str) -> None:
+    before = full_state()
+    with pytest.raises(CommandError) as raised:
+        call_command(*args, stdout=StringIO(), stderr=StringIO())
+    assert words in str(raised.value) and "\n" not in str(raised.value)
+    assert full_state() == before

@@ -1,0 +1,354 @@
+"""Incident services for responders: open, update, reopen, edit, patch, delete, audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from heliograph.accounts.models import AuditEvent
+from heliograph.catalog import services as catalog
+from heliograph.catalog.models import Component, Page
+from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL
+from heliograph.incidents import lifecycle
+from heliograph.incidents import services as incidents
+from heliograph.incidents.models import (
+    Change,
+    Incident,
+    IncidentTemplate,
+    IncidentUpdate,
+    Postmortem,
+    UpdateRevision,
+)
+from heliograph.lib.errors import InputError
+from heliograph.publish import html, v2json
+from heliograph.publish.world import load_world
+from tests.conftest import NOW
+from tests.test_services import database_state
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def full_state() -> dict[str, object]:
+    """Everything a refused call must leave untouched, audit log included."""
+    return {
+        **database_state(),
+        "audit": AuditEvent.objects.count(),
+        "revisions": UpdateRevision.objects.count(),
+        "changes": Change.objects.count(),
+        "templates": list(IncidentTemplate.objects.values_list("pk", "name", "title")),
+        "incident_fields": list(
+            Incident.objects.order_by("pk").values_list(
+                "pk", "name", "reference", "impact_override", "metadata", "started_at",
+                "caused_by", "caused_by_change",
+            )
+        ),
+        "update_fields": list(
+            IncidentUpdate.objects.order_by("pk").values_list(
+                "pk", "body", "display_at", "edited_at", "deliver_notifications"
+            )
+        ),
+        "postmortem_drafts": list(Postmortem.objects.values_list("pk", "body_draft")),
+    }  # fmt: skip
+
+
+def last_event(action: str) -> AuditEvent:
+    return AuditEvent.objects.filter(action=action).latest("id")
+
+
+def windows(incident: Incident) -> list[lifecycle.Window]:
+    return lifecycle.impact_windows(
+        lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+        for sc in incident.status_changes.all()
+    )
+
+
+@pytest.fixture
+def other_page(page: Page) -> Page:
+    other = catalog.create_page(name="Elsewhere", time_zone="Europe/Paris")
+    catalog.create_component(page=other, name="Webmail")
+    return other
+
+
+# --- opening -------------------------------------------------------------------------------
+
+
+def test_it_opens_an_incident_with_its_metadata_and_records_who(
+    page: Page, cluster_a: Component
+) -> None:
+    change = incidents.record_change(page=page, title="rspamd 3.9", components=[cluster_a])
+    opened = incidents.open_incident(
+        page=page, name="Outbound delays", body="Looking.", components={cluster_a: MAJOR},
+        metadata={"jira": "OPS-1"}, caused_by=change, deliver_notifications=False,
+        actor="user:alice",
+    )  # fmt: skip
+    opened.refresh_from_db()
+    assert (opened.metadata, opened.caused_by_change, opened.impact) == (
+        {"jira": "OPS-1"}, change, "critical",
+    )  # fmt: skip
+    assert opened.updates.get().deliver_notifications is False
+    event = last_event("incident.create")
+    assert (event.actor, event.target_id, event.page_id) == ("user:alice", opened.pk, page.pk)
+    assert event.before is None and event.after is not None
+    assert event.after["name"] == "Outbound delays" and event.after["status"] == "investigating"
+    first = opened.updates.get()
+    assert not AuditEvent.objects.filter(target_id=first.pk).exists()  # one event per action
+
+
+def test_it_defaults_the_actor_to_the_command_line(page: Page) -> None:
+    opened = incidents.open_incident(page=page, name="Slow", body="b")
+    assert last_event("incident.create").actor == "cli"
+    incidents.post_update(incident=opened, status="identified", body="Found it.")
+    event = last_event("incident_update.create")
+    assert (event.actor, event.before, event.after["status"]) == (  # type: ignore[index]
+        "cli", {"status": "investigating", "resolved_at": None}, "identified",
+    )  # fmt: skip
+
+
+# --- reopening -----------------------------------------------------------------------------
+
+
+def test_it_reopens_a_resolved_incident_as_a_recurrence(page: Page, cluster_a: Component) -> None:
+    opened = incidents.open_incident(
+        page=page, name="Inbound delays", body="Delays.", at=utc(2024, 1, 1, 10),
+        components={cluster_a: DEGRADED},
+    )  # fmt: skip
+    incidents.post_update(
+        incident=opened, status="resolved", body="Fixed.", at=utc(2024, 1, 1, 10, 30),
+        components={cluster_a: OPERATIONAL},
+    )  # fmt: skip
+    again = incidents.post_update(
+        incident=opened, status="investigating", body="It is back.", at=utc(2024, 1, 1, 12),
+        components={cluster_a: MAJOR}, actor="user:bob",
+    )  # fmt: skip
+    opened.refresh_from_db()
+    assert again.reopened
+    assert (opened.status, opened.resolved_at, opened.impact) == ("investigating", None, "critical")
+    event = last_event("incident.reopen")
+    resolved = {"status": "resolved", "resolved_at": "2024-01-01T10:30:00+00:00"}
+    assert (event.actor, event.before) == ("user:bob", resolved)
+
+    incidents.post_update(
+        incident=opened, status="resolved", body="Fixed for good.", at=utc(2024, 1, 1, 13),
+        components={cluster_a: OPERATIONAL},
+    )  # fmt: skip
+    opened.refresh_from_db()
+    assert (opened.status, opened.resolved_at) == ("resolved", utc(2024, 1, 1, 13))
+    assert [(w.start, w.end) for w in windows(opened)] == [
+        (utc(2024, 1, 1, 10), utc(2024, 1, 1, 10, 30)),
+        (utc(2024, 1, 1, 12), utc(2024, 1, 1, 13)),
+    ]
+    assert lifecycle.total_duration(windows(opened), NOW) == timedelta(minutes=90)
+
+    world = load_world(page, now=NOW)
+    shown = [v.label for v in html.event_view(opened, world).updates]
+    assert shown == ["Resolved", "Recurred · Investigating", "Resolved", "Investigating"]
+    page_html = html.render(world)[f"/incidents/{opened.pk}"][1].decode()
+    assert "Recurred · Investigating" in page_html and "1 h 30 min" in page_html
+    statuses = [u["status"] for u in v2json.incident_json(world, opened)["incident_updates"]]
+    assert statuses == ["resolved", "investigating", "resolved", "investigating"]
+
+
+def test_it_reopens_the_example_explicitly_and_keeps_every_window(
+    incident: Incident, cluster_a: Component
+) -> None:
+    update = incidents.reopen_incident(
+        incident=incident, body="Delays again.", status="identified", at=utc(2021, 7, 22, 9),
+        components={cluster_a: DEGRADED}, actor="user:carol",
+    )  # fmt: skip
+    incident.refresh_from_db()
+    assert update.reopened and incident.status == "identified"
+    incidents.post_update(
+        incident=incident, status="resolved", body="Done.", at=utc(2021, 7, 22, 10),
+        components={cluster_a: OPERATIONAL},
+    )  # fmt: skip
+    incident.refresh_from_db()
+    assert incident.status == "postmortem"  # the published postmortem still stands
+    assert len(windows(incident)) == 3
+    assert lifecycle.total_duration(windows(incident), NOW) == timedelta(hours=25, minutes=5)
+    assert last_event("incident.reopen").actor == "user:carol"
+
+
+def test_it_does_not_call_an_update_before_the_resolution_a_recurrence(
+    incident: Incident,
+) -> None:
+    backfilled = incidents.post_update(
+        incident=incident, status="monitoring", body="Watching.", at=utc(2021, 7, 8, 17)
+    )
+    incident.refresh_from_db()
+    assert not backfilled.reopened
+    assert incident.status == "postmortem"
+
+
+# --- patching, deleting, editing -----------------------------------------------------------
+
+
+def test_it_patches_plain_fields_and_audits_before_and_after(incident: Incident) -> None:
+    incidents.update_incident(
+        incident=incident, actor="key:bot", name="Cluster A inbound delays",
+        impact_override="major", metadata={"ticket": 7}, reference="PR-2143",
+        started_at=utc(2021, 7, 8, 15, 50),
+    )  # fmt: skip
+    incident.refresh_from_db()
+    assert (incident.name, incident.impact, incident.reference, incident.metadata) == (
+        "Cluster A inbound delays", "major", "PR-2143", {"ticket": 7},
+    )  # fmt: skip
+    assert incident.started_at == utc(2021, 7, 8, 15, 50)
+    assert incident.status == "postmortem"
+    event = last_event("incident.update")
+    assert event.actor == "key:bot"
+    assert (event.before["name"], event.after["name"]) == (  # type: ignore[index]
+        "Cluster A - Inbound Delays", "Cluster A inbound delays",
+    )  # fmt: skip
+
+
+def test_it_deletes_an_incident_but_keeps_the_component_timeline(
+    page: Page, incident: Incident, cluster_a: Component
+) -> None:
+    before = catalog.Page.objects.get(pk=page.pk).version
+    rows, incident_id = cluster_a.status_changes.count(), incident.pk
+    incidents.delete_incident(incident=incident, actor="user:alice")
+    assert not Incident.objects.filter(pk=incident_id).exists()
+    assert cluster_a.status_changes.count() == rows
+    assert catalog.Page.objects.get(pk=page.pk).version > before
+    event = last_event("incident.delete")
+    assert (event.target_id, event.before["reference"], event.after) == (  # type: ignore[index]
+        incident_id, "PR-2142", None,
+    )  # fmt: skip
+
+
+def test_it_keeps_the_previous_text_when_an_update_is_edited(
+    page: Page, incident: Incident
+) -> None:
+    resolved = incident.updates.get(status="resolved")
+    incidents.edit_update(
+        update=resolved, actor="user:alice",
+        body="Resolved. Impact returned later; see the postmortem.",
+        display_at=utc(2021, 7, 8, 17, 30), deliver_notifications=False,
+    )  # fmt: skip
+    resolved.refresh_from_db()
+    assert resolved.body.startswith("Resolved. Impact returned")
+    assert (resolved.display_at, resolved.deliver_notifications) == (
+        utc(2021, 7, 8, 17, 30), False,
+    )  # fmt: skip
+    assert resolved.edited_at is not None
+    revision = resolved.revisions.get()
+    assert "Total Duration:26 minutes" in revision.body
+    assert (revision.display_at, revision.actor) == (utc(2021, 7, 8, 17, 28), "user:alice")
+    incident.refresh_from_db()
+    assert incident.resolved_at == utc(2021, 7, 8, 17, 30)
+    event = last_event("incident_update.edit")
+    assert "26 minutes" in event.before["body"]  # type: ignore[index]
+    page_html = html.render(load_world(page, now=NOW))[f"/incidents/{incident.pk}"][1].decode()
+    assert page_html.count('class="edited"') == 1
+
+
+def test_it_keeps_every_revision_across_edits(incident: Incident) -> None:
+    update = incident.updates.get(status="identified")
+    original = update.body
+    incidents.edit_update(update=update, body="Second text.")
+    incidents.edit_update(update=update, body="Third text.")
+    assert [r.body for r in update.revisions.all()] == [original, "Second text."]
+
+
+def test_it_changes_only_the_notification_flag_without_a_revision(incident: Incident) -> None:
+    update = incident.updates.get(status="identified")
+    incidents.edit_update(update=update, deliver_notifications=False)
+    update.refresh_from_db()
+    assert (update.deliver_notifications, update.edited_at, update.revisions.count()) == (
+        False, None, 0,
+    )  # fmt: skip
+
+
+# --- refused input writes nothing ----------------------------------------------------------
+
+Call = Callable[[Page, Component, Incident, Page], object]
+
+
+def bad_calls() -> dict[str, Call]:
+    return {
+        "reopen before the resolution": lambda p, c, i, o: incidents.reopen_incident(
+            incident=i, body="again", at=utc(2021, 7, 8, 16, 30)
+        ),
+        "reopen as resolved": lambda p, c, i, o: incidents.reopen_incident(
+            incident=i, body="again", status="resolved", at=utc(2021, 7, 22)
+        ),
+        "reopen without text": lambda p, c, i, o: incidents.reopen_incident(
+            incident=i, body=" ", at=utc(2021, 7, 22), components={c: MAJOR}
+        ),
+        "reopen with a component of another page": lambda p, c, i, o: incidents.reopen_incident(
+            incident=i, body="again", at=utc(2021, 7, 22), components={o.components.get(): MAJOR}
+        ),
+        "open with metadata that is not an object": lambda p, c, i, o: incidents.open_incident(
+            page=p, name="New", body="b", metadata=["x"], components={c: MAJOR}  # type: ignore[arg-type]
+        ),
+        "open caused by an incident that is no maintenance": lambda p, c, i, o: (
+            incidents.open_incident(page=p, name="New", body="b", caused_by=i)
+        ),
+        "open without a name": lambda p, c, i, o: incidents.open_incident(
+            page=p, name=" ", body="b", components={c: MAJOR}
+        ),
+        "open without a body": lambda p, c, i, o: incidents.open_incident(
+            page=p, name="New", body="", components={c: MAJOR}
+        ),
+        "patch with an empty name": lambda p, c, i, o: incidents.update_incident(
+            incident=i, name="", reference="PR-1"
+        ),
+        "patch with an unknown impact": lambda p, c, i, o: incidents.update_incident(
+            incident=i, name="Renamed", impact_override="huge"
+        ),
+        "patch a start after the first update": lambda p, c, i, o: incidents.update_incident(
+            incident=i, name="Renamed", started_at=utc(2021, 7, 8, 17)
+        ),
+        "patch a reference too long": lambda p, c, i, o: incidents.update_incident(
+            incident=i, reference="R" * 65
+        ),
+        "edit to an empty text": lambda p, c, i, o: incidents.edit_update(
+            update=i.updates.get(status="resolved"), body="  "
+        ),
+        "edit to a time before the incident": lambda p, c, i, o: incidents.edit_update(
+            update=i.updates.get(status="resolved"), body="new", display_at=utc(2021, 7, 1)
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(bad_calls()))
+def test_it_refuses_bad_input_and_writes_nothing(
+    case: str, page: Page, cluster_a: Component, incident: Incident, other_page: Page
+) -> None:
+    before = full_state()
+    with pytest.raises(InputError) as raised:
+        bad_calls()[case](page, cluster_a, incident, other_page)
+    assert str(raised.value) and "\n" not in str(raised.value)
+    assert full_state() == before
+
+
+def test_it_leaves_the_callers_incident_untouched_when_a_patch_is_refused(
+    incident: Incident,
+) -> None:
+    with pytest.raises(InputError):
+        incidents.update_incident(incident=incident, name="Renamed", impact_override="huge")
+    assert incident.name == "Cluster A - Inbound Delays"
+
+
+def test_it_refuses_to_reopen_an_incident_that_is_still_open(page: Page) -> None:
+    opened = incidents.open_incident(page=page, name="Slow", body="Looking.")
+    before = full_state()
+    with pytest.raises(InputError, match="only a resolved incident can be reopened"):
+        incidents.reopen_incident(incident=opened, body="again")
+    assert full_state() == before
+
+
+def test_it_refuses_to_reopen_a_maintenance(page: Page, cluster_a: Component) -> None:
+    maintenance = incidents.schedule_maintenance(
+        page=page, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
+        scheduled_until=utc(2030, 1, 1, 4), components=[cluster_a], actor="user:alice",
+    )  # fmt: skip
+    assert last_event("maintenance.create").actor == "user:alice"
+    before = full_state()
+    with pytest.raises(InputError, match="maintenance cannot be reopened"):
+        incidents.reopen_incident(incident=maintenance, body="again")
+    assert full_state() == before

@@ -1,0 +1,175 @@
+"""E-mail notifications, received by a real SMTP server (aiosmtpd) on 127.0.0.1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from heliograph.catalog.models import Component
+from heliograph.incidents import services as incidents
+from heliograph.incidents.models import Incident
+from heliograph.notify import outbox, payloads, worker
+from heliograph.notify.channels.email import CONNECTIONS
+from heliograph.notify.models import INCIDENT_UPDATE, MAINTENANCE, Delivery, Notification
+from heliograph.notify.smtp_config import Relay, parse_smtp_url
+from heliograph.notify.system_checks import check_notify_settings
+from tests.live import free_port
+from tests.test_notify_support import smtp_sink, subscribe
+
+BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
+
+
+def notify(incident: Incident) -> Notification:
+    payload = payloads.incident_payload(incident)
+    return outbox.enqueue(
+        page=incident.page, kind=INCIDENT_UPDATE, incident=incident, payload=payload
+    )
+
+
+def relay(settings: Any, port: int, fallback: int | None = None) -> None:
+    settings.HELIOGRAPH_SMTP_URL = f"smtp://127.0.0.1:{port}?starttls=0&timeout=5"
+    settings.HELIOGRAPH_SMTP_FALLBACK_URL = (
+        f"smtp://127.0.0.1:{fallback}?starttls=0&timeout=5" if fallback else ""
+    )
+    settings.HELIOGRAPH_MAIL_FROM = "OpenSRS Status <status@example.com>"
+
+
+def test_it_emails_an_update_with_one_click_unsubscribe_and_both_parts(
+    settings: Any, incident: Incident
+) -> None:
+    subscriber = subscribe(incident.page, email_address="ops@example.net")
+    notification = notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 1
+    [message] = sink.messages
+    unsubscribe = f"{BASE}/notify/unsubscribe/{subscriber.unsubscribe_token}"
+    assert message["To"] == "ops@example.net"
+    assert message["From"] == "OpenSRS Status <status@example.com>"
+    assert message["Subject"] == "[OpenSRS] Cluster A - Inbound Delays (Resolved)"
+    assert message["List-Unsubscribe"] == f"<{unsubscribe}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["List-Id"] == f'"OpenSRS status" <{incident.page_id}.127.0.0.1>'
+    delivery = Delivery.objects.get()
+    assert message["Message-ID"] == f"<{notification.pk}.{delivery.pk}@127.0.0.1>"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Cluster A - Inbound Delays" in part
+        assert "Resolved" in part
+        assert "Total Duration:26 minutes" in part  # the update's own text
+        assert "Hosted Email (Cluster A)" in part
+        assert incident.shortlink in part
+        assert unsubscribe in part
+        assert "EDT" in part and "UTC" in part  # the page's zone, and UTC beside it
+        assert "maintenance" not in part
+    assert f'href="{incident.shortlink}"' in html and "<p>" in html
+    assert delivery.status == "sent" and delivery.sent_at is not None
+    assert outbox.counts(notification)["sent"] == 1
+
+
+def test_it_sends_many_over_a_few_reused_connections(settings: Any, incident: Incident) -> None:
+    for n in range(40):
+        subscribe(incident.page, email_address=f"u{n}@example.net")
+    notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 40
+    assert sorted(m["To"] for m in sink.messages) == sorted(f"u{n}@example.net" for n in range(40))
+    assert 1 <= len(sink.sessions) <= CONNECTIONS
+
+
+def test_it_falls_back_to_the_second_relay_when_the_first_is_down(
+    settings: Any, incident: Incident
+) -> None:
+    for n in range(3):
+        subscribe(incident.page, email_address=f"u{n}@example.net")
+    notification = notify(incident)
+    with smtp_sink() as fallback:
+        relay(settings, free_port(), fallback=fallback.port)  # nothing listens on the first
+        assert worker.run_once(owner="test") == 3
+    assert len(fallback.messages) == 3
+    assert outbox.counts(notification)["sent"] == 3
+
+
+def test_it_retries_later_when_no_relay_answers(settings: Any, incident: Incident) -> None:
+    subscribe(incident.page, email_address="ops@example.net")
+    notification = notify(incident)
+    now = timezone.now()
+    relay(settings, free_port(), fallback=free_port())
+    assert worker.run_once(owner="test", now=now) == 1
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "127.0.0.1" in delivery.last_error and delivery.next_attempt_at > now
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test", now=now + timedelta(seconds=5)) == 0  # backing off
+        assert worker.run_once(owner="test", now=now + timedelta(minutes=5)) == 1
+    assert [m["To"] for m in sink.messages] == ["ops@example.net"]
+    assert outbox.counts(notification) == {"sent": 1, "failed": 0, "pending": 0, "skipped": 0}
+
+
+def test_it_asks_a_new_address_to_confirm_before_anything_else(
+    settings: Any, incident: Incident
+) -> None:
+    fresh = subscribe(incident.page, email_address="new@example.net", confirmed=False)
+    outbox.request_confirmation(subscriber=fresh)
+    notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        worker.run_once(owner="test")
+    [message] = sink.messages
+    assert message["Subject"] == "[OpenSRS] Confirm your subscription"
+    confirm = f"{BASE}/notify/confirm/{fresh.unsubscribe_token}"
+    assert confirm in message.get_body(("plain",)).get_content()
+    assert f'href="{confirm}"' in message.get_body(("html",)).get_content()
+
+
+def test_it_reads_smtp_urls_and_explains_bad_ones() -> None:
+    assert parse_smtp_url("smtp://bob:s%40cret@mail.example.com:587?starttls=1") == Relay(
+        host="mail.example.com", port=587, username="bob", password="s@cret", start_tls=True
+    )
+    secure = parse_smtp_url("smtps://mail.example.com")
+    assert (secure.port, secure.use_tls, secure.start_tls) == (465, True, False)
+    assert parse_smtp_url("smtp://relay").start_tls is None  # STARTTLS when offered
+    assert str(parse_smtp_url("smtp://u:p@relay:25")) == "smtp://relay:25"  # no password
+    for bad in ("http://mail.example.com", "smtp://", "smtp://h:x", "smtps://h?starttls=1"):
+        with pytest.raises(ImproperlyConfigured):
+            parse_smtp_url(bad)
+
+
+def test_it_announces_a_maintenance_with_its_window_in_the_page_zone(
+    settings: Any, cluster_a: Component
+) -> None:
+    start = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    maintenance = incidents.schedule_maintenance(
+        page=cluster_a.page, name="Cluster A storage upgrade", body="Short delays expected.",
+        scheduled_for=start, scheduled_until=start + timedelta(hours=2), components=[cluster_a],
+    )  # fmt: skip
+    subscribe(cluster_a.page, email_address="ops@example.net", components=[cluster_a])
+    outbox.enqueue(
+        page=maintenance.page, kind=MAINTENANCE, incident=maintenance,
+        payload=payloads.incident_payload(maintenance),
+    )  # fmt: skip
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        worker.run_once(owner="test")
+    [message] = sink.messages
+    assert message["Subject"] == "[OpenSRS] Cluster A storage upgrade (Scheduled)"
+    text = message.get_body(("plain",)).get_content()
+    assert (
+        "Scheduled: Dec 01, 2026 - 9:00 AM EST (14:00 UTC) to Dec 01, 2026 - 11:00 AM EST" in text
+    )
+    assert "This maintenance affects: Hosted Email (Cluster A)" in text
+
+
+def test_it_stops_at_start_up_on_a_bad_mail_setting(settings: Any) -> None:
+    settings.HELIOGRAPH_SMTP_URL = "smtp://mail.example.com:25"
+    assert check_notify_settings() == []
+    settings.HELIOGRAPH_SMTP_URL = "mail.example.com"
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8, localnet"
+    assert [p.id for p in check_notify_settings()] == ["notify.E001", "notify.E003"]
