@@ -78,6 +78,12 @@ DEBUG = os.environ.get("HELIOGRAPH_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]  # public pages are served for any Host; pages map domains themselves
 EXPORT_DIR = DATA_DIR / "export"
 
+# Notifications (heliograph.notify validates these at start-up: `heliograph check`).
+HELIOGRAPH_SMTP_URL = os.environ.get("HELIOGRAPH_SMTP_URL", "")
+HELIOGRAPH_SMTP_FALLBACK_URL = os.environ.get("HELIOGRAPH_SMTP_FALLBACK_URL", "")
+HELIOGRAPH_MAIL_FROM = os.environ.get("HELIOGRAPH_MAIL_FROM", "")
+HELIOGRAPH_ALLOW_PRIVATE_TARGETS = os.environ.get("HELIOGRAPH_ALLOW_PRIVATE_TARGETS", "")
+
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",

@@ -18,7 +18,7 @@ from heliograph.notify.models import INCIDENT_UPDATE, MAINTENANCE, Delivery, Not
 from heliograph.notify.smtp_config import Relay, parse_smtp_url
 from heliograph.notify.system_checks import check_notify_settings
 from tests.live import free_port
-from tests.test_notify_support import smtp_sink, subscribe
+from tests.notify_support import smtp_sink, subscribe
 
 BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
 

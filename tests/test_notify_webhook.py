@@ -17,7 +17,7 @@ from heliograph.notify import netguard, outbox, payloads, rules, worker
 from heliograph.notify.models import COMPONENT_UPDATE, INCIDENT_UPDATE, Delivery, Notification
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.test_notify_support import hook_sink, smtp_sink, subscribe
+from tests.notify_support import hook_sink, smtp_sink, subscribe
 
 LOOPBACK = "127.0.0.0/8"
 

@@ -13,6 +13,7 @@ from django.db.models import F
 from granian import Granian
 from granian.constants import Interfaces
 
+from heliograph.accounts.setup import first_run_hint
 from heliograph.catalog.models import Page
 from heliograph.publish.publisher import publish_stale
 
@@ -28,8 +29,10 @@ def prepare(*, host: str, port: int) -> None:
 
 
 def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None:
+    hint = None
     try:
         prepare(host=host, port=port)
+        hint = first_run_hint()
     except DatabaseError as exc:
         # The page must come up even now: nodes serve the last export until it is back.
         print(f"warning: database unreachable ({exc}); serving the last published snapshot")
@@ -41,6 +44,8 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     ]
     url = f"{settings.BASE_URL}/"
     print(f"Heliograph is serving at {url}{announce}", flush=True)
+    if hint:
+        print(hint, flush=True)
     try:
         Granian(
             "heliograph.wsgi:application", address=host, port=port,
