@@ -8,7 +8,6 @@ repeat (never to silence): their leases run out and another pass sends them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -19,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
 from heliograph.catalog.models import ComponentGroup
+from heliograph.lib.loop import run_until_stopped
 from heliograph.notify import outbox
 from heliograph.notify.channels import email, webhook
 from heliograph.notify.models import EMAIL, Delivery
@@ -124,26 +123,6 @@ def _record(
 
 
 def watch(stop: threading.Event, interval: float = 1.0, owner: str | None = None) -> None:
-    """Deliver until ``stop`` is set; rides out database outages like the publisher."""
-    owner = owner or default_owner()
-    healthy = True
-    while not stop.is_set():
-        busy = False
-        try:
-            close_old_connections()
-            busy = run_once(owner=owner) > 0
-            if not healthy:
-                log.info("notify: database reachable again")
-            healthy = True
-        except DatabaseError as exc:
-            if healthy:  # once per outage, not every pass
-                log.warning("notify: database unavailable (%s); retrying", exc)
-            healthy = False
-            with contextlib.suppress(DatabaseError):
-                connection.close()
-        except Exception:  # a bug in one pass must not end delivery; its leases lapse
-            log.exception("notify: pass failed; retrying")
-        if not busy:
-            stop.wait(interval)
-    with contextlib.suppress(DatabaseError):
-        connection.close()  # this thread's connection; it would outlive the loop otherwise
+    """Deliver until ``stop`` is set; a crashed pass's leases lapse and its rows come back."""
+    claimant = owner or default_owner()
+    run_until_stopped(stop, interval, lambda: run_once(owner=claimant), name="notify")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import connection
 from django.db.models import F, Max, Q
 
 from heliograph.catalog.models import Page
+from heliograph.lib.loop import run_until_stopped
 from heliograph.publish.build import publish_page, write_sites
 
 log = logging.getLogger(__name__)
@@ -41,20 +41,13 @@ def _take_lock() -> bool:
 
 def watch(stop: threading.Event, interval: float = 0.3) -> None:
     """Publish until ``stop`` is set; rides out database outages."""
-    has_lock, healthy = False, True
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            has_lock = has_lock or _take_lock()
-            if has_lock:
-                publish_stale()
-            if not healthy:
-                log.info("publisher: database reachable again")
-            healthy = True
-        except DatabaseError as exc:
-            if healthy:  # once per outage, not every pass
-                log.warning("publisher: database unavailable (%s); retrying", exc)
-            has_lock, healthy = False, False
-            with contextlib.suppress(DatabaseError):
-                connection.close()
-        stop.wait(interval)
+    held = {"lock": False}  # a session lock: lost with the connection in an outage
+
+    def one_pass() -> None:
+        held["lock"] = held["lock"] or _take_lock()
+        if held["lock"]:
+            publish_stale()
+
+    run_until_stopped(
+        stop, interval, one_pass, name="publisher", on_outage=lambda: held.update(lock=False)
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -10,10 +9,10 @@ import threading
 from typing import Any
 
 from django.core.management.base import CommandParser
-from django.db import DatabaseError, close_old_connections, connection
 
 from heliograph.incidents.maintenance import run_due
 from heliograph.lib.command import HeliographCommand
+from heliograph.lib.loop import run_until_stopped
 
 log = logging.getLogger("heliograph.worker")
 
@@ -26,28 +25,14 @@ def _default_interval() -> float:
 
 
 def work(stop: threading.Event, interval: float) -> None:
-    """Call ``run_due`` every ``interval`` seconds until ``stop``; rides out outages.
+    """Run due maintenance steps every ``interval`` seconds until ``stop``."""
+    run_until_stopped(stop, interval, _pass, name="worker")
 
-    Nothing is kept in memory between passes, so a restart loses nothing.
-    """
-    healthy = True
-    while not stop.is_set():
-        try:
-            close_old_connections()
-            if done := run_due():
-                log.info("worker: %d maintenance step(s) done", done)
-            if not healthy:
-                log.info("worker: database reachable again")
-            healthy = True
-        except DatabaseError as exc:
-            if healthy:  # once per outage, not every pass
-                log.warning("worker: database unavailable (%s); retrying", exc)
-            healthy = False
-            with contextlib.suppress(DatabaseError):
-                connection.close()
-        except Exception:  # a bug in one pass must not stop maintenance for good
-            log.exception("worker: pass failed; retrying")
-        stop.wait(interval)
+
+def _pass() -> int:
+    if done := run_due():
+        log.info("worker: %d maintenance step(s) done", done)
+    return done
 
 
 class Command(HeliographCommand):
