@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from django.db import connection
@@ -12,7 +11,6 @@ from heliograph.catalog.models import Page
 from heliograph.lib.loop import run_until_stopped
 from heliograph.publish.build import publish_page, write_sites
 
-log = logging.getLogger(__name__)
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
 
 
