@@ -12,8 +12,10 @@ import pytest
 from django.test import Client
 
 from heliograph.accounts.keys import create_key
+from heliograph.accounts.models import AuditEvent
 from heliograph.api import ratelimit
 from heliograph.catalog.models import Component, Page
+from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents.models import Incident
 
 
@@ -138,6 +140,81 @@ def test_it_schedules_maintenance_and_lists_it_as_upcoming(
         assert [i["id"] for i in found] == [made["id"]]
     _, unresolved = call(client, "GET", f"/v1/pages/{page.pk}/incidents/unresolved", key)
     assert made["id"] not in [i["id"] for i in unresolved]
+
+
+def schedule_by_api(client: Client, page: Page, key: str, **flags: Any) -> tuple[int, Any]:
+    body = {"incident": {"name": "Rspamd upgrade", "status": "scheduled",
+                         "scheduled_for": "2099-01-01T10:00:00Z",
+                         "scheduled_until": "2099-01-01T12:00:00Z", **flags}}  # fmt: skip
+    return call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
+
+
+def flags_of(body: Any) -> tuple[bool, bool, bool]:
+    return (body["scheduled_remind_prior"], body["scheduled_auto_in_progress"],
+            body["scheduled_auto_completed"])  # fmt: skip
+
+
+def test_it_keeps_the_automation_flags_a_maintenance_is_scheduled_with(
+    client: Client, page: Page, key: str
+) -> None:
+    status, made = schedule_by_api(client, page, key)
+    assert status == 201 and flags_of(made) == (False, True, True)  # Statuspage's defaults
+    status, made = schedule_by_api(
+        client, page, key, scheduled_remind_prior=True, scheduled_auto_in_progress=False,
+        scheduled_auto_completed=False,
+    )  # fmt: skip
+    assert status == 201 and flags_of(made) == (True, False, False)
+    stored = Incident.objects.get(pk=made["id"])
+    assert (stored.scheduled_remind_prior, stored.scheduled_auto_in_progress,
+            stored.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    _, shown = call(client, "GET", f"/v1/pages/{page.pk}/incidents/{made['id']}", key)
+    assert flags_of(shown) == (True, False, False)
+    # The spec's other name for scheduled_auto_in_progress.
+    _, made = schedule_by_api(client, page, key, scheduled_auto_transition=False)
+    assert flags_of(made) == (False, False, True)
+
+
+def test_it_reschedules_a_scheduled_maintenance(client: Client, page: Page, key: str) -> None:
+    _, made = schedule_by_api(client, page, key)
+    url = f"/v1/pages/{page.pk}/incidents/{made['id']}"
+    moved = {"incident": {"scheduled_for": "2099-01-02T10:00:00Z",
+                          "scheduled_until": "2099-01-02T13:00:00Z"}}  # fmt: skip
+    status, body = call(client, "PATCH", url, key, moved)
+    assert status == 200
+    stored = Incident.objects.get(pk=made["id"])
+    assert (stored.scheduled_for.day, stored.scheduled_until.hour) == (2, 13)
+    assert body["scheduled_for"] == made["scheduled_for"].replace("01T05", "02T05")
+    status, _ = call(
+        client, "PUT", url, key, {"incident": {"scheduled_until": "2099-01-02T14:00Z"}}
+    )
+    assert status == 200 and Incident.objects.get(pk=made["id"]).scheduled_until.hour == 14
+    assert AuditEvent.objects.filter(action="maintenance.reschedule").count() == 2
+
+
+def test_it_refuses_a_reschedule_that_cannot_be_done(
+    client: Client, page: Page, incident: Incident, key: str
+) -> None:
+    _, made = schedule_by_api(client, page, key)
+    started = Incident.objects.get(pk=schedule_by_api(client, page, key)[1]["id"])
+    maintenance_rules.start_maintenance(maintenance=started)
+    events = AuditEvent.objects.count()
+    windows = list(Incident.objects.values_list("pk", "name", "scheduled_for", "scheduled_until"))
+    refused = [
+        (made["id"], {"scheduled_until": "2099-01-01T09:00:00Z"}, "must end after it starts"),
+        (made["id"], {"scheduled_for": "2099-01-01T13:00:00Z", "name": "Renamed"},
+         "must end after it starts"),
+        (started.pk, {"scheduled_for": "2099-01-05T10:00:00Z"}, "only a scheduled one"),
+        (incident.pk, {"scheduled_for": "2099-01-05T10:00:00Z"}, "not a maintenance"),
+    ]  # fmt: skip
+    for pk, fields, words in refused:
+        url = f"/v1/pages/{page.pk}/incidents/{pk}"
+        status, body = call(client, "PATCH", url, key, {"incident": fields})
+        assert status == 422 and words in body["message"], body
+    assert AuditEvent.objects.count() == events
+    assert (
+        list(Incident.objects.values_list("pk", "name", "scheduled_for", "scheduled_until"))
+        == windows
+    )
 
 
 def test_it_backfills_an_incident_at_its_given_time(

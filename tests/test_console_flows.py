@@ -13,6 +13,7 @@ from django.utils import timezone
 from heliograph.accounts.models import ApiKey, AuditEvent, User
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import create_page
+from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Change, Incident, Postmortem
 from tests.test_console import make_user
@@ -188,6 +189,91 @@ def test_it_schedules_maintenance_and_records_changes(as_role: Login, cluster_a:
                                      "components": [cluster_a.pk]})  # fmt: skip
     assert Change.objects.get(title="Deploy 1.2").actor == "user:responder"
     assert b"Deploy 1.2" in client.get("/console/").content
+
+
+def test_it_schedules_maintenance_with_its_automation_options(
+    as_role: Login, cluster_a: Component
+) -> None:
+    client = as_role("responder")
+    form = client.get("/console/maintenance").content.decode()
+    assert 'id="id_auto_in_progress" checked' in form and 'id="id_auto_completed" checked' in form
+    assert 'id="id_remind_prior">' in form  # unticked
+    window = {"name": "Rspam upgrade", "body": "Upgrading.", "scheduled_for": "2031-07-08T15:00",
+              "scheduled_until": "2031-07-08T16:00", "components": [cluster_a.pk]}  # fmt: skip
+    client.post("/console/maintenance", {**window, "remind_prior": "on"})
+    reminded = Incident.objects.get(name="Rspam upgrade")
+    assert (reminded.scheduled_remind_prior, reminded.scheduled_auto_in_progress,
+            reminded.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    client.post("/console/maintenance", {**window, "name": "Auto", "auto_in_progress": "on",
+                                         "auto_completed": "on"})  # fmt: skip
+    auto = Incident.objects.get(name="Auto")
+    assert (auto.scheduled_remind_prior, auto.scheduled_auto_in_progress,
+            auto.scheduled_auto_completed) == (False, True, True)  # fmt: skip
+
+
+def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) -> None:
+    window = incidents.schedule_maintenance(
+        page=page, name="Rspam upgrade", body="b", scheduled_for=timezone.now() + timedelta(days=1),
+        scheduled_until=timezone.now() + timedelta(days=1, hours=1),
+    )  # fmt: skip
+    client = as_role("responder")
+    shown = client.get(f"/console/incidents/{window.pk}").content
+    assert (
+        b"Reschedule" in shown and f"/console/maintenance/{window.pk}/reschedule".encode() in shown
+    )
+    url = f"/console/maintenance/{window.pk}/reschedule"
+    response = client.post(
+        url, {"scheduled_for": "2031-07-09T15:00", "scheduled_until": "2031-07-09T17:00"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"/console/incidents/{window.pk}"
+    window.refresh_from_db()
+    assert (window.scheduled_for.day, window.scheduled_for.hour, window.scheduled_until.hour) == (
+        9, 15, 17,
+    )  # fmt: skip
+    assert AuditEvent.objects.get(action="maintenance.reschedule").actor == "user:responder"
+    events = AuditEvent.objects.count()
+    backwards = client.post(
+        url, {"scheduled_for": "2031-07-09T18:00", "scheduled_until": "2031-07-09T17:00"}
+    )
+    assert backwards.status_code == 400 and b"must end after it starts" in backwards.content
+    garbled = client.post(url, {"scheduled_for": "soon", "scheduled_until": "2031-07-09T17:00"})
+    assert garbled.status_code == 400 and b'role="alert"' in garbled.content
+    assert AuditEvent.objects.count() == events
+    window.refresh_from_db()
+    assert (window.scheduled_for.hour, window.scheduled_until.hour) == (15, 17)
+    maintenance_rules.start_maintenance(maintenance=window)
+    assert b"Reschedule" not in client.get(f"/console/incidents/{window.pk}").content
+    started = client.post(
+        url, {"scheduled_for": "2031-07-10T15:00", "scheduled_until": "2031-07-10T17:00"}
+    )
+    assert started.status_code == 400 and b"only a scheduled one can be moved" in started.content
+
+
+def test_it_edits_an_incidents_details(as_role: Login, incident: Incident) -> None:
+    client = as_role("responder")
+    url = f"/console/incidents/{incident.pk}/details"
+    assert url.encode() in client.get(f"/console/incidents/{incident.pk}").content
+    response = client.post(
+        url,
+        {"name": "Cluster A inbound delays", "reference": "PR-2143", "impact_override": "major"},
+    )
+    assert response.status_code == 302
+    incident.refresh_from_db()
+    assert (incident.name, incident.reference, incident.impact_override, incident.impact) == (
+        "Cluster A inbound delays", "PR-2143", "major", "major",
+    )  # fmt: skip
+    assert AuditEvent.objects.filter(action="incident.update").last().actor == "user:responder"
+    client.post(url, {"name": "Cluster A inbound delays", "reference": "", "impact_override": ""})
+    incident.refresh_from_db()
+    assert (incident.reference, incident.impact_override) == ("", "")
+    events = AuditEvent.objects.count()
+    for bad in ({"name": "  ", "reference": "x"}, {"name": "N", "impact_override": "huge"},
+                {"name": "N", "reference": "R" * 65}):  # fmt: skip
+        refused = client.post(url, bad)
+        assert refused.status_code == 400 and b'role="alert"' in refused.content
+    assert AuditEvent.objects.count() == events
+    incident.refresh_from_db()
+    assert incident.name == "Cluster A inbound delays"
 
 
 def test_it_edits_a_postmortem_that_starts_pre_filled(

@@ -97,6 +97,40 @@ def test_it_drafts_publishes_and_reverts_a_postmortem(incident: Incident, tmp_pa
     )  # fmt: skip
 
 
+def test_it_schedules_and_reschedules_a_maintenance_from_the_command_line(page: Page) -> None:
+    default, _ = run(
+        "maintenance", "schedule", "Storage upgrade", "--page", "OpenSRS",
+        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
+    )  # fmt: skip
+    assert (default["remind_prior"], default["auto_in_progress"], default["auto_completed"]) == (
+        False, True, True,
+    )  # fmt: skip
+    by_hand, _ = run(
+        "maintenance", "schedule", "Disk swap", "--page", "OpenSRS", "--remind-prior",
+        "--no-auto-start", "--no-auto-complete",
+        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
+    )  # fmt: skip
+    stored = Incident.objects.get(pk=by_hand["id"])
+    assert (stored.scheduled_remind_prior, stored.scheduled_auto_in_progress,
+            stored.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    moved, _ = run(
+        "maintenance", "reschedule", default["id"], "--page", "OpenSRS",
+        "--start", "2030-01-02T02:00Z", "--end", "2030-01-02T05:00Z",
+    )  # fmt: skip
+    assert (moved["scheduled_for"], moved["scheduled_until"]) == (
+        "2030-01-02T02:00:00+00:00", "2030-01-02T05:00:00+00:00",
+    )  # fmt: skip
+    out = StringIO()
+    call_command(
+        "maintenance", "reschedule", default["id"], "--page", "OpenSRS",
+        "--end", "2030-01-02T06:00Z", stdout=out,
+    )  # fmt: skip
+    assert out.getvalue().strip() == f"rescheduled {default['id']}"
+    assert Incident.objects.get(pk=default["id"]).scheduled_until.hour == 6
+    event = AuditEvent.objects.filter(action="maintenance.reschedule").last()
+    assert event is not None and event.actor == "cli"
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [
@@ -110,6 +144,15 @@ def test_it_drafts_publishes_and_reverts_a_postmortem(incident: Incident, tmp_pa
         (("postmortem", "publish", "PR-2142", "--page", "OpenSRS", "--body", " "),
          "needs a body"),
         (("postmortem", "revert", "PR-9", "--page", "OpenSRS"), "no incident"),
+        (("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "2030-01-01"),
+         "is an incident, not a maintenance"),
+        (("maintenance", "reschedule", "PR-9", "--page", "OpenSRS", "--start", "2030-01-01"),
+         "no incident"),
+        (("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "soon"),
+         "cannot read the time 'soon'"),
+        (("maintenance", "schedule", "Upgrade", "--page", "OpenSRS", "--no-auto-start",
+          "--start", "2030-01-01T04:00Z", "--end", "2030-01-01T02:00Z"),
+         "must end after it starts"),
     ],
 )  # fmt: skip
 def test_it_refuses_bad_commands_in_one_line(page: Page, args: tuple[str, ...], words: str) -> None:
@@ -118,3 +161,30 @@ def test_it_refuses_bad_commands_in_one_line(page: Page, args: tuple[str, ...], 
         call_command(*args, stdout=StringIO(), stderr=StringIO())
     assert words in str(raised.value) and "\n" not in str(raised.value)
     assert full_state() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--end", "2030-01-01T01:00Z"), "must end after it starts"),
+        ((), "give a new start or end"),
+        (("--start", "2030-01-01 02:00+99:00"), "cannot read the time"),
+    ],
+)
+def test_it_refuses_a_bad_reschedule_in_one_line(
+    page: Page, args: tuple[str, ...], words: str
+) -> None:
+    made, _ = run(
+        "maintenance", "schedule", "Storage upgrade", "--page", "OpenSRS",
+        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
+    )  # fmt: skip
+    before = full_state()
+    window = Incident.objects.filter(pk=made["id"]).values_list("scheduled_for", "scheduled_until")
+    was = list(window)
+    with pytest.raises(CommandError) as raised:
+        call_command(
+            "maintenance", "reschedule", made["id"], "--page", "OpenSRS", *args,
+            stdout=StringIO(), stderr=StringIO(),
+        )  # fmt: skip
+    assert words in str(raised.value) and "\n" not in str(raised.value)
+    assert full_state() == before and list(window) == was

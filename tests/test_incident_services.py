@@ -12,6 +12,7 @@ from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL
 from heliograph.incidents import lifecycle
+from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import (
     Change,
@@ -352,3 +353,134 @@ def test_it_refuses_to_reopen_a_maintenance(page: Page, cluster_a: Component) ->
     with pytest.raises(InputError, match="maintenance cannot be reopened"):
         incidents.reopen_incident(incident=maintenance, body="again")
     assert full_state() == before
+
+
+# --- maintenance flags and rescheduling ----------------------------------------------------
+
+
+def schedule_upgrade(page: Page, cluster_a: Component, **flags: bool) -> Incident:
+    return incidents.schedule_maintenance(
+        page=page, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
+        scheduled_until=utc(2030, 1, 1, 4), components=[cluster_a], at=utc(2029, 12, 1),
+        **flags,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def window_of(maintenance: Incident) -> tuple[object, ...]:
+    return tuple(
+        Incident.objects.filter(pk=maintenance.pk).values_list(
+            "scheduled_for", "scheduled_until", "started_at", "metadata"
+        )[0]
+    )
+
+
+def test_it_schedules_a_maintenance_with_its_automation_flags(
+    page: Page, cluster_a: Component
+) -> None:
+    default = schedule_upgrade(page, cluster_a)
+    assert (default.scheduled_remind_prior, default.scheduled_auto_in_progress,
+            default.scheduled_auto_completed) == (False, True, True)  # fmt: skip
+    by_hand = schedule_upgrade(
+        page, cluster_a, remind_prior=True, auto_in_progress=False, auto_completed=False
+    )
+    by_hand.refresh_from_db()
+    assert (by_hand.scheduled_remind_prior, by_hand.scheduled_auto_in_progress,
+            by_hand.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    # The worker goes by them: nothing starts at the start time without the flag.
+    assert maintenance_rules.run_due(now=utc(2030, 1, 1, 2)) == 1
+    assert (fresh(default).status, fresh(by_hand).status) == ("in_progress", "scheduled")
+
+
+def test_it_reschedules_a_maintenance_and_audits_it(page: Page, cluster_a: Component) -> None:
+    upgrade = schedule_upgrade(page, cluster_a)
+    version = Page.objects.get(pk=page.pk).version
+    moved = incidents.reschedule_maintenance(
+        maintenance=upgrade, scheduled_for=utc(2030, 1, 2, 2), scheduled_until=utc(2030, 1, 2, 5),
+        actor="user:alice",
+    )  # fmt: skip
+    assert (moved.scheduled_for, moved.scheduled_until, moved.started_at) == (
+        utc(2030, 1, 2, 2), utc(2030, 1, 2, 5), utc(2030, 1, 2, 2),
+    )  # fmt: skip
+    assert Page.objects.get(pk=page.pk).version > version
+    event = last_event("maintenance.reschedule")
+    assert event.actor == "user:alice"
+    assert event.before["scheduled_for"].startswith("2030-01-01 02:00")  # type: ignore[index]
+    assert event.after["scheduled_for"].startswith("2030-01-02 02:00")  # type: ignore[index]
+    # Only the end: the start stays.
+    incidents.reschedule_maintenance(maintenance=upgrade, scheduled_until=utc(2030, 1, 2, 6))
+    assert window_of(upgrade)[:2] == (utc(2030, 1, 2, 2), utc(2030, 1, 2, 6))
+    # The public page shows the new window.
+    shown = v2json.render(load_world(Page.objects.get(pk=page.pk), now=NOW))
+    upcoming = shown["/api/v2/scheduled-maintenances/upcoming.json"][1]
+    assert b'"scheduled_for":"2030-01-01T21:00:00.000-05:00"' in upcoming  # in the page's zone
+
+
+def test_it_makes_a_sent_reminder_due_again_when_the_start_moves(
+    page: Page, cluster_a: Component, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(maintenance_rules, "REMINDER_HOOKS", [])
+    upgrade = schedule_upgrade(page, cluster_a, remind_prior=True)
+    upgrade.metadata = {"jira": {"issue": "OPS-1"}}
+    upgrade.save(update_fields=["metadata"])
+    assert maintenance_rules.run_due(now=utc(2030, 1, 1, 1, 30)) == 1  # the reminder
+    # A new end keeps the reminder: it went out for the same start.
+    incidents.reschedule_maintenance(maintenance=upgrade, scheduled_until=utc(2030, 1, 1, 5))
+    assert "reminder_recorded_at" in maintenance_rules.notes(fresh(upgrade))
+    assert maintenance_rules.run_due(now=utc(2030, 1, 1, 1, 40)) == 0
+    incidents.reschedule_maintenance(
+        maintenance=upgrade, scheduled_for=utc(2030, 1, 3, 2), scheduled_until=utc(2030, 1, 3, 4)
+    )
+    assert fresh(upgrade).metadata == {"jira": {"issue": "OPS-1"}, maintenance_rules.NS: {}}
+    assert maintenance_rules.run_due(now=utc(2030, 1, 3, 1, 30)) == 1  # reminded again
+    assert maintenance_rules.notes(fresh(upgrade))["reminder_recorded_at"].startswith(
+        "2030-01-03T01:30"
+    )
+
+
+def test_it_refuses_to_reschedule_what_cannot_move_and_writes_nothing(
+    page: Page, cluster_a: Component, incident: Incident
+) -> None:
+    upgrade = schedule_upgrade(page, cluster_a)
+    started = schedule_upgrade(page, cluster_a)
+    maintenance_rules.start_maintenance(maintenance=started, at=utc(2029, 12, 31))
+    before, windows_before = full_state(), [window_of(upgrade), window_of(started)]
+    refused = {
+        "an incident": lambda: incidents.reschedule_maintenance(
+            maintenance=incident, scheduled_for=utc(2030, 1, 1)
+        ),
+        "in_progress": lambda: incidents.reschedule_maintenance(
+            maintenance=started, scheduled_for=utc(2030, 1, 5)
+        ),
+        "end after it starts": lambda: incidents.reschedule_maintenance(
+            maintenance=upgrade, scheduled_for=utc(2030, 1, 1, 4)
+        ),
+        "new start or end": lambda: incidents.reschedule_maintenance(maintenance=upgrade),
+    }
+    for words, call in refused.items():
+        with pytest.raises(InputError, match=words) as raised:
+            call()
+        assert "\n" not in str(raised.value)
+    assert full_state() == before
+    assert [window_of(upgrade), window_of(started)] == windows_before
+
+
+def fresh(incident: Incident) -> Incident:
+    incident.refresh_from_db()
+    return incident
+
+
+def test_it_accepts_an_in_progress_update_before_the_maintenance_window(page) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heliograph.incidents.services import post_update, schedule_maintenance
+
+    start = timezone.now() + timedelta(hours=2)
+    maintenance = schedule_maintenance(
+        page=page, name="Rspamd upgrade", body="Upgrading rspamd.",
+        scheduled_for=start, scheduled_until=start + timedelta(hours=1),
+    )  # fmt: skip
+    post_update(incident=maintenance, status="in_progress", body="Starting early.")
+    maintenance.refresh_from_db()
+    assert maintenance.status == "in_progress"

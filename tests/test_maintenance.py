@@ -179,8 +179,9 @@ def test_it_keeps_a_component_under_an_overlapping_maintenance(
 
 
 def test_it_records_a_due_reminder_once_without_pretending_to_send_it(
-    page: Page, cluster_a: Component
+    page: Page, cluster_a: Component, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(mt, "REMINDER_HOOKS", [])  # no notification channel registered
     upgrade = schedule(page, [cluster_a], scheduled_remind_prior=True)
     assert mt.run_due(now=START - timedelta(hours=2)) == 0
     assert mt.run_due(now=START - timedelta(minutes=59)) == 1
@@ -188,7 +189,7 @@ def test_it_records_a_due_reminder_once_without_pretending_to_send_it(
     notes = fresh(upgrade).metadata[mt.NS]
     assert notes["reminder_due_at"] == (START - timedelta(hours=1)).isoformat()
     assert notes["reminder_recorded_at"] == (START - timedelta(minutes=59)).isoformat()
-    assert notes["reminder_queued_by"] == ""  # no notification channel yet: nothing sent
+    assert notes["reminder_queued_by"] == ""  # no channel took it: nothing sent
     assert mt.reminded_at(upgrade) is None
     assert AuditEvent.objects.filter(action="maintenance.reminder").count() == 1
     assert upgrade.status == "scheduled"

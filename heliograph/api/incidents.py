@@ -167,7 +167,10 @@ def _schedule(request: HttpRequest, page: Page, fields: IncidentFields) -> Incid
     maintenance = incidents.schedule_maintenance(
         page=page, name=fields.name or "", body=fields.body or "",
         scheduled_for=fields.scheduled_for, scheduled_until=fields.scheduled_until,
-        components=list(component_statuses(page, fields)), actor=actor(request),
+        components=list(component_statuses(page, fields)),
+        remind_prior=fields.scheduled_remind_prior is True,
+        auto_in_progress=_flag(fields.scheduled_auto_in_progress, fields.scheduled_auto_transition),
+        auto_completed=_flag(fields.scheduled_auto_completed), actor=actor(request),
     )  # fmt: skip
     if fields.metadata or fields.reference or fields.impact_override:
         incidents.update_incident(
@@ -175,6 +178,11 @@ def _schedule(request: HttpRequest, page: Page, fields: IncidentFields) -> Incid
             reference=fields.reference, impact_override=fields.impact_override,
         )  # fmt: skip
     return maintenance
+
+
+def _flag(*given: bool | None) -> bool:
+    """The first flag the request set; on (as on Statuspage) when it set none."""
+    return next((flag for flag in given if flag is not None), True)
 
 
 @router.get(
@@ -199,17 +207,14 @@ def update_incident(request: HttpRequest, page_id: str, incident_id: str, data: 
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)
     fields = data.incident
-    if fields.scheduled_for or fields.scheduled_until:
-        raise InputError("a maintenance cannot be rescheduled; delete it and schedule anew")
     warnings = None
     with transaction.atomic():
-        if {
-            "name",
-            "impact_override",
-            "metadata",
-            "reference",
-            "started_at",
-        } & fields.model_fields_set:
+        if fields.scheduled_for or fields.scheduled_until:
+            incidents.reschedule_maintenance(
+                maintenance=incident, scheduled_for=fields.scheduled_for,
+                scheduled_until=fields.scheduled_until, actor=actor(request),
+            )  # fmt: skip
+        if PLAIN_FIELDS & fields.model_fields_set:
             incidents.update_incident(
                 incident=incident, actor=actor(request), name=fields.name,
                 impact_override=fields.impact_override, metadata=fields.metadata,

@@ -269,6 +269,8 @@ class IncidentFields(Schema):
     scheduled_remind_prior: bool | None = None
     scheduled_auto_in_progress: bool | None = None
     scheduled_auto_completed: bool | None = None
+    # The spec: "Same as :scheduled_auto_transition_in_progress", i.e. scheduled_auto_in_progress.
+    scheduled_auto_transition: bool | None = None
     reference: Text64 | None = None  # Heliograph: an internal number such as PR-2142
     started_at: Moment | None = None  # Heliograph: when the impact began
 

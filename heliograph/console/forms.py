@@ -12,7 +12,7 @@ from heliograph.accounts.models import ApiKey
 from heliograph.accounts.roles import ROLES
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import COMPONENT_STATUS_LABELS, COMPONENT_STATUSES
-from heliograph.incidents.lifecycle import MAINTENANCE_STATUSES, STATUS_LABELS, UNRESOLVED
+from heliograph.incidents.lifecycle import IMPACTS, MAINTENANCE_STATUSES, STATUS_LABELS, UNRESOLVED
 from heliograph.incidents.models import CHANGE_SOURCES
 
 INCIDENT_STATUS_CHOICES = [(s, STATUS_LABELS[s]) for s in (*UNRESOLVED, "resolved")]
@@ -66,6 +66,29 @@ class MaintenanceForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea, label="Details (markdown)")
     scheduled_for = UtcDateTimeField(label="Starts (UTC)")
     scheduled_until = UtcDateTimeField(label="Ends (UTC)")
+    remind_prior = forms.BooleanField(
+        required=False, initial=False, label="Remind subscribers an hour before"
+    )
+    auto_in_progress = forms.BooleanField(
+        required=False, initial=True, label="Start it automatically at its start time"
+    )
+    auto_completed = forms.BooleanField(
+        required=False, initial=True, label="Complete it automatically at its end time"
+    )
+
+
+class RescheduleForm(forms.Form):
+    scheduled_for = UtcDateTimeField(label="Starts (UTC)")
+    scheduled_until = UtcDateTimeField(label="Ends (UTC)")
+
+
+class DetailsForm(forms.Form):
+    name = forms.CharField(max_length=255, label="Title")
+    reference = forms.CharField(max_length=64, required=False, label="Reference")
+    impact_override = forms.ChoiceField(
+        required=False, label="Impact",
+        choices=[("", "From the components' statuses")] + [(i, i) for i in IMPACTS],
+    )  # fmt: skip
 
 
 class PostmortemForm(forms.Form):

@@ -24,10 +24,18 @@ urlpatterns: list[URLPattern] = [
     path("incidents/new", incidents.incident_new, name="incident_new"),
     path("incidents/<str:incident_id>", incidents.incident_detail, name="incident"),
     path("incidents/<str:incident_id>/reopen", incidents.incident_reopen, name="incident_reopen"),
+    path(
+        "incidents/<str:incident_id>/details", incidents.incident_details, name="incident_details"
+    ),  # fmt: skip
     path("incidents/<str:incident_id>/cause", incidents.incident_cause, name="incident_cause"),
     path("incidents/<str:incident_id>/postmortem", postmortems.postmortem, name="postmortem"),
     path("updates/<str:update_id>/edit", incidents.update_edit, name="update_edit"),
     path("maintenance", planning.maintenance_list, name="maintenance"),
+    path(
+        "maintenance/<str:maintenance_id>/reschedule",
+        planning.maintenance_reschedule,
+        name="maintenance_reschedule",
+    ),  # fmt: skip
     path(
         "maintenance/<str:maintenance_id>/overrun",
         planning.overrun_incident,

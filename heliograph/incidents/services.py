@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from heliograph.catalog.models import Component, Page
@@ -171,6 +171,11 @@ def _status_before(incident: Incident, at: datetime) -> str | None:
 
 
 def _check_update_time(incident: Incident, at: datetime) -> None:
+    if incident.is_maintenance:
+        # A maintenance is announced before its window and may start early.
+        if at < incident.created_at:
+            raise InputError("an update cannot come before the maintenance was scheduled")
+        return
     if at < incident.started_at:
         raise InputError(
             f"an update at {at:%Y-%m-%d %H:%M} UTC would come before the incident started "
@@ -298,8 +303,12 @@ def schedule_maintenance(
     scheduled_until: datetime,
     components: list[Component] | None = None,
     at: datetime | None = None,
+    remind_prior: bool = False,
+    auto_in_progress: bool = True,
+    auto_completed: bool = True,
     actor: str = "cli",
 ) -> Incident:
+    """Schedule a window; the worker reminds, starts and completes it as the flags say."""
     name = check_name(name, "a maintenance")
     if scheduled_until <= scheduled_for:
         raise InputError("a maintenance must end after it starts")
@@ -309,9 +318,59 @@ def schedule_maintenance(
         kind="maintenance", name=name, status="scheduled", impact="maintenance",
         created_at=at, updated_at=at, started_at=scheduled_for,
         scheduled_for=scheduled_for, scheduled_until=scheduled_until,
+        scheduled_remind_prior=remind_prior, scheduled_auto_in_progress=auto_in_progress,
+        scheduled_auto_completed=auto_completed,
     )  # fmt: skip
     maintenance.components.add(*(components or []))
     maintenance.updates.create(status="scheduled", body=body or name, display_at=at, created_at=at)
     refresh_incident(maintenance)
     record(actor, "maintenance.create", maintenance, page, after=maintenance)
+    return maintenance
+
+
+# What the maintenance worker writes in its bookkeeping when it records a reminder.
+REMINDER_KEYS = ("reminder_due_at", "reminder_recorded_at", "reminder_queued_by")
+
+
+@transaction.atomic
+def reschedule_maintenance(
+    *,
+    maintenance: Incident,
+    scheduled_for: datetime | None = None,
+    scheduled_until: datetime | None = None,
+    actor: str = "cli",
+) -> Incident:
+    """Move a maintenance that has not started; a moved start makes its reminder due again."""
+    if not maintenance.is_maintenance:
+        raise InputError(f"{maintenance.name!r} is an incident, not a maintenance")
+    rows = Incident.objects.filter(pk=maintenance.pk)
+    if connection.vendor == "postgresql":  # SQLite: the IMMEDIATE transaction holds the lock
+        rows = rows.select_for_update()
+    locked = rows.first()
+    if locked is None:
+        raise InputError(f"maintenance {maintenance.name!r} no longer exists")
+    if locked.status != "scheduled":
+        raise InputError(
+            f"maintenance {locked.name!r} is {locked.status}; only a scheduled one can be moved"
+        )
+    if scheduled_for is None and scheduled_until is None:
+        raise InputError("give a new start or end for the maintenance")
+    start = scheduled_for or locked.scheduled_for
+    end = scheduled_until or locked.scheduled_until
+    if start is None or end is None or end <= start:
+        raise InputError("a maintenance must end after it starts")
+    before = Incident.objects.get(pk=locked.pk)
+    fields = ["scheduled_for", "scheduled_until", "started_at"]
+    if start != locked.scheduled_for:
+        from heliograph.incidents import maintenance as rules  # it imports this module
+
+        if any(k in rules.notes(locked) for k in REMINDER_KEYS):
+            kept = {k: v for k, v in rules.notes(locked).items() if k not in REMINDER_KEYS}
+            locked.metadata = {**locked.metadata, rules.NS: kept}
+            fields.append("metadata")
+    locked.scheduled_for, locked.scheduled_until, locked.started_at = start, end, start
+    locked.save(update_fields=fields)
+    refresh_incident(locked)  # bumps the page version
+    record(actor, "maintenance.reschedule", locked, locked.page, before=before, after=locked)
+    maintenance.refresh_from_db()
     return maintenance

@@ -144,6 +144,8 @@ def claim(
         .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
         .order_by("next_attempt_at", "pk")
     )
+    if not due.exists():  # an idle pass takes no write lock (SQLite)
+        return []
     if connection.vendor == "postgresql":
         due = due.select_for_update(skip_locked=True)
     with transaction.atomic():

@@ -24,6 +24,9 @@ Json = dict[str, Any]
 # The payload format is Statuspage's, so its description is the reference; the signature
 # header Heliograph adds is described in the README.
 DOCUMENTATION_URL = "https://support.atlassian.com/statuspage/docs/enable-webhook-notifications/"
+# Kept in a stored payload for Heliograph's own use (the e-mail wording); never sent.
+PRIVATE = "heliograph"
+REMINDER_MARK: Json = {PRIVATE: {"reminder": True}}
 
 
 def unsubscribe_url(token: str) -> str:
@@ -129,7 +132,12 @@ def component_payload(
     }
 
 
+def is_reminder(payload: Json) -> bool:
+    """A maintenance reminder ("starts within the hour"), not an announcement."""
+    return bool((payload.get(PRIVATE) or {}).get("reminder"))
+
+
 def webhook_body(payload: Json, token: str) -> Json:
     """The stored body with this subscriber's unsubscribe link first in ``meta``."""
     meta = {"unsubscribe": unsubscribe_url(token), **payload.get("meta", {})}
-    return {"meta": meta, **{k: v for k, v in payload.items() if k != "meta"}}
+    return {"meta": meta, **{k: v for k, v in payload.items() if k not in ("meta", PRIVATE)}}

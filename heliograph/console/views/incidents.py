@@ -14,8 +14,10 @@ from heliograph.catalog.models import Page
 from heliograph.console.access import actor, attempt, current_page, requires, show, user_of
 from heliograph.console.forms import (
     CauseForm,
+    DetailsForm,
     IncidentForm,
     MaintenanceUpdateForm,
+    RescheduleForm,
     UpdateForm,
     picked,
     picker_rows,
@@ -101,6 +103,11 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         "rows": picker_rows(incident.page, _current_statuses(incident)),
         "draft": Draft(), "cause_form": CauseForm(), "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
+        "details_form": DetailsForm(initial={"name": incident.name,
+                                             "reference": incident.reference,
+                                             "impact_override": incident.impact_override}),
+        "reschedule_form": RescheduleForm(initial={"scheduled_for": incident.scheduled_for,
+                                                   "scheduled_until": incident.scheduled_until}),
     }  # fmt: skip
     context.update(extra)
     return show(request, "console/incident.html", context)
@@ -156,6 +163,27 @@ def _post_update(request: HttpRequest, incident: Incident, *, reopen: bool) -> H
             return redirect("console:incident", incident.pk)
     rows = picker_rows(incident.page, picked(request.POST))
     return _detail(request, incident, form=form, draft=draft, rows=rows, reopening=reopen)
+
+
+@requires("manage_incidents")
+@require_POST
+def incident_details(request: HttpRequest, incident_id: str) -> HttpResponse:
+    """Rename, set the reference or the impact; status changes go through updates."""
+    incident = incident_or_404(request, incident_id)
+    form = DetailsForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        # A maintenance's impact is always "maintenance": its form has no impact field.
+        impact = None if incident.is_maintenance else data["impact_override"]
+        done = attempt(form, lambda: incidents.update_incident(
+            incident=incident, name=data["name"], reference=data["reference"],
+            impact_override=impact, actor=actor(request),
+        ))  # fmt: skip
+        if done is not None:
+            messages.success(request, "Details saved.")
+            return redirect("console:incident", incident.pk)
+        incident.refresh_from_db()  # the refused values must not show as saved
+    return _detail(request, incident, details_form=form)
 
 
 @requires("manage_incidents")

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 
 from heliograph.catalog.models import Component
 from heliograph.console.access import actor, attempt, requires, show, user_of
-from heliograph.console.forms import ChangeForm, MaintenanceForm
-from heliograph.console.views.incidents import page_or_404
+from heliograph.console.forms import ChangeForm, MaintenanceForm, RescheduleForm
+from heliograph.console.views.incidents import _detail, incident_or_404, page_or_404
 from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Change, Incident
@@ -35,7 +35,9 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
             done = attempt(form, lambda: incidents.schedule_maintenance(
                 page=page, name=data["name"], body=data["body"],
                 scheduled_for=data["scheduled_for"], scheduled_until=data["scheduled_until"],
-                components=_checked_components(request, components), actor=actor(request),
+                components=_checked_components(request, components),
+                remind_prior=data["remind_prior"], auto_in_progress=data["auto_in_progress"],
+                auto_completed=data["auto_completed"], actor=actor(request),
             ))  # fmt: skip
             if done is not None:
                 messages.success(request, f"Scheduled “{done.name}”.")
@@ -45,6 +47,24 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
         "form": form, "windows": windows, "components": components, "section": "maintenance",
         "checked": set(request.POST.getlist("components")),
     })  # fmt: skip
+
+
+@requires("manage_incidents")
+@require_POST
+def maintenance_reschedule(request: HttpRequest, maintenance_id: str) -> HttpResponse:
+    """Move a maintenance that has not started yet."""
+    window = incident_or_404(request, maintenance_id)
+    form = RescheduleForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        done = attempt(form, lambda: incidents.reschedule_maintenance(
+            maintenance=window, scheduled_for=data["scheduled_for"],
+            scheduled_until=data["scheduled_until"], actor=actor(request),
+        ))  # fmt: skip
+        if done is not None:
+            messages.success(request, f"Rescheduled “{done.name}”.")
+            return redirect("console:incident", window.pk)
+    return _detail(request, window, reschedule_form=form)
 
 
 @requires("manage_incidents")

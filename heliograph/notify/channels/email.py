@@ -75,6 +75,8 @@ def render(notification: Notification, group_names: Mapping[str, str]) -> Render
         template = "incident"
         context.update(_incident_context(notification, page.zone, group_names))
         subject = f"[{page.name}] {context['name']} ({context['status_label']})"
+        if context["is_reminder"]:
+            subject = f"[{page.name}] Upcoming maintenance: {context['name']} ({context['starts']})"
     return Rendered(
         subject=subject,
         text=render_to_string(f"notify/email/{template}.txt", context),
@@ -93,13 +95,17 @@ def _incident_context(
     else:
         status, body = latest.get("status", incident["status"]), latest.get("body", "")
         at = latest.get("display_at")
+    reminder = notification.kind == MAINTENANCE and payloads.is_reminder(notification.payload)
+    label = "Upcoming maintenance" if reminder else status.replace("_", " ").capitalize()
     return {
         "name": incident["name"],
-        "status_label": status.replace("_", " ").capitalize(),
+        "status_label": label,
         "is_maintenance": notification.kind == MAINTENANCE or bool(incident.get("scheduled_for")),
+        "is_reminder": reminder,
+        "starts": _starts(incident.get("scheduled_for"), zone),
         "body": body,
         "body_html": render_markdown(body),
-        "posted": _when(at, zone),
+        "posted": "" if reminder else _when(at, zone),
         "scheduled_for": _when(incident.get("scheduled_for"), zone),
         "scheduled_until": _when(incident.get("scheduled_until"), zone),
         "components": [_component_name(c, group_names) for c in incident.get("components", [])],
@@ -120,6 +126,14 @@ def _when(value: str | None, zone: ZoneInfo) -> str:
     local = at.astimezone(zone)
     utc = at.astimezone(ZoneInfo("UTC"))
     return f"{local:%b %d, %Y} - {local_clock(at, zone)} ({utc:%H:%M} UTC)"
+
+
+def _starts(value: str | None, zone: ZoneInfo) -> str:
+    """``starts Dec 01, 9:00 AM EST``, short enough for a subject line."""
+    if not value:
+        return ""
+    at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return f"starts {at.astimezone(zone):%b %d}, {local_clock(at, zone)}"
 
 
 def build_message(delivery: Delivery, rendered: Rendered) -> EmailMessage:

@@ -1,4 +1,8 @@
-"""``heliograph worker``: runs maintenance windows on time, until SIGINT/SIGTERM."""
+"""``heliograph worker``: runs maintenance windows on time and delivers notifications.
+
+Two loops in one process, sharing one stop event set by SIGINT/SIGTERM: maintenance passes
+in the main thread, the notification outbox (``notify.worker.watch``) in a second thread.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,13 @@ from django.core.management.base import CommandParser
 from heliograph.incidents.maintenance import run_due
 from heliograph.lib.command import HeliographCommand
 from heliograph.lib.loop import run_until_stopped
+from heliograph.notify import worker as notify_worker
 
 log = logging.getLogger("heliograph.worker")
+
+# After a stop, how long the delivery thread may take to finish its batch; past that the
+# process exits anyway and the batch's leases run out, so its rows are sent again later.
+NOTIFY_GRACE = 8.0
 
 
 def _default_interval() -> float:
@@ -25,8 +34,19 @@ def _default_interval() -> float:
 
 
 def work(stop: threading.Event, interval: float) -> None:
-    """Run due maintenance steps every ``interval`` seconds until ``stop``."""
-    run_until_stopped(stop, interval, _pass, name="worker")
+    """Run due maintenance steps every ``interval`` seconds, and deliver notifications
+    beside them, until ``stop``."""
+    notify = threading.Thread(
+        target=notify_worker.watch, args=(stop, min(interval, 1.0)), name="notify", daemon=True
+    )
+    notify.start()
+    try:
+        run_until_stopped(stop, interval, _pass, name="worker")
+    finally:
+        stop.set()  # the maintenance loop ended: the deliveries end with it
+        notify.join(NOTIFY_GRACE)
+        if notify.is_alive():
+            log.warning("worker: deliveries still in flight; their leases will bring them back")
 
 
 def _pass() -> int:
@@ -36,7 +56,10 @@ def _pass() -> int:
 
 
 class Command(HeliographCommand):
-    help = "Run due maintenance transitions and reminders every few seconds (Ctrl-C stops)."
+    help = (
+        "Run due maintenance transitions and reminders every few seconds, and deliver "
+        "notifications (Ctrl-C stops)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -48,7 +71,9 @@ class Command(HeliographCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
-            self.stdout.write(f"{run_due()} maintenance step(s) done")
+            done = run_due()
+            sent = notify_worker.run_once(owner=notify_worker.default_owner())
+            self.stdout.write(f"{done} maintenance step(s) done, {sent} delivery(ies) handled")
             return
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
