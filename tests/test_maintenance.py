@@ -326,3 +326,26 @@ def test_it_opens_an_incident_for_an_overrun_linked_to_the_maintenance(
         mt.open_overrun_incident(maintenance=upgrade, at=END + 2 * MINUTE)
     catalog.set_component_status(component=cluster_a, status=OPERATIONAL, at=END + 2 * MINUTE)
     assert mt.overruns(page=page, now=END + 2 * MINUTE) == []
+
+
+def test_it_moves_components_when_a_responder_starts_and_completes_by_hand(page, cluster_a) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from heliograph.incidents.maintenance import post_any_update
+    from heliograph.incidents.services import schedule_maintenance
+
+    start = timezone.now() + timedelta(hours=1)
+    maintenance = schedule_maintenance(
+        page=page, name="Rspamd upgrade", body="Upgrading rspamd.", components=[cluster_a],
+        scheduled_for=start, scheduled_until=start + timedelta(hours=1),
+    )  # fmt: skip
+    post_any_update(incident=maintenance, status="in_progress", body="Starting now.")
+    cluster_a.refresh_from_db()
+    assert cluster_a.status == "under_maintenance"
+    assert maintenance.updates.filter(body="Starting now.").exists()
+    post_any_update(incident=maintenance, status="completed", body="All done.")
+    cluster_a.refresh_from_db()
+    maintenance.refresh_from_db()
+    assert cluster_a.status == "operational" and maintenance.status == "completed"

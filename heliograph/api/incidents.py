@@ -36,6 +36,7 @@ from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import status_at
 from heliograph.incidents import lifecycle
 from heliograph.incidents import services as incidents
+from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 
@@ -235,7 +236,7 @@ def _post(request: HttpRequest, incident: Incident, fields: IncidentFields) -> l
     warnings = incidents.check_update_text(
         incident=incident, body=body, status=status, at=at, components=components
     )
-    incidents.post_update(
+    post_any_update(
         incident=incident, status=status, body=body, components=components, at=at,
         deliver_notifications=fields.deliver_notifications is not False, actor=actor(request),
     )  # fmt: skip

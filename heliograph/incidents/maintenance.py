@@ -10,7 +10,7 @@ worker carries on where the last one stopped, and several can run at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
 from heliograph.incidents import lifecycle
-from heliograph.incidents.models import Incident
+from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.incidents.services import open_incident, post_update
 from heliograph.lib.errors import InputError
 from heliograph.lib.timefmt import posted_utc
@@ -148,7 +148,7 @@ def _status_to_remember(component: Component, maintenance: Incident) -> str:
     return component.status
 
 
-def _start(m: Incident, at: datetime, actor: str) -> None:
+def _start(m: Incident, at: datetime, actor: str, body: str = STARTED_BODY) -> None:
     before, written = audit.snapshot(m), book(m)
     affected: Affected = []
     for component in m.components.all():
@@ -157,7 +157,7 @@ def _start(m: Incident, at: datetime, actor: str) -> None:
     written["started_at"] = at.isoformat()
     m.started_at = min(m.started_at, at)  # started early by hand: the record says so
     m.save(update_fields=["metadata", "started_at"])
-    _post(m, "in_progress", STARTED_BODY, at, actor, affected)
+    _post(m, "in_progress", body, at, actor, affected)
     _record(actor, "maintenance.start", m, before)
 
 
@@ -182,10 +182,10 @@ def _restore(m: Incident, at: datetime, actor: str) -> Affected:
     return affected
 
 
-def _complete(m: Incident, at: datetime, actor: str) -> None:
+def _complete(m: Incident, at: datetime, actor: str, body: str = COMPLETED_BODY) -> None:
     before = audit.snapshot(m)
     affected = _restore(m, at, actor)
-    _post(m, "completed", COMPLETED_BODY, at, actor, affected)
+    _post(m, "completed", body, at, actor, affected)
     _record(actor, "maintenance.complete", m, before)
 
 
@@ -361,6 +361,40 @@ def complete_maintenance(
     _complete(locked, at, actor)
     maintenance.refresh_from_db()
     return maintenance
+
+
+@transaction.atomic
+def post_maintenance_update(
+    *,
+    maintenance: Incident,
+    status: str,
+    body: str,
+    components: Mapping[Component, str] | None = None,
+    at: datetime | None = None,
+    deliver_notifications: bool = True,
+    actor: str = "cli",
+) -> IncidentUpdate:
+    """A responder's update: starting or completing moves the components as the worker does."""
+    if not components and status == "in_progress" and maintenance.status == "scheduled":
+        locked, at = _checked(maintenance, at, ("scheduled",))
+        _start(locked, at, actor, body)
+    elif not components and status == "completed" and maintenance.status in ACTIVE:
+        locked, at = _checked(maintenance, at, ACTIVE)
+        _complete(locked, at, actor, body)
+    else:
+        post_update(
+            incident=maintenance, status=status, body=body, components=components, at=at,
+            deliver_notifications=deliver_notifications, actor=actor,
+        )  # fmt: skip
+    maintenance.refresh_from_db()
+    return maintenance.updates.order_by("-display_at", "-created_at")[0]
+
+
+def post_any_update(*, incident: Incident, **update: Any) -> IncidentUpdate:
+    """Incidents take a plain update; maintenances start and complete as the worker would."""
+    if incident.is_maintenance:
+        return post_maintenance_update(maintenance=incident, **update)
+    return post_update(incident=incident, **update)
 
 
 # --- overruns ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from heliograph.console.forms import (
 )
 from heliograph.console.views.compose import Draft, review
 from heliograph.incidents import services as incidents
+from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Change, Incident, IncidentTemplate, IncidentUpdate
 from heliograph.lib.markup import render_markdown
 
@@ -154,9 +155,9 @@ def _post_update(request: HttpRequest, incident: Incident, *, reopen: bool) -> H
             incidents.reopen_incident(incident=incident, body=data["body"], status=data["status"],
                                       components=components, actor=who)
             if reopen else
-            incidents.post_update(incident=incident, status=data["status"], body=data["body"],
-                                  components=components, actor=who,
-                                  deliver_notifications=data["deliver_notifications"])
+            post_any_update(incident=incident, status=data["status"], body=data["body"],
+                            components=components, actor=who,
+                            deliver_notifications=data["deliver_notifications"])
         ))  # fmt: skip
         if done is not None:
             messages.success(request, "Reopened." if reopen else "Update published.")
