@@ -7,4 +7,5 @@ from heliograph.api.v1 import api
 urlpatterns = [
     path("v1/", api.urls),
     path("console/", include("heliograph.console.urls")),
+    path("", include("heliograph.notify.urls")),
 ]

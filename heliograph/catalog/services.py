@@ -35,6 +35,7 @@ from heliograph.catalog.checks import (
 )
 from heliograph.catalog.models import SOURCES, Component, ComponentGroup, Page, StatusChange
 from heliograph.catalog.status import OPERATIONAL
+from heliograph.lib import events
 from heliograph.lib.errors import InputError
 
 __all__ = [
@@ -410,6 +411,7 @@ def set_component_status(
             page_id=component.page_id, before=before,
             after={**audit.snapshot(component), "status_change": timeline},
         )  # fmt: skip
+        events.emit(events.COMPONENT_STATUS, component=component, change=change)
     return change
 
 

@@ -25,7 +25,7 @@ from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate
-from heliograph.incidents.services import open_incident, post_update
+from heliograph.incidents.services import announce, open_incident, post_update, write_update
 from heliograph.lib.errors import InputError
 from heliograph.lib.timefmt import posted_utc
 
@@ -129,10 +129,11 @@ def _set(
 def _post(
     m: Incident, status: str, body: str, at: datetime, actor: str, affected: Affected
 ) -> None:
-    update = post_update(incident=m, status=status, body=body, at=at, actor=actor)
+    update = write_update(incident=m, status=status, body=body, at=at, actor=actor)
     # The statuses went on the timeline with source "maintenance"; the update lists them.
     update.affected_components = affected
     update.save(update_fields=["affected_components"])
+    announce(update)  # once, and complete: subscribers see what it affected
 
 
 # --- the transitions (called with the maintenance locked) ----------------------------------

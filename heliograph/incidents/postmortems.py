@@ -12,6 +12,7 @@ from django.utils import timezone
 from heliograph.incidents import lifecycle
 from heliograph.incidents.core import record, refresh_incident
 from heliograph.incidents.models import Incident, Postmortem
+from heliograph.lib import events
 from heliograph.lib.errors import InputError
 from heliograph.lib.timefmt import humanize_duration
 
@@ -65,6 +66,8 @@ def publish_postmortem(
     )  # fmt: skip
     refresh_incident(incident)
     record(actor, "postmortem.publish", postmortem, incident.page, before, _picture(postmortem))
+    if notify_subscribers:
+        events.emit(events.POSTMORTEM_PUBLISHED, postmortem=postmortem)
     return postmortem
 
 

@@ -41,6 +41,7 @@ from heliograph.incidents.postmortems import publish_postmortem as publish_postm
 from heliograph.incidents.postmortems import revert_postmortem as revert_postmortem
 from heliograph.incidents.postmortems import save_postmortem_draft as save_postmortem_draft
 from heliograph.incidents.uptime_report import component_uptime as component_uptime
+from heliograph.lib import events
 from heliograph.lib.errors import InputError
 
 
@@ -80,8 +81,9 @@ def open_incident(
     _check_body(body)
     apply_cause(incident, caused_by)
     incident.save()
-    _post(incident, status, body, components, at, deliver_notifications, actor)
+    update = _post(incident, status, body, components, at, deliver_notifications, actor)
     record(actor, "incident.create", incident, page, after=incident)
+    announce(update)
     return incident
 
 
@@ -100,6 +102,25 @@ def post_update(
 
     An unresolved status after a resolution reopens the incident as a recurrence.
     """
+    update = write_update(
+        incident=incident, status=status, body=body, components=components, at=at,
+        deliver_notifications=deliver_notifications, actor=actor,
+    )  # fmt: skip
+    announce(update)
+    return update
+
+
+def write_update(
+    *,
+    incident: Incident,
+    status: str,
+    body: str,
+    components: ComponentStatuses | None = None,
+    at: datetime | None = None,
+    deliver_notifications: bool = True,
+    actor: str = "cli",
+) -> IncidentUpdate:
+    """``post_update`` without the announcement (call ``announce`` once it is complete)."""
     components = dict(components or {})
     check_update(incident.kind, status, components, incident.page)
     at = at or timezone.now()
@@ -133,6 +154,14 @@ def reopen_incident(
     return post_update(
         incident=incident, status=status, body=body, components=components, at=at, actor=actor
     )
+
+
+def announce(update: IncidentUpdate) -> None:
+    """Tell listeners (notifications) about a posted update, inside this transaction.
+
+    They decide what to do with it (``deliver_notifications``, backfills).
+    """
+    events.emit(events.INCIDENT_UPDATE, update=update)
 
 
 def _post(
@@ -306,6 +335,7 @@ def schedule_maintenance(
     remind_prior: bool = False,
     auto_in_progress: bool = True,
     auto_completed: bool = True,
+    deliver_notifications: bool = True,
     actor: str = "cli",
 ) -> Incident:
     """Schedule a window; the worker reminds, starts and completes it as the flags say."""
@@ -322,9 +352,13 @@ def schedule_maintenance(
         scheduled_auto_completed=auto_completed,
     )  # fmt: skip
     maintenance.components.add(*(components or []))
-    maintenance.updates.create(status="scheduled", body=body or name, display_at=at, created_at=at)
+    update = maintenance.updates.create(
+        status="scheduled", body=body or name, display_at=at, created_at=at,
+        deliver_notifications=deliver_notifications,
+    )  # fmt: skip
     refresh_incident(maintenance)
     record(actor, "maintenance.create", maintenance, page, after=maintenance)
+    announce(update)
     return maintenance
 
 

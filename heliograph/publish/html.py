@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
 from heliograph.catalog import uptime
-from heliograph.catalog.models import Component, ComponentGroup
+from heliograph.catalog.models import Component, ComponentGroup, Page
 from heliograph.catalog.status import (
     COMPONENT_STATUS_LABELS,
     DEGRADED,
@@ -455,7 +455,11 @@ def history_context(world: World) -> dict[str, Any]:
 
 
 def base_context(world: World) -> dict[str, Any]:
-    page = world.page
+    return page_context(world.page)
+
+
+def page_context(page: Page) -> dict[str, Any]:
+    """What ``publish/base.html`` needs (also used by the subscribe pages Django serves)."""
     # A company link only for web addresses: the field is typed by people.
     site = page.url if page.url.startswith(("https://", "http://")) else ""
     return {"page": page, "site": site, "feeds": page.allow_feeds, "zone": page.time_zone}

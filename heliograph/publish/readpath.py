@@ -18,7 +18,10 @@ from heliograph.publish.store import Site, SnapshotStore
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-DJANGO_PREFIXES = ("/v1/", "/console", "/admin", "/accounts", "/metrics", "/static/")
+DJANGO_PREFIXES = (
+    "/v1/", "/console", "/admin", "/accounts", "/metrics", "/static/",
+    "/notify/", "/api/v2/subscribers.json",  # subscribing writes: heliograph.notify.views
+)  # fmt: skip
 CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=60, stale-if-error=86400"
 COMMON = [("Access-Control-Allow-Origin", "*"), ("Cache-Control", CACHE_CONTROL)]
 NOT_YET = b"No status page has been published yet. Create one: heliograph page create NAME\n"

@@ -1,0 +1,202 @@
+"""Public subscribe, confirm, unsubscribe and manage pages, and ``POST /api/v2/subscribers.json``.
+
+Thin: the work is in ``heliograph.notify.subscriptions``. Every answer to a subscribe
+request is the same whether or not the address was already on the list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from heliograph.api.ratelimit import TokenBucket
+from heliograph.catalog.models import Page
+from heliograph.lib.errors import InputError
+from heliograph.notify import subscriptions
+from heliograph.notify.models import Subscriber
+from heliograph.publish.html import page_context
+
+# Public subscribe: 10 requests per 10 minutes per client address, in this process.
+SUBSCRIBE_BURST = 10
+SUBSCRIBE_PER_MINUTE = 1.0
+_limiter: TokenBucket | None = None
+
+CHECK_INBOX = (
+    "If the address can be subscribed, a confirmation e-mail is on its way. "
+    "Follow the link in it to start receiving notifications."
+)
+
+
+def reset_rate_limit() -> None:
+    """Forget every client (tests)."""
+    global _limiter
+    _limiter = None
+
+
+def _wait(request: HttpRequest) -> int:
+    global _limiter
+    if _limiter is None:
+        _limiter = TokenBucket(SUBSCRIBE_PER_MINUTE, burst=SUBSCRIBE_BURST)
+    return _limiter.take(("subscribe", request.META.get("REMOTE_ADDR", "")))
+
+
+def _page(request: HttpRequest) -> Page | None:
+    """The page this host answers for, else the first page (as the read path does)."""
+    host = request.get_host().split(":")[0].lower()
+    pages = Page.objects.order_by("created_at")
+    return pages.filter(domain__iexact=host).first() or pages.first()
+
+
+def _html(
+    request: HttpRequest, page: Page, template: str, context: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    response = render(
+        request, f"notify/public/{template}", {**page_context(page), **context}, status=status
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _message(
+    request: HttpRequest, page: Page, heading: str, text: str, status: int = 200
+) -> HttpResponse:
+    context = {"title": heading, "heading": heading, "text": text}
+    return _html(request, page, "message.html", context, status)
+
+
+def _too_many(wait: int, response: HttpResponse) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
+
+
+# --- the JSON API -----------------------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def api_subscribe(request: HttpRequest) -> HttpResponse:
+    """Statuspage's public ``POST /api/v2/subscribers.json`` (form fields ``subscriber[…]``)."""
+    wait = _wait(request)
+    if wait:
+        return _too_many(
+            wait, JsonResponse({"error": f"Too many requests: retry in {wait} seconds"})
+        )
+    page = _page(request)
+    if page is None:
+        return JsonResponse({"error": "No status page here"}, status=404)
+    email = request.POST.get("subscriber[email]", "")
+    endpoint = request.POST.get("subscriber[endpoint]", "")
+    component_ids = request.POST.getlist("subscriber[component_ids][]")
+    try:
+        if endpoint:
+            subscriptions.subscribe_webhook(
+                page=page, endpoint=endpoint, email=email, component_ids=component_ids
+            )
+        else:
+            subscriptions.subscribe_email(page=page, email=email, component_ids=component_ids)
+    except InputError as exc:
+        return JsonResponse({"error": str(exc)}, status=422)
+    mode = "webhook" if endpoint else "email"
+    message = "Subscribed." if endpoint else CHECK_INBOX
+    body = {"subscriber": {"mode": mode, "component_ids": component_ids}, "message": message}
+    return JsonResponse(body, status=201)
+
+
+# --- the HTML pages ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request: HttpRequest) -> HttpResponse:
+    page = _page(request)
+    if page is None or not page.allow_subscribers:
+        return HttpResponse("Not found\n", status=404, content_type="text/plain")
+    components = list(page.components.order_by("position", "name"))
+    context: dict[str, Any] = {"title": "Subscribe", "components": components, "chosen": []}
+    if request.method == "POST":
+        wait = _wait(request)
+        if wait:
+            text = f"Too many subscribe requests from your address. Try again in {wait} seconds."
+            return _too_many(wait, _message(request, page, "Please wait", text))
+        email = request.POST.get("email", "")
+        chosen = request.POST.getlist("component_ids")
+        try:
+            subscriptions.subscribe_email(page=page, email=email, component_ids=chosen)
+        except InputError as exc:
+            context.update(error=str(exc).capitalize(), email=email, chosen=chosen)
+            return _html(request, page, "subscribe.html", context, status=422)
+        return _message(request, page, "Check your inbox", CHECK_INBOX)
+    return _html(request, page, "subscribe.html", context)
+
+
+def _not_found(request: HttpRequest, page: Page) -> HttpResponse:
+    text = "This link is not valid. It may be mistyped, or it belongs to another page."
+    return _message(request, page, "Link not found", text, status=404)
+
+
+@require_http_methods(["GET"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        subscriber = subscriptions.confirm(token=token)
+    except InputError:
+        page = _page(request)
+        return _not_found(request, page) if page else HttpResponse(status=404)
+    if subscriber.unsubscribed_at:
+        text = "This address was unsubscribed; subscribe again from the status page."
+        return _message(request, subscriber.page, "Not subscribed", text)
+    text = f"You will now be notified of incidents and maintenance on {subscriber.page.name}."
+    return _message(request, subscriber.page, "Subscription confirmed", text)
+
+
+@csrf_exempt  # RFC 8058 one-click: mail clients POST without a CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "GET":
+        try:
+            subscriber = subscriptions.find(token=token)
+        except InputError:
+            page = _page(request)
+            return _not_found(request, page) if page else HttpResponse(status=404)
+        if subscriber.unsubscribed_at:
+            return _unsubscribed(request, subscriber)
+        context = {"title": "Unsubscribe", "subscriber": subscriber}
+        return _html(request, subscriber.page, "unsubscribe.html", context)
+    try:
+        subscriber = subscriptions.unsubscribe(token=token)
+    except InputError:
+        page = _page(request)
+        return _not_found(request, page) if page else HttpResponse(status=404)
+    return _unsubscribed(request, subscriber)
+
+
+def _unsubscribed(request: HttpRequest, subscriber: Subscriber) -> HttpResponse:
+    text = f"{subscriber} will get no more notifications from {subscriber.page.name}."
+    return _message(request, subscriber.page, "You are unsubscribed", text)
+
+
+@require_http_methods(["GET"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        subscriber = subscriptions.find(token=token)
+    except InputError:
+        page = _page(request)
+        return _not_found(request, page) if page else HttpResponse(status=404)
+    if subscriber.unsubscribed_at:
+        state = "unsubscribed"
+    elif subscriber.quarantined_at:
+        state = "paused after repeated delivery failures"
+    elif subscriber.confirmed_at:
+        state = "active"
+    else:
+        state = "waiting for confirmation (see the e-mail we sent)"
+    context = {
+        "title": "Your subscription",
+        "subscriber": subscriber,
+        "state": state,
+        "components": [c.name for c in subscriber.components.order_by("position", "name")],
+    }
+    return _html(request, subscriber.page, "manage.html", context)

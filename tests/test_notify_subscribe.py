@@ -1,0 +1,180 @@
+"""Subscribing from the public page and the public API: confirm, unsubscribe, manage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+
+from heliograph.catalog.models import Component, Page
+from heliograph.notify import views, worker
+from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
+from heliograph.publish.build import publish_page
+from heliograph.publish.readpath import ReadPath
+from heliograph.publish.store import SnapshotStore
+from tests.notify_support import smtp_sink, subscribe
+from tests.test_notify_email import relay
+from tests.test_readpath import Response, django_app
+
+API = "/api/v2/subscribers.json"
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limit() -> Iterator[None]:
+    views.reset_rate_limit()
+    yield
+    views.reset_rate_limit()
+
+
+def api_subscribe(client: Client, **fields: Any) -> Any:
+    data = {f"subscriber[{k}]": v for k, v in fields.items() if k != "component_ids"}
+    if "component_ids" in fields:
+        data["subscriber[component_ids][]"] = fields["component_ids"]
+    return client.post(API, data)
+
+
+def test_it_confirms_a_new_address_from_the_link_in_the_e_mail(
+    settings: Any, client: Client, cluster_a: Component
+) -> None:
+    form = client.get("/notify/subscribe")
+    assert form.status_code == 200
+    assert b'name="csrfmiddlewaretoken"' in form.content and b"Cluster A" in form.content
+    answer = client.post(
+        "/notify/subscribe", {"email": "ann@example.net", "component_ids": [cluster_a.pk]}
+    )
+    assert answer.status_code == 200
+    assert b"Check your inbox" in answer.content
+    subscriber = Subscriber.objects.get(email="ann@example.net")
+    assert subscriber.confirmed_at is None and list(subscriber.components.all()) == [cluster_a]
+
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 1
+    [message] = sink.to("ann@example.net")
+    link = re.search(r"https?://\S+/notify/confirm/\S+", message.get_body(("plain",)).get_content())
+    assert link is not None
+    confirmed = client.get(urlsplit(link.group(0)).path)
+    assert confirmed.status_code == 200 and b"Subscription confirmed" in confirmed.content
+    subscriber.refresh_from_db()
+    assert subscriber.active
+
+
+def test_it_gives_the_same_answer_for_an_address_already_subscribed(
+    client: Client, page: Page
+) -> None:
+    subscribe(page, email_address="known@example.net")
+    known = api_subscribe(client, email="known@example.net")
+    new = api_subscribe(client, email="new@example.net")
+    assert known.status_code == new.status_code == 201
+    assert known.json() == new.json()
+    assert Subscriber.objects.filter(email="known@example.net").count() == 1
+    # The confirmed subscriber is sent nothing new; the new one gets its confirmation.
+    assert [n.subscriber.email for n in Notification.objects.all()] == ["new@example.net"]
+    form_known = client.post("/notify/subscribe", {"email": "known@example.net"})
+    form_new = client.post("/notify/subscribe", {"email": "other@example.net"})
+    assert form_known.content.replace(b"known", b"x") == form_new.content.replace(b"other", b"x")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"email": "not-an-address"}, "not a valid e-mail address"),
+        ({"email": ""}, "e-mail address is required"),
+        ({"email": "a@example.net", "component_ids": ["nope"]}, "unknown component"),
+        (
+            {"email": "a@example.net", "endpoint": "http://127.0.0.1:9/hook"},
+            "private or reserved",
+        ),
+        ({"email": "a@example.net", "endpoint": "ftp://example.com/x"}, "not an http(s) URL"),
+    ],
+)
+def test_it_refuses_bad_input_with_a_message_and_writes_nothing(
+    client: Client, page: Page, fields: dict[str, Any], message: str
+) -> None:
+    answer = api_subscribe(client, **fields)
+    assert answer.status_code == 422
+    assert message in answer.json()["error"]
+    assert not Subscriber.objects.exists() and not Notification.objects.exists()
+
+
+def test_it_shows_the_form_again_with_the_problem(client: Client, page: Page) -> None:
+    answer = client.post("/notify/subscribe", {"email": "nope"})
+    assert answer.status_code == 422
+    assert b"not a valid e-mail address" in answer.content and b'value="nope"' in answer.content
+    assert not Subscriber.objects.exists()
+
+
+def test_it_subscribes_a_webhook_at_once_without_an_opt_in(
+    settings: Any, client: Client, cluster_a: Component
+) -> None:
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8"
+    answer = api_subscribe(
+        client, email="ops@example.net", endpoint="http://127.0.0.1:9/hook",
+        component_ids=[cluster_a.pk],
+    )  # fmt: skip
+    assert answer.status_code == 201 and answer.json()["subscriber"]["mode"] == "webhook"
+    hook = Subscriber.objects.get(kind=WEBHOOK)
+    assert hook.active and hook.email == "ops@example.net"
+    assert not Notification.objects.exists()
+
+
+def test_it_unsubscribes_with_one_click(client: Client, page: Page) -> None:
+    subscriber = subscribe(page, email_address="bob@example.net")
+    url = f"/notify/unsubscribe/{subscriber.unsubscribe_token}"
+    ask = client.get(url)
+    assert ask.status_code == 200 and b"bob@example.net" in ask.content
+    subscriber.refresh_from_db()
+    assert subscriber.active  # looking at the page changes nothing
+    one_click = Client(enforce_csrf_checks=True).post(url, {"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200 and b"You are unsubscribed" in one_click.content
+    subscriber.refresh_from_db()
+    assert not subscriber.active and subscriber.unsubscribed_at is not None
+    assert client.get("/notify/unsubscribe/not-a-token").status_code == 404
+
+
+def test_it_shows_what_a_subscriber_gets(client: Client, cluster_a: Component) -> None:
+    subscriber = subscribe(cluster_a.page, email_address="cy@example.net", components=[cluster_a])
+    answer = client.get(f"/notify/manage/{subscriber.unsubscribe_token}")
+    assert answer.status_code == 200
+    assert b"Cluster A" in answer.content and b"active" in answer.content
+    assert f"/notify/unsubscribe/{subscriber.unsubscribe_token}".encode() in answer.content
+
+
+def test_it_slows_down_a_client_that_subscribes_too_often(client: Client, page: Page) -> None:
+    for n in range(views.SUBSCRIBE_BURST):
+        assert api_subscribe(client, email=f"s{n}@example.net").status_code == 201
+    answer = api_subscribe(client, email="one-more@example.net")
+    assert answer.status_code == 429 and int(answer["Retry-After"]) > 0
+    assert "Too many requests" in answer.json()["error"]
+    assert client.post("/notify/subscribe", {"email": "x@example.net"}).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="192.0.2.7")
+    assert api_subscribe(elsewhere, email="else@example.net").status_code == 201
+    assert Subscriber.objects.filter(kind=EMAIL).count() == views.SUBSCRIBE_BURST + 1
+
+
+def test_it_links_the_public_header_to_the_subscribe_page(client: Client, page: Page) -> None:
+    assert b'href="/notify/subscribe">Subscribe</a>' in client.get("/notify/subscribe").content
+    publish_page(page)
+    store = SnapshotStore()
+    store.refresh()
+    home = Response(ReadPath(django_app, store), "/")
+    assert b'href="/notify/subscribe">Subscribe</a>' in home.body
+
+
+def test_it_passes_subscribe_writes_to_django_and_keeps_reads_on_the_snapshot(
+    page: Page,
+) -> None:
+    publish_page(page)
+    store = SnapshotStore()
+    store.refresh()
+    app = ReadPath(django_app, store)
+    assert Response(app, API, "POST").body == b"django"
+    assert Response(app, "/notify/subscribe", "POST").body == b"django"
+    assert Response(app, "/notify/unsubscribe/abc", "POST").body == b"django"
+    summary = Response(app, "/api/v2/summary.json")
+    assert summary.status == 200 and summary.body != b"django"
+    assert Response(app, "/api/v2/summary.json", "POST").status == 405
