@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import page_without_javascript, require_chromium
 from tests.live import Server
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    if os.environ.get("HELIOGRAPH_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("browser tests are required but Debian's chromium is not installed")
-    pytest.skip("browser tests skipped: install Debian's chromium", allow_module_level=True)
+CHROMIUM = require_chromium()
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def browser_page() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        context = browser.new_context(java_script_enabled=False)
-        yield context.new_page()
-        browser.close()
+    with page_without_javascript(CHROMIUM) as page:
+        yield page
 
 
 def incident_path(server: Server) -> str:

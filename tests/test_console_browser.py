@@ -3,24 +3,19 @@ of the same server shows each step (Debian chromium driven by Playwright, no Jav
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from tests.browser import page_without_javascript, require_chromium
 from tests.live import Server
 
 pytestmark = pytest.mark.browser
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None:
-    if os.environ.get("HELIOGRAPH_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("browser tests are required but Debian's chromium is not installed")
-    pytest.skip("browser tests skipped: install Debian's chromium", allow_module_level=True)
+CHROMIUM = require_chromium()
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page  # noqa: E402
 
 NAME = "Inbound mail delays on Cluster A"
 CLUSTER_A = "Hosted Email (Cluster A)"
@@ -28,16 +23,8 @@ CLUSTER_A = "Hosted Email (Cluster A)"
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        # Every console form must work without JavaScript.
-        context = chromium.new_context(java_script_enabled=False)
-        yield context.new_page()
-        chromium.close()
+    with page_without_javascript(CHROMIUM) as page:
+        yield page
 
 
 def public_shows(browser: Page, url: str, *texts: str, absent: str = "") -> None:
