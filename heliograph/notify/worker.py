@@ -29,7 +29,17 @@ from heliograph.notify.models import EMAIL, Delivery
 log = logging.getLogger(__name__)
 
 BATCH = 500
-LEASE_SECONDS = 300.0  # longer than a batch can take (webhooks: 30 s per wave of 100)
+# Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch is
+# sent again once its lease runs out. HELIOGRAPH_NOTIFY_LEASE_SECONDS overrides it.
+LEASE_SECONDS = 300.0
+
+
+def lease_seconds() -> float:
+    raw = os.environ.get("HELIOGRAPH_NOTIFY_LEASE_SECONDS", "")
+    try:
+        return max(float(raw), 1.0) if raw else LEASE_SECONDS
+    except ValueError:
+        return LEASE_SECONDS
 
 
 def default_owner() -> str:
@@ -38,11 +48,12 @@ def default_owner() -> str:
 
 def run_once(
     *, owner: str, now: datetime | None = None, limit: int = BATCH,
-    lease_seconds: float = LEASE_SECONDS,
+    lease: float | None = None,
 ) -> int:  # fmt: skip
     """One pass; returns how many deliveries it claimed (0: nothing was due)."""
     outbox.expand(now=now)
-    claimed = outbox.claim(owner=owner, limit=limit, lease_seconds=lease_seconds, now=now)
+    lease = lease_seconds() if lease is None else lease
+    claimed = outbox.claim(owner=owner, limit=limit, lease_seconds=lease, now=now)
     if not claimed:
         return 0
     wanted = [d for d in claimed if outbox.still_wanted(d)]
