@@ -11,13 +11,15 @@ import pytest
 from django.test import Client
 
 from heliograph.catalog.models import Component, Page
-from heliograph.notify import views, worker
+from heliograph.incidents.models import Incident
+from heliograph.notify import rules, views, worker
 from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
 from heliograph.publish.build import publish_page
 from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
-from tests.notify_support import smtp_sink, subscribe
+from tests.notify_support import hook_sink, smtp_sink, subscribe
 from tests.test_notify_email import relay
+from tests.test_notify_webhook import notify
 from tests.test_readpath import Response, django_app
 
 API = "/api/v2/subscribers.json"
@@ -108,18 +110,44 @@ def test_it_shows_the_form_again_with_the_problem(client: Client, page: Page) ->
     assert not Subscriber.objects.exists()
 
 
-def test_it_subscribes_a_webhook_at_once_without_an_opt_in(
-    settings: Any, client: Client, cluster_a: Component
+def test_it_subscribes_a_webhook_at_once_and_mails_its_contact_the_signing_secret(
+    settings: Any, client: Client, incident: Incident
 ) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8"
-    answer = api_subscribe(
-        client, email="ops@example.net", endpoint="http://127.0.0.1:9/hook",
-        component_ids=[cluster_a.pk],
-    )  # fmt: skip
-    assert answer.status_code == 201 and answer.json()["subscriber"]["mode"] == "webhook"
-    hook = Subscriber.objects.get(kind=WEBHOOK)
-    assert hook.active and hook.email == "ops@example.net"
-    assert not Notification.objects.exists()
+    cluster_a = incident.components.get()
+    with hook_sink() as hooks, smtp_sink() as mail:
+        relay(settings, mail.port)
+        answer = api_subscribe(
+            client, email="ops@example.net", endpoint=hooks.url, component_ids=[cluster_a.pk]
+        )
+        assert answer.status_code == 201 and answer.json()["subscriber"]["mode"] == "webhook"
+        assert Subscriber.objects.get(kind=WEBHOOK).active  # no opt-in for webhooks
+        worker.run_once(owner="test")
+        [welcome] = mail.to("ops@example.net")
+        text = welcome.get_body(("plain",)).get_content()
+        secret = re.search(r"^ {4}([\w-]+)\s*$", text, re.M)
+        assert welcome["Subject"] == "[OpenSRS] Your webhook is registered" and secret
+        assert hooks.url in text and "/notify/manage/" in text
+        notify(incident)
+        worker.run_once(owner="test")
+    [received] = hooks.received
+    signature = received.headers["X-Heliograph-Signature"]
+    assert rules.verify(secret.group(1), received.body, signature)
+
+
+def test_it_sends_the_secret_of_a_known_webhook_only_to_its_contact_of_record(
+    settings: Any, client: Client, page: Page
+) -> None:
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8"
+    endpoint = "http://127.0.0.1:9/hook"
+    first = api_subscribe(client, email="ops@example.net", endpoint=endpoint)
+    again = api_subscribe(client, email="mallory@example.org", endpoint=endpoint)
+    assert (first.status_code, first.json()) == (again.status_code, again.json())
+    with smtp_sink() as mail:
+        relay(settings, mail.port)
+        worker.run_once(owner="test")
+    assert len(mail.to("ops@example.net")) == 2 and mail.to("mallory@example.org") == []
+    assert Subscriber.objects.get().email == "ops@example.net"
 
 
 def test_it_unsubscribes_with_one_click(client: Client, page: Page) -> None:

@@ -24,13 +24,14 @@ POSTMORTEM = "postmortem"
 COMPONENT_UPDATE = "component_update"
 CONFIRMATION = "confirmation"
 QUARANTINE = "quarantine"
-NOTIFICATION_KINDS = [
-    (k, k)
-    for k in (INCIDENT_UPDATE, MAINTENANCE, POSTMORTEM, COMPONENT_UPDATE, CONFIRMATION, QUARANTINE)
-]
+WEBHOOK_WELCOME = "webhook_welcome"
 # Sent to one chosen subscriber, whatever their state (a quarantined webhook's contact is
-# told it was quarantined; an unconfirmed address gets its confirmation).
-TARGETED_KINDS = (CONFIRMATION, QUARANTINE)
+# told it was quarantined; an unconfirmed address gets its confirmation; a new webhook's
+# contact gets its signing secret).
+TARGETED_KINDS = (CONFIRMATION, QUARANTINE, WEBHOOK_WELCOME)
+NOTIFICATION_KINDS = [
+    (k, k) for k in (INCIDENT_UPDATE, MAINTENANCE, POSTMORTEM, COMPONENT_UPDATE, *TARGETED_KINDS)
+]
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 DELIVERY_STATUSES = [(s, s) for s in (PENDING, SENT, FAILED, SKIPPED)]

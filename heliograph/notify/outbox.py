@@ -36,6 +36,7 @@ from heliograph.notify.models import (
     SKIPPED,
     TARGETED_KINDS,
     WEBHOOK,
+    WEBHOOK_WELCOME,
     Delivery,
     Notification,
     Subscriber,
@@ -72,6 +73,21 @@ def request_confirmation(*, subscriber: Subscriber) -> Notification:
     """The double opt-in e-mail: the subscriber is told nothing else until they confirm."""
     payload = {"confirm_url": payloads.confirm_url(subscriber.unsubscribe_token)}
     return enqueue(page=subscriber.page, kind=CONFIRMATION, payload=payload, subscriber=subscriber)
+
+
+def welcome_webhook(*, subscriber: Subscriber) -> Notification:
+    """Tell a webhook's contact it is registered, with the secret that signs its requests.
+
+    The secret is read when the e-mail is rendered, not stored in the payload, so a
+    rotated secret is never e-mailed stale.
+    """
+    payload = {
+        "endpoint": subscriber.endpoint,
+        "manage_url": payloads.manage_url(subscriber.unsubscribe_token),
+    }
+    return enqueue(
+        page=subscriber.page, kind=WEBHOOK_WELCOME, payload=payload, subscriber=subscriber
+    )
 
 
 # --- expansion ----------------------------------------------------------------------------

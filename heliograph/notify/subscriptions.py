@@ -61,7 +61,7 @@ def page_components(page: Page, component_ids: Sequence[str]) -> list[Component]
     return [found[c] for c in wanted]
 
 
-def _check_page(page: Page) -> None:
+def check_page(page: Page) -> None:
     if not page.allow_subscribers:
         raise InputError("this page does not accept subscribers")
 
@@ -74,7 +74,7 @@ def subscribe_email(
     An address already subscribed (to the same page, or the same incident) is left as it
     is: confirmed, it is told nothing; unconfirmed, it gets its confirmation again.
     """
-    _check_page(page)
+    check_page(page)
     address = clean_email(email)
     components = page_components(page, component_ids)
     if incident is not None and incident.page_id != page.pk:
@@ -100,14 +100,16 @@ def subscribe_email(
 
 
 def subscribe_webhook(
-    *, page: Page, endpoint: str, email: str, component_ids: Sequence[str] = ()
-) -> Subscriber:
+    *, page: Page, endpoint: str, email: str, component_ids: Sequence[str] = (),
+    welcome: bool = True,
+) -> Subscriber:  # fmt: skip
     """Add a webhook subscriber, active at once (Statuspage asks no opt-in for webhooks).
 
-    ``email`` is the contact told when the webhook is quarantined. An endpoint already
-    subscribed is left as it is.
+    ``email`` is the contact: it gets the signing secret (unless not ``welcome``) and is
+    told when the webhook is quarantined. An endpoint already subscribed is left as it
+    is, and its contact of record (not the caller) is sent the secret again.
     """
-    _check_page(page)
+    check_page(page)
     address = clean_email(email)
     components = page_components(page, component_ids)
     url = clean_endpoint(endpoint)
@@ -118,11 +120,15 @@ def subscribe_webhook(
             .first()
         )
         if existing is not None:
+            if welcome and existing.email:
+                outbox.welcome_webhook(subscriber=existing)
             return existing
         subscriber = Subscriber.objects.create(
             page=page, kind=WEBHOOK, endpoint=url, email=address, confirmed_at=timezone.now()
         )
         subscriber.components.set(components)
+        if welcome:
+            outbox.welcome_webhook(subscriber=subscriber)
         return subscriber
 
 

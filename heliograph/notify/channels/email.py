@@ -33,6 +33,7 @@ from heliograph.notify.models import (
     MAINTENANCE,
     POSTMORTEM,
     QUARANTINE,
+    WEBHOOK_WELCOME,
     Delivery,
     Notification,
 )
@@ -71,6 +72,10 @@ def render(notification: Notification, group_names: Mapping[str, str]) -> Render
         template, subject = "confirmation", f"[{page.name}] Confirm your subscription"
     elif notification.kind == QUARANTINE:
         template, subject = "quarantine", f"[{page.name}] Your webhook was quarantined"
+    elif notification.kind == WEBHOOK_WELCOME:
+        template, subject = "webhook_welcome", f"[{page.name}] Your webhook is registered"
+        assert notification.subscriber is not None  # targeted kinds always name one
+        context["signing_secret"] = notification.subscriber.signing_secret
     else:
         template = "incident"
         context.update(_incident_context(notification, page.zone, group_names))
