@@ -9,14 +9,18 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from heliograph.catalog.models import Component, Page
+from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.notify import rules, views, worker
 from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
+from heliograph.publish import html
 from heliograph.publish.build import publish_page
 from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
+from heliograph.publish.world import load_world
 from tests.notify_support import hook_sink, smtp_sink, subscribe
 from tests.test_notify_email import relay
 from tests.test_notify_webhook import notify
@@ -206,3 +210,90 @@ def test_it_passes_subscribe_writes_to_django_and_keeps_reads_on_the_snapshot(
     summary = Response(app, "/api/v2/summary.json")
     assert summary.status == 200 and summary.body != b"django"
     assert Response(app, "/api/v2/summary.json", "POST").status == 405
+
+
+def test_it_lets_a_reader_follow_one_open_incident_from_its_page(
+    settings: Any, client: Client, cluster_a: Component
+) -> None:
+    page = cluster_a.page
+    open_now = incidents.open_incident(
+        page=page, name="Inbound mail delays", body="Looking into it.",
+        components={cluster_a: "degraded_performance"},
+    )  # fmt: skip
+    incident_page = html.render(load_world(page))[f"/incidents/{open_now.pk}"][1].decode()
+    link = re.search(
+        r'href="(/notify/subscribe\?incident=\w+)">Get updates by e-mail', incident_page
+    )
+    assert link is not None
+    form = client.get(link.group(1))
+    assert b"Inbound mail delays" in form.content and b'name="component_ids"' not in form.content
+    client.post("/notify/subscribe", {"email": "dee@example.net", "incident": open_now.pk})
+    follower = Subscriber.objects.get(email="dee@example.net")
+    assert follower.incident == open_now
+    with smtp_sink() as mail:
+        relay(settings, mail.port)
+        worker.run_once(owner="test")  # the confirmation
+        client.get(f"/notify/confirm/{follower.unsubscribe_token}")
+        incidents.post_update(incident=open_now, status="resolved", body="Mail flows again.")
+        worker.run_once(owner="test")
+    assert [m["Subject"] for m in mail.to("dee@example.net")][-1] == (
+        "[OpenSRS] Inbound mail delays (Resolved)"
+    )
+    resolved_page = html.render(load_world(page))[f"/incidents/{open_now.pk}"][1]
+    assert b"Get updates by e-mail" not in resolved_page
+
+
+def test_it_ignores_a_resolved_incident_named_in_the_subscribe_form(
+    client: Client, incident: Incident
+) -> None:
+    form = client.get(f"/notify/subscribe?incident={incident.pk}")
+    assert incident.name.encode() not in form.content and b"Cluster A" in form.content
+    client.post("/notify/subscribe", {"email": "eve@example.net", "incident": incident.pk})
+    assert Subscriber.objects.get(email="eve@example.net").incident is None  # the whole page
+
+
+def test_it_registers_a_webhook_from_the_public_form(
+    settings: Any, client: Client, page: Page
+) -> None:
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = ""
+    form = client.get("/notify/subscribe?mode=webhook")
+    assert b'name="endpoint"' in form.content and b"Contact e-mail address" in form.content
+    data = {"mode": "webhook", "endpoint": "http://127.0.0.1:9/hook", "email": "ops@example.net"}
+    refused = client.post("/notify/subscribe", data)
+    assert refused.status_code == 422 and b"private" in refused.content
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8"
+    answer = client.post("/notify/subscribe", data)
+    assert answer.status_code == 200 and b"Webhook registered" in answer.content
+    assert Subscriber.objects.get().endpoint == "http://127.0.0.1:9/hook"
+
+
+def test_it_lets_a_webhook_contact_reactivate_and_renew_the_secret_from_the_manage_page(
+    settings: Any, page: Page
+) -> None:
+    hook = subscribe(page, endpoint="http://127.0.0.1:9/hook", email_address="ops@example.net")
+    Subscriber.objects.filter(pk=hook.pk).update(quarantined_at=timezone.now())
+    browser = Client(enforce_csrf_checks=True)
+    manage = browser.get(f"/notify/manage/{hook.unsubscribe_token}")
+    assert b"paused after repeated delivery failures" in manage.content
+    assert hook.signing_secret.encode() not in manage.content
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', manage.content)
+    assert token is not None
+    csrf = {"csrfmiddlewaretoken": token.group(1).decode()}
+    answer = browser.post(f"/notify/manage/{hook.unsubscribe_token}/reactivate", csrf)
+    assert answer.status_code == 200 and b"receives notifications again" in answer.content
+    hook.refresh_from_db()
+    assert hook.active
+    old_secret = hook.signing_secret
+    answer = browser.post(f"/notify/manage/{hook.unsubscribe_token}/secret", csrf)
+    assert b"on its way to ops@example.net" in answer.content
+    hook.refresh_from_db()
+    assert hook.signing_secret != old_secret
+    with smtp_sink() as mail:
+        relay(settings, mail.port)
+        worker.run_once(owner="test")
+    [welcome] = mail.to("ops@example.net")
+    assert hook.signing_secret in welcome.get_body(("plain",)).get_content()
+    forged = Client(enforce_csrf_checks=True).post(
+        f"/notify/manage/{hook.unsubscribe_token}/secret"
+    )
+    assert forged.status_code == 403

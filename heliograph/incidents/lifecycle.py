@@ -16,6 +16,8 @@ from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
 INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
 MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
 UNRESOLVED = ("investigating", "identified", "monitoring")
+# Still has updates to come, so a reader may subscribe to just this event.
+FOLLOWABLE = (*UNRESOLVED, "scheduled", "in_progress", "verifying")
 IMPACTS = ("none", "minor", "major", "critical")
 STATUS_LABELS = {
     "investigating": "Investigating",

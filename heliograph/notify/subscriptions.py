@@ -20,7 +20,7 @@ from heliograph.catalog.models import Component, Page
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.notify import outbox
-from heliograph.notify.models import EMAIL, WEBHOOK, Subscriber
+from heliograph.notify.models import EMAIL, WEBHOOK, Subscriber, new_token
 from heliograph.notify.netguard import check_endpoint
 
 MAX_EMAIL = 320
@@ -161,4 +161,32 @@ def unsubscribe(*, token: str) -> Subscriber:
         if subscriber.unsubscribed_at is None:
             subscriber.unsubscribed_at = timezone.now()
             subscriber.save(update_fields=["unsubscribed_at"])
+        return subscriber
+
+
+def _webhook_by_token(token: str) -> Subscriber:
+    subscriber = _by_token(token)
+    if subscriber.kind != WEBHOOK or subscriber.unsubscribed_at:
+        raise InputError("only a subscribed webhook can do this")
+    return subscriber
+
+
+def reactivate(*, token: str) -> Subscriber:
+    """Lift a webhook's quarantine from the link its contact was sent."""
+    with transaction.atomic():
+        subscriber = _webhook_by_token(token)
+        if subscriber.quarantined_at:
+            outbox.reactivate(subscriber=subscriber)
+        return subscriber
+
+
+def renew_secret(*, token: str) -> Subscriber:
+    """A new signing secret, e-mailed to the webhook's contact (never shown on a page)."""
+    with transaction.atomic():
+        subscriber = _webhook_by_token(token)
+        if not subscriber.email:
+            raise InputError("this webhook has no contact address to send a secret to")
+        subscriber.signing_secret = new_token()
+        subscriber.save(update_fields=["signing_secret"])
+        outbox.welcome_webhook(subscriber=subscriber)
         return subscriber

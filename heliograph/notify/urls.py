@@ -10,4 +10,7 @@ urlpatterns = [
     path("notify/confirm/<str:token>", views.confirm, name="notify-confirm"),
     path("notify/unsubscribe/<str:token>", views.unsubscribe, name="notify-unsubscribe"),
     path("notify/manage/<str:token>", views.manage, name="notify-manage"),
+    path(
+        "notify/manage/<str:token>/<str:action>", views.manage_webhook, name="notify-manage-webhook"
+    ),
 ]

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_http_methods
 
 from heliograph.api.ratelimit import TokenBucket
 from heliograph.catalog.models import Page
+from heliograph.incidents.lifecycle import FOLLOWABLE
+from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.notify import subscriptions
 from heliograph.notify.models import Subscriber
@@ -25,6 +27,10 @@ SUBSCRIBE_BURST = 10
 SUBSCRIBE_PER_MINUTE = 1.0
 _limiter: TokenBucket | None = None
 
+WEBHOOK_REGISTERED = (
+    "If the URL can be subscribed, it now receives updates, and the contact address gets "
+    "the secret that signs them."
+)
 CHECK_INBOX = (
     "If the address can be subscribed, a confirmation e-mail is on its way. "
     "Follow the link in it to start receiving notifications."
@@ -112,25 +118,55 @@ def api_subscribe(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
+    """E-mail (whole page, some components, or one incident) or webhook, as on Statuspage."""
     page = _page(request)
     if page is None or not page.allow_subscribers:
         return HttpResponse("Not found\n", status=404, content_type="text/plain")
-    components = list(page.components.order_by("position", "name"))
-    context: dict[str, Any] = {"title": "Subscribe", "components": components, "chosen": []}
-    if request.method == "POST":
-        wait = _wait(request)
-        if wait:
-            text = f"Too many subscribe requests from your address. Try again in {wait} seconds."
-            return _too_many(wait, _message(request, page, "Please wait", text))
-        email = request.POST.get("email", "")
-        chosen = request.POST.getlist("component_ids")
-        try:
-            subscriptions.subscribe_email(page=page, email=email, component_ids=chosen)
-        except InputError as exc:
-            context.update(error=str(exc).capitalize(), email=email, chosen=chosen)
-            return _html(request, page, "subscribe.html", context, status=422)
-        return _message(request, page, "Check your inbox", CHECK_INBOX)
-    return _html(request, page, "subscribe.html", context)
+    data = request.POST if request.method == "POST" else request.GET
+    incident = _open_incident(page, data.get("incident", ""))
+    context: dict[str, Any] = {
+        "title": "Subscribe",
+        "components": list(page.components.order_by("position", "name")),
+        "chosen": data.getlist("component_ids"),
+        "incident": incident,
+        "mode": "webhook" if data.get("mode") == "webhook" and not incident else "email",
+        "email": data.get("email", ""),
+        "endpoint": data.get("endpoint", ""),
+    }
+    if request.method == "GET":
+        return _html(request, page, "subscribe.html", context)
+    wait = _wait(request)
+    if wait:
+        text = f"Too many subscribe requests from your address. Try again in {wait} seconds."
+        return _too_many(wait, _message(request, page, "Please wait", text))
+    try:
+        _subscribe_from_form(page, context)
+    except InputError as exc:
+        context["error"] = str(exc).capitalize()
+        return _html(request, page, "subscribe.html", context, status=422)
+    if context["mode"] == "webhook":
+        return _message(request, page, "Webhook registered", WEBHOOK_REGISTERED)
+    return _message(request, page, "Check your inbox", CHECK_INBOX)
+
+
+def _open_incident(page: Page, incident_id: str) -> Incident | None:
+    """The incident to follow: an unresolved incident or a maintenance not yet over."""
+    if not incident_id:
+        return None
+    return page.incidents.filter(pk=incident_id, status__in=FOLLOWABLE).first()
+
+
+def _subscribe_from_form(page: Page, form: dict[str, Any]) -> None:
+    if form["mode"] == "webhook":
+        subscriptions.subscribe_webhook(
+            page=page, endpoint=form["endpoint"], email=form["email"],
+            component_ids=form["chosen"],
+        )  # fmt: skip
+    else:
+        subscriptions.subscribe_email(
+            page=page, email=form["email"], incident=form["incident"],
+            component_ids=[] if form["incident"] else form["chosen"],
+        )  # fmt: skip
 
 
 def _not_found(request: HttpRequest, page: Page) -> HttpResponse:
@@ -200,3 +236,19 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         "components": [c.name for c in subscriber.components.order_by("position", "name")],
     }
     return _html(request, subscriber.page, "manage.html", context)
+
+
+@require_http_methods(["POST"])
+def manage_webhook(request: HttpRequest, token: str, action: str) -> HttpResponse:
+    """From the manage page: reactivate a quarantined webhook, or e-mail it a new secret."""
+    change = {"reactivate": subscriptions.reactivate, "secret": subscriptions.renew_secret}
+    try:
+        subscriber = change[action](token=token)
+    except (InputError, KeyError):
+        page = _page(request)
+        return _not_found(request, page) if page else HttpResponse(status=404)
+    if action == "secret":
+        text = f"A new signing secret is on its way to {subscriber.email}. The old one is void."
+        return _message(request, subscriber.page, "New secret sent", text)
+    text = f"{subscriber.endpoint} receives notifications again."
+    return _message(request, subscriber.page, "Webhook reactivated", text)

@@ -294,6 +294,7 @@ def incident_context(incident: Incident, world: World) -> dict[str, Any]:
         "total": humanize_duration(world.duration(incident)) if windows else "",
         "ongoing": any(w.ongoing for w in windows),
         "overlap": len({w.component for w in windows}) > 1,
+        "followable": world.page.allow_subscribers and incident.status in lifecycle.FOLLOWABLE,
     }
 
 
