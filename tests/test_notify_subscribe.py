@@ -63,7 +63,11 @@ def test_it_confirms_a_new_address_from_the_link_in_the_e_mail(
     [message] = sink.to("ann@example.net")
     link = re.search(r"https?://\S+/notify/confirm/\S+", message.get_body(("plain",)).get_content())
     assert link is not None
-    confirmed = client.get(urlsplit(link.group(0)).path)
+    asked = client.get(urlsplit(link.group(0)).path)  # what a link scanner does, too
+    assert b"Confirm subscription" in asked.content and b"ann@example.net" in asked.content
+    subscriber.refresh_from_db()
+    assert not subscriber.active
+    confirmed = client.post(urlsplit(link.group(0)).path)
     assert confirmed.status_code == 200 and b"Subscription confirmed" in confirmed.content
     subscriber.refresh_from_db()
     assert subscriber.active
@@ -233,7 +237,7 @@ def test_it_lets_a_reader_follow_one_open_incident_from_its_page(
     with smtp_sink() as mail:
         relay(settings, mail.port)
         worker.run_once(owner="test")  # the confirmation
-        client.get(f"/notify/confirm/{follower.unsubscribe_token}")
+        client.post(f"/notify/confirm/{follower.unsubscribe_token}")
         incidents.post_update(incident=open_now, status="resolved", body="Mail flows again.")
         worker.run_once(owner="test")
     assert [m["Subject"] for m in mail.to("dee@example.net")][-1] == (

@@ -174,16 +174,22 @@ def _not_found(request: HttpRequest, page: Page) -> HttpResponse:
     return _message(request, page, "Link not found", text, status=404)
 
 
-@require_http_methods(["GET"])
+@require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET asks, POST confirms: mail scanners that open every link must not opt people in."""
     try:
-        subscriber = subscriptions.confirm(token=token)
+        subscriber = (subscriptions.find if request.method == "GET" else subscriptions.confirm)(
+            token=token
+        )
     except InputError:
         page = _page(request)
         return _not_found(request, page) if page else HttpResponse(status=404)
     if subscriber.unsubscribed_at:
         text = "This address was unsubscribed; subscribe again from the status page."
         return _message(request, subscriber.page, "Not subscribed", text)
+    if subscriber.confirmed_at is None:
+        context = {"title": "Confirm your subscription", "subscriber": subscriber}
+        return _html(request, subscriber.page, "confirm.html", context)
     text = f"You will now be notified of incidents and maintenance on {subscriber.page.name}."
     return _message(request, subscriber.page, "Subscription confirmed", text)
 
