@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "heliograph.api",
     "heliograph.console",
     "heliograph.notify",
+    "heliograph.monitors",
 ]
 
 MIDDLEWARE = [

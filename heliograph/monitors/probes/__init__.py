@@ -1,0 +1,1 @@
+"""Probe kinds: each module has ``async def probe(spec: ProbeSpec) -> Result``."""
