@@ -1,0 +1,113 @@
+"""Monitors, what each run found, and the numbers kept from it (DESIGN §9).
+
+A Monitor feeds at most one component (several monitors may feed the same one: paths).
+Its hysteresis state (streaks and the status it currently vouches for) lives on the row,
+so any worker can evaluate the next sample. ProbeResult keeps recent runs as evidence;
+MetricPoint keeps the numbers, downsampled with age.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from heliograph.catalog.models import Component, Page
+from heliograph.incidents.models import Incident
+from heliograph.lib.ids import new_id
+from heliograph.monitors.probes.base import VERDICTS
+from heliograph.monitors.probes.registry import KINDS
+
+AUTOMATION_OFF, AUTOMATION_DRAFT, AUTOMATION_PUBLISH = "off", "draft", "publish"
+AUTOMATIONS = (AUTOMATION_OFF, AUTOMATION_DRAFT, AUTOMATION_PUBLISH)
+RAW, FIVE_MINUTES, HOURLY = 0, 300, 3600
+RESOLUTIONS = [(RAW, "raw"), (FIVE_MINUTES, "5 minutes"), (HOURLY, "hourly")]
+
+
+class Monitor(models.Model):
+    id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
+    page = models.ForeignKey(Page, models.CASCADE, related_name="monitors")
+    name = models.CharField(max_length=255)  # "Inbound — Cluster A"
+    kind = models.CharField(max_length=16, choices=[(k, k) for k in KINDS])
+    config = models.JSONField(default=dict, blank=True)
+    # Passwords and tokens the probe needs: never shown back, logged or audited.
+    secrets = models.JSONField(default=dict, blank=True)
+    component = models.ForeignKey(
+        Component, models.SET_NULL, null=True, blank=True, related_name="monitors"
+    )
+    interval_seconds = models.PositiveIntegerField(default=60)
+    timeout_seconds = models.FloatField(default=30.0)
+    automation = models.CharField(
+        max_length=8, choices=[(a, a) for a in AUTOMATIONS], default=AUTOMATION_OFF
+    )
+    public = models.BooleanField(default=False, help_text="chart it on the public page")
+    paused = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # Scheduling: workers lease due rows (SKIP LOCKED on PostgreSQL).
+    next_run_at = models.DateTimeField(default=timezone.now)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, blank=True)
+
+    # The last sample, and the evaluator's memory (see monitors.evaluator).
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_verdict = models.CharField(max_length=8, blank=True)
+    last_reason = models.TextField(blank=True)
+    state = models.JSONField(default=dict, blank=True)
+    # The incident this monitor opened or last fed, for escalation and reopening.
+    incident = models.ForeignKey(
+        Incident, models.SET_NULL, null=True, blank=True, related_name="monitors"
+    )
+
+    class Meta:
+        ordering = ["page", "name"]
+        constraints = [models.UniqueConstraint("page", "name", name="unique_monitor_name")]
+        indexes = [
+            models.Index(fields=["next_run_at"], condition=Q(paused=False), name="monitor_due")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProbeResult(models.Model):
+    monitor = models.ForeignKey(Monitor, models.CASCADE, related_name="results")
+    at = models.DateTimeField(default=timezone.now)
+    verdict = models.CharField(max_length=8, choices=[(v, v) for v in VERDICTS])
+    reason = models.TextField(blank=True)
+    values = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    # How long after its due time the run started (the scheduler's lag).
+    lag_ms = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["monitor", "-at"], name="result_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id} {self.verdict} at {self.at:%H:%M:%S}"
+
+
+class MetricPoint(models.Model):
+    """One number over one bucket: raw samples (resolution 0), then 5-minute and hourly
+    aggregates as they age (raw 48 h, 5-minute 14 days, hourly 90 days)."""
+
+    monitor = models.ForeignKey(Monitor, models.CASCADE, related_name="points")
+    name = models.CharField(max_length=64)
+    resolution = models.PositiveIntegerField(choices=RESOLUTIONS, default=RAW)
+    at = models.DateTimeField()
+    value = models.FloatField()  # the mean over the bucket
+    low = models.FloatField()
+    high = models.FloatField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["at"]
+        indexes = [
+            models.Index(fields=["monitor", "name", "resolution", "at"], name="point_series")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.monitor_id}.{self.name}@{self.at:%Y-%m-%d %H:%M} = {self.value:g}"
