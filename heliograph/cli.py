@@ -18,7 +18,8 @@ COMMANDS = {
     "postmortem": "draft, publish or revert a postmortem",
     "createuser": "create a console user with a role",
     "apikey": "create, list or revoke Manage API keys",
-    "worker": "run scheduled work (maintenance transitions, reminders)",
+    "subscribers": "import subscribers from a CSV file",
+    "worker": "run scheduled work: maintenance, notifications, monitors",
     "migrate": "create or upgrade the database tables",
 }
 
