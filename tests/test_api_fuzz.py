@@ -54,7 +54,13 @@ def real_ids(server: Server, key: str) -> dict[str, str]:
     incident = request(server, "GET", f"/v1/pages/{page}/incidents", key)[1][0]
     template = {"template": {"name": "Delays", "title": "Mail delays", "body": "Looking"}}
     made = request(server, "POST", f"/v1/pages/{page}/incident_templates", key, template)[1]
+    fields = {"email": "fuzz@example.net", "skip_confirmation_notification": True}
+    follower = request(
+        server, "POST", f"/v1/pages/{page}/incidents/{incident['id']}/subscribers", key,
+        {"subscriber": fields},
+    )[1]  # fmt: skip
     return {
+        "subscriber_id": follower["id"],  # an incident's subscriber: both kinds of path find it
         "template_id": made["id"],
         "page_id": page,
         "component_id": next(c["id"] for c in comps if not c["group"]),

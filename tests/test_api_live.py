@@ -42,13 +42,22 @@ def world(server: Server) -> dict[str, str]:
     assert other.returncode == 0, other.stderr
     ids = {c["name"]: c["id"] for c in summary["components"]}
     incidents = json.loads(server.get("/api/v2/incidents.json")[2])["incidents"]
+    write = new_key(server, "writer")
+    base = f"/v1/pages/{page_id}"
+    fields = {"email": "live@example.net", "skip_confirmation_notification": True}
+    subscriber = request(server, "POST", f"{base}/subscribers", write, {"subscriber": fields})
+    path = f"{base}/incidents/{incidents[0]['id']}/subscribers"
+    follower = request(server, "POST", path, write, {"subscriber": fields})
+    assert subscriber[0] == follower[0] == 201, (subscriber, follower)
     return {
         "page": page_id,
         "cluster": ids["Cluster A"],
         "group": ids["Hosted Email"],
         "incident": incidents[0]["id"],
         "update": incidents[0]["incident_updates"][0]["id"],
-        "write": new_key(server, "writer"),
+        "subscriber": subscriber[1]["id"],
+        "follower": follower[1]["id"],
+        "write": write,
         "read": new_key(server, "reader", "--scope", "read"),
         "elsewhere": new_key(server, "elsewhere", "--page", "Elsewhere"),
     }
@@ -106,6 +115,17 @@ WRITES = [
     ("POST", "/v1/pages/{page}/changes"),
     ("POST", "/v1/pages/{page}/incidents/{incident}/reopen"),
     ("PUT", "/v1/pages/{page}/incidents/{incident}/caused_by"),
+    ("POST", "/v1/pages/{page}/subscribers"),
+    ("PATCH", "/v1/pages/{page}/subscribers/{subscriber}"),
+    ("DELETE", "/v1/pages/{page}/subscribers/{subscriber}"),
+    ("POST", "/v1/pages/{page}/subscribers/{subscriber}/resend_confirmation"),
+    ("POST", "/v1/pages/{page}/subscribers/{subscriber}/rotate_secret"),
+    ("POST", "/v1/pages/{page}/subscribers/resend_confirmation"),
+    ("POST", "/v1/pages/{page}/subscribers/unsubscribe"),
+    ("POST", "/v1/pages/{page}/subscribers/reactivate"),
+    ("POST", "/v1/pages/{page}/incidents/{incident}/subscribers"),
+    ("DELETE", "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}"),
+    ("POST", "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}/resend_confirmation"),
 ]
 READS = [
     "/v1/pages",
@@ -125,6 +145,13 @@ READS = [
     "/v1/pages/{page}/incidents/{incident}/impact_windows",
     "/v1/pages/{page}/incident_templates",
     "/v1/pages/{page}/changes",
+    "/v1/pages/{page}/subscribers",
+    "/v1/pages/{page}/subscribers/count",
+    "/v1/pages/{page}/subscribers/histogram_by_state",
+    "/v1/pages/{page}/subscribers/unsubscribed",
+    "/v1/pages/{page}/subscribers/{subscriber}",
+    "/v1/pages/{page}/incidents/{incident}/subscribers",
+    "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}",
 ]
 
 
@@ -288,6 +315,26 @@ def test_it_keeps_templates(server: Server, world: dict[str, str]) -> None:
     assert status == 201 and made["components"][0]["id"] == world["cluster"]
     listed = request(server, "GET", f"/v1/pages/{page}/incident_templates", key)[1]
     assert made["id"] in [t["id"] for t in listed]
+
+
+def test_it_manages_subscribers(server: Server, world: dict[str, str]) -> None:
+    key, base = world["write"], "/v1/pages/{page}/subscribers".format(**world)
+    form = f"subscriber[email]=ann@example.net&subscriber[component_ids][]={world['cluster']}"
+    status, made, _ = request(server, "POST", base, key, form=form)
+    assert status == 201 and made["state"] == "unconfirmed", made
+    assert made["components"] == [world["cluster"]]
+    listed = request(server, "GET", f"{base}?state=unconfirmed&q=ann", key)[1]
+    assert [s["id"] for s in listed] == [made["id"]]
+    counted = request(server, "GET", f"{base}/count.json?state=all", key)[1]
+    assert counted["email"] >= 2 and counted["sms"] == 0
+    status, reply, _ = request(server, "POST", base, key, {"subscriber": {"phone_number": "1"}})
+    assert status == 422 and "SMS" in reply["message"]
+    status, reply, _ = request(
+        server, "POST", f"{base}/unsubscribe", key, form=f"subscribers[]={made['id']}"
+    )
+    assert status == 201 and reply == {"count": 1}
+    gone = request(server, "GET", f"{base}/unsubscribed", key)[1]
+    assert made["id"] in [s["id"] for s in gone]
 
 
 def test_it_serves_its_openapi_document(server: Server) -> None:

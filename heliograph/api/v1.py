@@ -9,15 +9,29 @@ from __future__ import annotations
 from django.urls import URLPattern, URLResolver, path, re_path
 from ninja import NinjaAPI
 
-from heliograph.api import components, extensions, incidents, pages, postmortems, templates
+from heliograph.api import (
+    components,
+    extensions,
+    incidents,
+    pages,
+    postmortems,
+    subscribers,
+    templates,
+)
 from heliograph.api.auth import ApiKeyAuth
 from heliograph.api.errors import install, json_method_errors, route_not_found
 from heliograph.api.parsing import StatuspageParser
 
 DESCRIPTION = """\
 Statuspage's Manage API v1 (the core: pages, components, component groups, incidents and
-their updates, postmortems, incident templates, component uptime) plus Heliograph's own
-resources (changes, impact windows, reopen, caused_by).
+their updates, postmortems, incident templates, component uptime, subscribers and incident
+subscribers) plus Heliograph's own resources (changes, impact windows, reopen, caused_by,
+a webhook subscriber's rotate_secret).
+
+Subscribers are e-mail (double opt-in unless `skip_confirmation_notification`) or webhook
+(active at once; `signing_secret` signs `X-Heliograph-Signature`); SMS and Slack are not
+supported. Beside Statuspage's fields a subscriber shows `state`, `incident_id`,
+`confirmed_at` and `unsubscribed_at`.
 
 Authenticate with `Authorization: OAuth <api key>` (or `Bearer <api key>`, or
 `?api_key=<api key>`). Bodies are JSON or form-encoded, with the resource wrapped:
@@ -55,6 +69,6 @@ api = ManageApi(
     docs_url="/docs",
 )
 install(api)
-for module in (pages, components, incidents, postmortems, templates, extensions):
+for module in (pages, components, incidents, postmortems, templates, extensions, subscribers):
     api.add_router("", module.router)
 api.add_router("", components.groups)

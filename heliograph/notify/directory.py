@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Case, CharField, F, Q, QuerySet, When
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from heliograph.accounts import audit
@@ -26,9 +27,13 @@ from heliograph.notify.models import EMAIL, SUBSCRIBER_KINDS, WEBHOOK, Subscribe
 ACTIVE, UNCONFIRMED, QUARANTINED, UNSUBSCRIBED, ALL = (
     "active", "unconfirmed", "quarantined", "unsubscribed", "all",
 )  # fmt: skip
-STATES = (ACTIVE, UNCONFIRMED, QUARANTINED, UNSUBSCRIBED, ALL)
+SUBSCRIBED = "subscribed"  # any state but unsubscribed: what Statuspage's API calls "all"
+STATES = (ACTIVE, UNCONFIRMED, QUARANTINED, UNSUBSCRIBED, ALL, SUBSCRIBED)
 KINDS = tuple(k for k, _ in SUBSCRIBER_KINDS)
-SORT_FIELDS = ("created_at", "email", "endpoint", "mode")
+OTHER_KINDS = ("sms", "slack", "integration_partner")  # Statuspage's; none exist here
+SORT_FIELDS = (
+    "created_at", "email", "endpoint", "mode", "primary", "quarantined_at", "relevance",
+)  # fmt: skip
 BULK_LIMIT = 100  # Statuspage's limit on an explicit list of subscriber codes
 
 _STATE_FILTERS = {
@@ -39,7 +44,12 @@ _STATE_FILTERS = {
     QUARANTINED: Q(quarantined_at__isnull=False, unsubscribed_at__isnull=True),
     UNSUBSCRIBED: Q(unsubscribed_at__isnull=False),
     ALL: Q(),
+    SUBSCRIBED: Q(unsubscribed_at__isnull=True),
 }
+# Statuspage's "primary" sort: the identifying address (a webhook's URL, else the e-mail).
+_PRIMARY = Lower(
+    Case(When(kind=WEBHOOK, then=F("endpoint")), default=F("email"), output_field=CharField())
+)
 
 
 def state_of(subscriber: Subscriber) -> str:
@@ -62,17 +72,30 @@ def search(
 ) -> QuerySet[Subscriber]:  # fmt: skip
     """Subscribers matching every given filter; ``q`` searches e-mail and endpoint."""
     found = page.subscribers.filter(_STATE_FILTERS[_check_choice("state", state, STATES)])
-    if kind:
+    if kind in OTHER_KINDS:
+        found = found.none()
+    elif kind:
         found = found.filter(kind=_check_choice("type", kind, KINDS))
     if q.strip():
         found = found.filter(Q(email__icontains=q.strip()) | Q(endpoint__icontains=q.strip()))
     if incident is not None:
         found = found.filter(incident=incident)
-    field = "kind" if _check_choice("sort_field", sort_field, SORT_FIELDS) == "mode" else sort_field
-    order = (
-        "-" if _check_choice("sort_direction", sort_direction, ("asc", "desc")) == "desc" else ""
-    )
-    return found.order_by(f"{order}{field}", f"{order}id").prefetch_related("components")
+    desc = _check_choice("sort_direction", sort_direction, ("asc", "desc")) == "desc"
+    keys = [*_sort_keys(_check_choice("sort_field", sort_field, SORT_FIELDS), q.strip()), F("id")]
+    order = [k.desc(nulls_last=True) if desc else k.asc(nulls_last=True) for k in keys]
+    return found.order_by(*order).prefetch_related("components")
+
+
+def _sort_keys(field: str, q: str) -> list[Any]:
+    if field == "relevance":  # exact matches first, then prefixes, then the rest
+        if not q:
+            raise InputError("sort_field relevance needs a search text (q)")
+        exact = Q(email__iexact=q) | Q(endpoint__iexact=q)
+        prefix = Q(email__istartswith=q) | Q(endpoint__istartswith=q)
+        rank = Case(When(exact, then=0), When(prefix, then=1), default=2)
+        return [rank, _PRIMARY]
+    named = {"primary": _PRIMARY, "mode": F("kind")}
+    return [named.get(field, F(field))]
 
 
 def count_by_kind(*, page: Page, kind: str = "", state: str = ACTIVE) -> dict[str, int]:
