@@ -157,6 +157,25 @@ def test_it_lists_every_bad_row_by_line_and_imports_nothing(
     assert not AuditEvent.objects.filter(action="subscriber.import").exists()
 
 
+def test_it_refuses_exported_rows_of_unsubscribed_and_single_incident_subscribers(
+    tmp_path: Path, page: Page
+) -> None:
+    path = write_csv(tmp_path, (
+        "id,mode,email,endpoint,components,incident,state,created_at\n"
+        "a1,email,ann@example.net,,,,active,2026-11-01T00:00:00+00:00\n"
+        "a2,email,gone@example.net,,,,unsubscribed,2026-11-01T00:00:00+00:00\n"
+        "a3,email,one@example.net,,,pr2142incid,active,2026-11-01T00:00:00+00:00\n"
+    ))  # fmt: skip
+    error, stderr = refused(path)
+    assert error == "2 invalid rows in subscribers.csv; nothing was imported"
+    assert stderr.splitlines() == [
+        "line 3: this subscriber unsubscribed (exported with state unsubscribed)",
+        "line 4: a single-incident subscription cannot be imported",
+    ]
+    run(path, "--skip-invalid", "--confirmed")
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ann@example.net"]
+
+
 def test_it_leaves_existing_subscribers_alone_and_never_resubscribes_an_unsubscribe(
     settings: Any, tmp_path: Path, cluster_a: Component
 ) -> None:

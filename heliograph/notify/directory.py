@@ -286,11 +286,14 @@ def _resend_one(subscriber: Subscriber) -> bool:
 
 # --- export -------------------------------------------------------------------------------
 
-EXPORT_COLUMNS = ("id", "mode", "email", "endpoint", "components", "state", "created_at")
+EXPORT_COLUMNS = (
+    "id", "mode", "email", "endpoint", "components", "incident", "state", "created_at",
+)  # fmt: skip
 
 
 def export_csv(subscribers: Iterable[Subscriber]) -> Iterable[str]:
-    """CSV lines (header first) that ``heliograph subscribers import`` reads back."""
+    """CSV lines (header first) that ``heliograph subscribers import`` reads back (it
+    refuses the rows of unsubscribed and single-incident subscribers)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -303,6 +306,7 @@ def export_csv(subscribers: Iterable[Subscriber]) -> Iterable[str]:
     yield line(EXPORT_COLUMNS)
     for s in subscribers:
         components = ";".join(sorted(c.pk for c in s.components.all()))
-        yield line(
-            [s.pk, s.kind, s.email, s.endpoint, components, state_of(s), s.created_at.isoformat()]
-        )
+        yield line([
+            s.pk, s.kind, s.email, s.endpoint, components, s.incident_id or "", state_of(s),
+            s.created_at.isoformat(),
+        ])  # fmt: skip

@@ -38,6 +38,8 @@ from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
 from heliograph.notify.subscriptions import MAX_ENDPOINT, clean_email, clean_endpoint
 
 COLUMNS = ("email", "endpoint", "components")
+# Written by the console's export; rows they mark cannot become page-wide subscribers.
+GUARD_COLUMNS = ("state", "incident")
 COMPONENT_SEPARATOR = ";"
 DELIMITERS = (",", ";", "\t")
 CHUNK = 1000  # rows per transaction, and per step of the progress bar
@@ -152,7 +154,7 @@ def _columns(name: str, header: list[str]) -> tuple[dict[str, int], list[str]]:
         column = title.strip().lower()
         if column in columns:
             raise InputError(f"{name}: the column {column!r} appears twice in the header")
-        if column in COLUMNS:
+        if column in COLUMNS + GUARD_COLUMNS:
             columns[column] = position
         elif column:
             ignored.append(title.strip())
@@ -178,6 +180,10 @@ class Checker:
         self.hosts: dict[tuple[str, str, int | None], str] = {}  # "" = allowed
 
     def row(self, values: list[str]) -> Row:
+        if self._cell(values, "state").lower() == "unsubscribed":
+            raise InputError("this subscriber unsubscribed (exported with state unsubscribed)")
+        if self._cell(values, "incident"):
+            raise InputError("a single-incident subscription cannot be imported")
         email, endpoint, components = (self._cell(values, column) for column in COLUMNS)
         chosen = self._components(components)
         if endpoint:

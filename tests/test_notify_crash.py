@@ -1,0 +1,400 @@
+"""Crash safety of the notification outbox, with real worker processes (issue 4, part 6).
+
+A fan-out to 5,000 subscribers (4,000 e-mail addresses, 1,000 webhooks) is under way when
+a ``heliograph worker`` is killed with SIGKILL; another worker finishes it. Counting by
+delivery id at the receivers (an SMTP server and an HTTP server on 127.0.0.1): every
+subscriber got the update, nobody got two different deliveries, and only what was in
+flight at the kill went out twice (at most one batch, which receivers can drop by id).
+
+The workers run on a scratch database (a SQLite file, or a new PostgreSQL database) that
+this process reads with plain SQL; the subscribers are written by a short subprocess
+(``seed``), since the pytest-django database is not one another process can see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from aiosmtpd.controller import Controller
+from django.conf import settings
+
+from heliograph.notify.channels.webhook import DELIVERY_HEADER
+from heliograph.notify.worker import BATCH
+from tests.live import free_port, scratch_database
+
+EMAILS, HOOKS = 4000, 1000
+TOTAL = EMAILS + HOOKS
+# A killed worker's batch comes back after this. It must stay longer than a batch takes
+# (1 to 6 s here, depending on the load), or a live worker's batch could be claimed again.
+LEASE_SECONDS = 15
+KILL_AT = 0.35  # of TOTAL received: inside the fourth batch of 500
+DEADLINE = 120.0  # for the rest of the fan-out after the kill
+ROOT = Path(__file__).resolve().parents[1]
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def seed(emails: int, hooks: int, hook_base: str) -> None:
+    """In a subprocess on the scratch database: the tables, the example page, the
+    subscribers, and one incident update for all of them (queued, not yet expanded)."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from heliograph.example import load_example
+    from heliograph.incidents import services as incidents
+    from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
+
+    call_command("migrate", verbosity=0)
+    page = load_example()  # a 2021 backfill: it queues nothing
+    now = timezone.now()
+    subscribers = [
+        Subscriber(page=page, kind=EMAIL, email=f"s{n}@example.com", confirmed_at=now)
+        for n in range(emails)
+    ] + [
+        Subscriber(
+            page=page,
+            kind=WEBHOOK,
+            endpoint=f"{hook_base}/hook/{n}",
+            email=f"hook{n}@example.com",
+            confirmed_at=now,
+        )  # fmt: skip
+        for n in range(hooks)
+    ]
+    Subscriber.objects.bulk_create(subscribers, batch_size=1000)
+    incidents.open_incident(
+        page=page, name="Cluster A - Bounces", body="We are investigating bounced mail."
+    )
+    assert Notification.objects.count() == 1
+
+
+# --- receivers ------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """(address or webhook URL, delivery id) per message received, in arrival order."""
+
+    got: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.got)
+
+
+@dataclass
+class MailTally(Tally):
+    """An aiosmtpd handler that keeps only the recipient and the delivery id."""
+
+    misaddressed: list[tuple[list[str], str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        headers = BytesHeaderParser().parsebytes(envelope.content)
+        if envelope.rcpt_tos != [headers["To"]]:
+            self.misaddressed.append((envelope.rcpt_tos, str(headers["To"])))
+        self.got.append((str(headers["To"]), str(headers["X-Heliograph-Delivery"])))
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def mail_receiver() -> Iterator[tuple[MailTally, int]]:
+    tally, port = MailTally(), free_port()
+    controller = Controller(tally, hostname="127.0.0.1", port=port)
+    quiet = logging.getLogger("mail.log")  # aiosmtpd logs every command at INFO
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    controller.start()
+    try:
+        yield tally, port
+    finally:
+        controller.stop()
+        quiet.setLevel(level)
+
+
+class _HookServer(ThreadingHTTPServer):
+    request_queue_size = 256  # up to 100 connections arrive at once
+    daemon_threads = True
+
+    def __init__(self, tally: Tally) -> None:
+        self.tally = tally
+        super().__init__(("127.0.0.1", 0), _HookHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a killed worker drops its connections mid-request
+
+
+class _HookHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx pools connections
+    server: _HookServer
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(length)
+        if len(body) == length:  # a request cut short by the kill was not received
+            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            self.server.tally.got.append((base + self.path, str(self.headers[DELIVERY_HEADER])))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def hook_receiver() -> Iterator[tuple[Tally, str]]:
+    tally = Tally()
+    server = _HookServer(tally)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield tally, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+# --- the scratch database and the workers ---------------------------------------------------
+
+
+@dataclass
+class FanOut:
+    env: dict[str, str]
+    logs: Path
+    mail: MailTally
+    mail_port: int
+    hooks: Tally
+    more_mail: list[Tally] = field(default_factory=list)  # other workers' SMTP receivers
+    started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """Read the workers' database directly (no Django in this process touches it)."""
+        if "DATABASE_URL" in self.env:
+            with psycopg.connect(self.env["DATABASE_URL"]) as conn:
+                return conn.execute(query).fetchall()
+        path = Path(self.env["HELIOGRAPH_DATA"]) / "heliograph.sqlite3"
+        with contextlib.closing(sqlite3.connect(path, timeout=20)) as conn:
+            return conn.execute(query).fetchall()
+
+    def statuses(self) -> dict[str, int]:
+        rows = self.sql("SELECT status, COUNT(*) FROM notify_delivery GROUP BY status")
+        return {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, **dict(rows)}
+
+    def received(self) -> int:
+        return sum(len(tally) for tally in (self.mail, self.hooks, *self.more_mail))
+
+    def start_worker(self, smtp_port: int | None = None) -> subprocess.Popen[bytes]:
+        env = {
+            **self.env,
+            "HELIOGRAPH_SMTP_URL": f"smtp://127.0.0.1:{smtp_port or self.mail_port}"
+            "?starttls=0&timeout=10",
+        }
+        log = self.logs / f"worker{len(self.started)}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "heliograph", "worker", "--interval", "0.2"],
+                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.started.append(process)
+        return process
+
+    def kill(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=15) == 0, self.worker_logs()
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def worker_logs(self) -> str:
+        tails = [f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(self.logs.iterdir())]
+        return "\n".join(tails)
+
+    def wait_for(
+        self, what: str, check: Callable[[], bool], timeout: float, every: float = 0.05
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            for process in self.started:
+                returncode = process.poll()
+                assert returncode in (None, -signal.SIGKILL), self.worker_logs()
+            assert time.monotonic() < deadline, (
+                f"timed out waiting for {what}: {self.statuses()}, {self.received()} "
+                f"received, errors {self.errors()}\n{self.worker_logs()}"
+            )
+            time.sleep(every)
+
+    def errors(self) -> list[tuple[Any, ...]]:
+        return self.sql(
+            "SELECT last_error, COUNT(*) FROM notify_delivery WHERE last_error <> '' "
+            "GROUP BY last_error"
+        )
+
+    def finished(self) -> bool:
+        found = self.statuses()
+        assert found["failed"] == 0 and found["skipped"] == 0, found
+        return found["sent"] == TOTAL
+
+
+@pytest.fixture
+def fanout(tmp_path: Path) -> Iterator[FanOut]:
+    """5,000 subscribers and one queued incident update, on a scratch database; the
+    receivers running; every worker started through it is killed at the end."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with (
+        scratch_database() as url,
+        mail_receiver() as (mail, mail_port),
+        hook_receiver() as (hooks, hook_base),
+    ):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "HELIOGRAPH_BASE_URL")
+            and not k.startswith(("HELIOGRAPH_SMTP", "HELIOGRAPH_NOTIFY"))
+        }
+        env.update(
+            DJANGO_SETTINGS_MODULE="heliograph.settings",
+            HELIOGRAPH_DATA=str(tmp_path),
+            HELIOGRAPH_MAIL_FROM="OpenSRS Status <status@example.com>",
+            HELIOGRAPH_ALLOW_PRIVATE_TARGETS="127.0.0.0/8",
+            HELIOGRAPH_NOTIFY_LEASE_SECONDS=str(LEASE_SECONDS),
+        )
+        if url:
+            env["DATABASE_URL"] = url
+        script = (
+            "import django; django.setup(); from tests.test_notify_crash import seed; "
+            f"seed({EMAILS}, {HOOKS}, {hook_base!r})"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        run = FanOut(env, logs, mail, mail_port, hooks)
+        try:
+            yield run
+        finally:
+            run.kill_all()
+
+
+# --- what the receivers saw -----------------------------------------------------------------
+
+
+def check_exactly_once(run: FanOut, *tallies: Tally) -> int:
+    """Everyone got the update, each their own delivery; returns the raw repeats."""
+    rows = run.sql(
+        "SELECT d.id, s.kind, s.email, s.endpoint FROM notify_delivery d "
+        "JOIN notify_subscriber s ON s.id = d.subscriber_id"
+    )
+    assert len(rows) == TOTAL
+    expected = {
+        (email if kind == "email" else endpoint): str(pk) for pk, kind, email, endpoint in rows
+    }
+    assert len(expected) == TOTAL  # one delivery per address or endpoint
+    got = [message for tally in tallies for message in tally.got]
+    for tally in tallies:
+        assert not getattr(tally, "misaddressed", []), "envelope and To: header differ"
+    ids_by_target: dict[str, set[str]] = defaultdict(set)
+    for target, delivery in got:
+        ids_by_target[target].add(delivery)
+    missing = expected.keys() - ids_by_target.keys()
+    assert not missing, f"{len(missing)} subscribers got nothing, e.g. {sorted(missing)[:5]}"
+    assert ids_by_target.keys() == expected.keys()  # nothing went anywhere else
+    wrong = {t: ids for t, ids in ids_by_target.items() if ids != {expected[t]}}
+    assert not wrong, f"{len(wrong)} subscribers got another or a second delivery: {wrong}"
+    copies = Counter(got)
+    repeats = len(got) - len(copies)
+    assert max(copies.values()) <= 2, copies.most_common(3)
+    assert repeats <= BATCH, f"{repeats} messages went out twice (more than one batch)"
+    return repeats
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(240)
+def test_it_tells_everyone_once_when_its_worker_is_killed_midway(fanout: FanOut) -> None:
+    started = time.monotonic()
+    first = fanout.start_worker()
+    fanout.wait_for("the first deliveries", lambda: fanout.received() >= KILL_AT * TOTAL, 60)
+    fanout.kill(first)
+    at_kill = fanout.received()
+    assert at_kill < TOTAL and fanout.statuses()["pending"] > 0  # it died mid-way
+    killed = time.monotonic()
+
+    second = fanout.start_worker()
+    fanout.wait_for("the rest of the fan-out", fanout.finished, DEADLINE, every=0.25)
+    fanout.stop(second)
+
+    repeats = check_exactly_once(fanout, fanout.mail, fanout.hooks)
+    assert fanout.statuses() == {"pending": 0, "sent": TOTAL, "failed": 0, "skipped": 0}
+    assert fanout.sql("SELECT COUNT(*) FROM notify_notification WHERE expanded_at IS NULL") == [
+        (0,)
+    ]
+    print(
+        f"killed at {at_kill}/{TOTAL} received after {killed - started:.1f} s; "
+        f"{repeats} repeats; done {time.monotonic() - killed:.1f} s after the kill"
+    )
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="SQLite deployments run one claiming worker; two workers are PostgreSQL's case",
+)
+def test_it_tells_everyone_once_when_one_of_two_workers_is_killed(fanout: FanOut) -> None:
+    started = time.monotonic()
+    # Each worker mails through its own SMTP receiver, so we can tell who sent what.
+    with mail_receiver() as (other_mail, other_port):
+        fanout.more_mail.append(other_mail)
+        doomed = fanout.start_worker()
+        survivor = fanout.start_worker(smtp_port=other_port)
+
+        def both_busy() -> bool:
+            enough = fanout.received() >= KILL_AT * TOTAL
+            return enough and len(fanout.mail) > 0 and len(other_mail) > 0
+
+        fanout.wait_for("both workers to deliver", both_busy, 60)
+        fanout.kill(doomed)
+        by_doomed, by_survivor, at_kill = len(fanout.mail), len(other_mail), fanout.received()
+        assert at_kill < TOTAL and fanout.statuses()["pending"] > 0  # it died mid-way
+        killed = time.monotonic()
+
+        fanout.wait_for("the survivor to finish", fanout.finished, DEADLINE, every=0.25)
+        fanout.stop(survivor)
+
+        repeats = check_exactly_once(fanout, fanout.mail, other_mail, fanout.hooks)
+        assert fanout.statuses() == {"pending": 0, "sent": TOTAL, "failed": 0, "skipped": 0}
+        assert len(fanout.mail) == by_doomed  # nothing from the dead
+        assert len(other_mail) > by_survivor  # the survivor took over
+        # The survivor never sent one message twice: any repeat was the dead worker's.
+        assert len(set(other_mail.got)) == len(other_mail.got)
+        print(
+            f"killed at {at_kill}/{TOTAL} received after {killed - started:.1f} s "
+            f"({by_doomed} e-mails from the killed worker); {repeats} repeats; "
+            f"done {time.monotonic() - killed:.1f} s after the kill"
+        )
