@@ -20,9 +20,10 @@ VERDICTS = (OK, HOLD, SLOW, FAIL, UNKNOWN)
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """One run's input: the monitor's settings, its secrets (passwords, tokens: never
-    logged or echoed into a reason), the hard timeout in seconds, and which private
-    networks it may reach (None = the operator allows any; tests allow loopback)."""
+    """One run's input: the monitor's settings (as ``check_config`` returned them, minus
+    the secret fields, which the caller moves to ``secrets``), its secrets (passwords,
+    tokens: never logged or echoed into a reason), the hard timeout in seconds, and the
+    private networks it may reach anyway (``HELIOGRAPH_ALLOW_PRIVATE_TARGETS``)."""
 
     config: Mapping[str, Any]
     secrets: Mapping[str, str] = field(default_factory=dict)

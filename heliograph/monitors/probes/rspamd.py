@@ -1,0 +1,191 @@
+"""``rspamd``: read the rspamd controller (``/stat`` counters or the ``/history`` log).
+
+Config: ``url`` (required: the controller's base URL, e.g. http://rspamd:11334),
+``mode`` ("stat" or "history"), ``verify_tls`` (true), ``ca_pem``; for ``stat``:
+``scan_slow_ms`` (optional: slow when the mean recent scan time is above it); for
+``history``: ``loop_threshold`` (3), ``window_minutes`` (60). Secret: ``password`` (sent
+as the controller's ``Password`` header).
+
+``stat`` values: the controller's counters as they are (``scanned``, ``learned``,
+``spam_count``, ``ham_count``, ``connections``, ``control_connections``, ``uptime``,
+``action_<name>`` per action, e.g. ``action_soft_reject``), plus ``scan_time_ms`` (the
+mean of the recent scan times, when rspamd reports them). A probe keeps no memory, so
+rates come from the stored points. Verdict ``ok``, or ``slow`` above ``scan_slow_ms``.
+
+``history`` values: ``scans`` (rows inside the window), ``messages`` (distinct
+Message-IDs), ``max_scans`` (the most scans of one Message-ID), ``looping`` (how many
+Message-IDs were scanned more than ``loop_threshold`` times), ``scan_time_ms`` (mean).
+Verdict ``slow`` when any Message-ID was scanned more than ``loop_threshold`` times in the
+window (the signature of a processing loop: mail circling between the MTA and rspamd,
+delayed for everyone), naming it; else ``ok``.
+
+Both: no answer, an error status or an unreadable answer is ``fail``; a refused password
+(HTTP 401/403) is ``unknown`` (the prober's own configuration).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from heliograph.monitors.probes import common
+from heliograph.monitors.probes.base import FAIL, OK, SLOW, UNKNOWN, ProbeSpec, Result
+
+KIND = "rspamd"
+SECRET_FIELDS = ("password",)
+MODES = ("stat", "history")
+KEYS = (
+    "url", "mode", "verify_tls", "ca_pem", "scan_slow_ms", "loop_threshold",
+    "window_minutes", *SECRET_FIELDS,
+)  # fmt: skip
+COUNTERS = (
+    "scanned", "learned", "spam_count", "ham_count", "connections", "control_connections",
+    "uptime",
+)  # fmt: skip
+NO_ID = {"", "undef", "<>", "<undef>"}  # rspamd's placeholder for a missing Message-ID
+
+
+def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    common.only(config, KEYS)
+    checked: dict[str, Any] = {
+        "url": common.http_url(config),
+        "mode": common.choice(config, "mode", "stat", MODES),
+        "verify_tls": common.flag(config, "verify_tls", True),
+        "ca_pem": common.ca_pem(config),
+        "scan_slow_ms": common.number(config, "scan_slow_ms", None),
+        "loop_threshold": common.whole(config, "loop_threshold", 3, low=1, high=100000),
+        "window_minutes": common.positive(config, "window_minutes", 60.0),
+    }
+    if "password" in config:
+        checked["password"] = common.optional_text(config, "password")
+    return checked
+
+
+async def probe(spec: ProbeSpec) -> Result:
+    return await common.run(spec, check_config, _check)
+
+
+async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
+    url = config["url"].rstrip("/") + "/" + config["mode"]
+    headers = {"Accept": "application/json"}
+    if password := spec.secrets.get("password"):
+        headers["Password"] = password
+    request = common.Request(
+        url=url, headers=headers, verify=config["verify_tls"], cadata=config["ca_pem"]
+    )
+    start = time.perf_counter()
+    try:
+        response = await common.fetch(request, spec)
+    except httpx.HTTPError as exc:
+        return common.http_failure(url, exc, spec.timeout)
+    latency = {"latency_ms": common.elapsed_ms(start)}
+    where = f"the rspamd controller at {common.redact(config['url'])}"
+    if response.status in (401, 403):
+        reason = f"{where} refused the prober's password (HTTP {response.status})"
+        return Result(UNKNOWN, reason, latency)
+    if response.status != 200:
+        return Result(FAIL, f"{where} answered HTTP {response.status} {response.reason}", latency)
+    try:
+        document = json.loads(response.body)
+    except ValueError:
+        return Result(FAIL, f"{where} answered something that is not JSON", latency)
+    if config["mode"] == "stat":
+        return judge_stat(config, document, where)
+    return judge_history(config, document, where, time.time())
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def stat_values(document: Mapping[str, Any]) -> dict[str, float]:
+    values = {key: n for key in COUNTERS if (n := _number(document.get(key))) is not None}
+    actions = document.get("actions")
+    if isinstance(actions, Mapping):
+        for action, count in actions.items():
+            if (n := _number(count)) is not None:
+                values["action_" + re.sub(r"\W+", "_", str(action)).strip("_").lower()] = n
+    times = document.get("scan_times")
+    if isinstance(times, list):
+        seconds = [n for t in times if (n := _number(t)) is not None and n > 0]
+        if seconds:
+            values["scan_time_ms"] = round(sum(seconds) / len(seconds) * 1000, 1)
+    return values
+
+
+def judge_stat(config: Mapping[str, Any], document: Any, where: str) -> Result:
+    if not isinstance(document, Mapping) or _number(document.get("scanned")) is None:
+        return Result(FAIL, f"{where} answered /stat without a scanned count")
+    values = stat_values(document)
+    said = f"{where} has scanned {values['scanned']:.0f} messages"
+    mean, slow = values.get("scan_time_ms"), config["scan_slow_ms"]
+    if mean is not None:
+        said += f", {mean:.0f} ms per scan lately"
+    if mean is not None and slow is not None and mean > slow:
+        return Result(SLOW, f"{said} (slow above {slow:g} ms)", values)
+    return Result(OK, said, values)
+
+
+def history_rows(document: Any) -> list[Mapping[str, Any]] | None:
+    """Rows of either shape: {"version": 2, "rows": [...]} or the older bare list."""
+    rows = document.get("rows") if isinstance(document, Mapping) else document
+    if not isinstance(rows, list):
+        return None
+    return [row for row in rows if isinstance(row, Mapping)]
+
+
+def tally(rows: list[Mapping[str, Any]], since: float) -> tuple[Counter[str], list[float], int]:
+    """Scans per Message-ID, scan times (seconds) and the row count, inside the window."""
+    counts: Counter[str] = Counter()
+    seconds: list[float] = []
+    scans = 0
+    for row in rows:
+        moment = _number(row.get("unix_time"))
+        if moment is not None and moment < since:
+            continue
+        scans += 1
+        scan = _number(row.get("time_real", row.get("scan_time")))
+        if scan is not None:
+            seconds.append(scan)
+        message_id = row.get("message-id", row.get("id"))
+        if isinstance(message_id, str) and message_id.strip() not in NO_ID:
+            counts[message_id.strip()] += 1
+    return counts, seconds, scans
+
+
+def judge_history(config: Mapping[str, Any], document: Any, where: str, now: float) -> Result:
+    rows = history_rows(document)
+    if rows is None:
+        return Result(FAIL, f"{where} answered /history without rows")
+    counts, seconds, scans = tally(rows, now - config["window_minutes"] * 60)
+    threshold = config["loop_threshold"]
+    looping = [(mid, n) for mid, n in counts.most_common() if n > threshold]
+    values = {
+        "scans": float(scans),
+        "messages": float(len(counts)),
+        "max_scans": float(max(counts.values(), default=0)),
+        "looping": float(len(looping)),
+    }
+    if seconds:
+        values["scan_time_ms"] = round(sum(seconds) / len(seconds) * 1000, 1)
+    window = f"the last {config['window_minutes']:g} min"
+    if looping:
+        top, count = looping[0]
+        more = f" (and {len(looping) - 1} more Message-IDs)" if len(looping) > 1 else ""
+        reason = (
+            f"Message-ID {top} was scanned {count} times in {window}{more}, more than "
+            f"{threshold}: rspamd may be in a processing loop ({where})"
+        )
+        return Result(SLOW, reason, values, {"looping": dict(looping[:10])})
+    reason = (
+        f"{len(counts)} messages scanned in {window}, none more than {threshold} times ({where})"
+    )
+    return Result(OK, reason, values)
