@@ -7,5 +7,6 @@ from heliograph.api.v1 import api
 urlpatterns = [
     path("v1/", api.urls),
     path("console/", include("heliograph.console.urls")),
+    path("", include("heliograph.monitors.urls")),  # /metrics (Prometheus)
     path("", include("heliograph.notify.urls")),
 ]

@@ -47,6 +47,9 @@ class Incident(models.Model):
     )
     components = models.ManyToManyField(Component, blank=True, related_name="incidents")
     metadata = models.JSONField(default=dict, blank=True)
+    # Opened for responders only (monitor automation "draft"): no public artifact shows it
+    # and no notification goes out until it is published.
+    draft = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

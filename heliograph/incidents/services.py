@@ -61,16 +61,23 @@ def open_incident(
     deliver_notifications: bool = True,
     metadata: dict[str, Any] | None = None,
     caused_by: Incident | Change | None = None,
+    draft: bool = False,
+    status_source: str = "update",
     actor: str = "cli",
 ) -> Incident:
-    """Open an incident with its first update; ``at`` backfills it to an earlier time."""
+    """Open an incident with its first update; ``at`` backfills it to an earlier time.
+
+    A ``draft`` is seen by responders only (console, Manage API): no public artifact shows
+    it and nobody is notified until ``publish_draft``. ``status_source`` is what the
+    component timeline records the statuses as coming from (``monitor`` for automation).
+    """
     at = at or timezone.now()
     started_at = started_at or at
     incident = Incident(
         page=page, name=check_name(name), status=status, created_at=at, updated_at=at,
         started_at=started_at, reference=(reference or "").strip(), backfilled=backfilled,
         impact_override=check_impact(impact_override),
-        metadata=check_metadata(metadata if metadata is not None else {}),
+        metadata=check_metadata(metadata if metadata is not None else {}), draft=bool(draft),
     )  # fmt: skip
     if started_at > at:
         raise InputError("an incident cannot start after its first update")
@@ -81,7 +88,9 @@ def open_incident(
     _check_body(body)
     apply_cause(incident, caused_by)
     incident.save()
-    update = _post(incident, status, body, components, at, deliver_notifications, actor)
+    update = _post(
+        incident, status, body, components, at, deliver_notifications, actor, status_source
+    )
     record(actor, "incident.create", incident, page, after=incident)
     announce(update)
     return incident
@@ -96,6 +105,7 @@ def post_update(
     components: ComponentStatuses | None = None,
     at: datetime | None = None,
     deliver_notifications: bool = True,
+    status_source: str = "update",
     actor: str = "cli",
 ) -> IncidentUpdate:
     """Post an update and apply its component statuses at its display time.
@@ -104,7 +114,7 @@ def post_update(
     """
     update = write_update(
         incident=incident, status=status, body=body, components=components, at=at,
-        deliver_notifications=deliver_notifications, actor=actor,
+        deliver_notifications=deliver_notifications, status_source=status_source, actor=actor,
     )  # fmt: skip
     announce(update)
     return update
@@ -118,6 +128,7 @@ def write_update(
     components: ComponentStatuses | None = None,
     at: datetime | None = None,
     deliver_notifications: bool = True,
+    status_source: str = "update",
     actor: str = "cli",
 ) -> IncidentUpdate:
     """``post_update`` without the announcement (call ``announce`` once it is complete)."""
@@ -127,7 +138,9 @@ def write_update(
     _check_update_time(incident, at)
     _check_body(body)
     before = _state(incident)
-    update = _post(incident, status, body, components, at, deliver_notifications, actor)
+    update = _post(
+        incident, status, body, components, at, deliver_notifications, actor, status_source
+    )
     action = "incident.reopen" if update.reopened else "incident_update.create"
     record(actor, action, update, incident.page, before=before, after=update)
     return update
@@ -141,6 +154,7 @@ def reopen_incident(
     status: str = "investigating",
     components: ComponentStatuses | None = None,
     at: datetime | None = None,
+    status_source: str = "update",
     actor: str = "cli",
 ) -> IncidentUpdate:
     """Reopen a resolved incident explicitly: the impact came back."""
@@ -152,21 +166,51 @@ def reopen_incident(
     if not lifecycle.reopens(_status_before(incident, at), status):
         raise InputError("only a resolved incident can be reopened (after its resolution)")
     return post_update(
-        incident=incident, status=status, body=body, components=components, at=at, actor=actor
-    )
+        incident=incident, status=status, body=body, components=components, at=at,
+        status_source=status_source, actor=actor,
+    )  # fmt: skip
 
 
-def announce(update: IncidentUpdate) -> None:
+@transaction.atomic
+def publish_draft(
+    *, incident: Incident, actor: str = "cli", at: datetime | None = None
+) -> Incident:
+    """Make a draft public and announce its latest update, so subscribers hear of it now
+    (the updates keep their times; the notification goes out as news, not a backfill)."""
+    rows = Incident.objects.filter(pk=incident.pk)
+    if connection.vendor == "postgresql":  # SQLite: the IMMEDIATE transaction holds the lock
+        rows = rows.select_for_update()
+    locked = rows.first()
+    if locked is None:
+        raise InputError(f"incident {incident.name!r} no longer exists")
+    if not locked.draft:
+        raise InputError(f"incident {locked.name!r} is not a draft: it is already public")
+    locked.draft = False
+    locked.save(update_fields=["draft"])
+    bump_version(locked.page)
+    record(actor, "incident.publish", locked, locked.page, {"draft": True}, {"draft": False})
+    latest = locked.updates.order_by("-display_at", "-created_at").first()
+    if latest is not None:
+        announce(latest, published_at=at or timezone.now())
+    incident.refresh_from_db()
+    return incident
+
+
+def announce(update: IncidentUpdate, published_at: datetime | None = None) -> None:
     """Tell listeners (notifications) about a posted update, inside this transaction.
 
-    They decide what to do with it (``deliver_notifications``, backfills).
+    They decide what to do with it (``deliver_notifications``, backfills, drafts).
+    ``published_at`` is given when a draft is published: the update is news as of then.
     """
-    events.emit(events.INCIDENT_UPDATE, update=update)
+    if published_at is None:
+        events.emit(events.INCIDENT_UPDATE, update=update)
+    else:
+        events.emit(events.INCIDENT_UPDATE, update=update, published_at=published_at)
 
 
 def _post(
     incident: Incident, status: str, body: str, components: ComponentStatuses, at: datetime,
-    deliver_notifications: bool, actor: str,
+    deliver_notifications: bool, actor: str, source: str = "update",
 ) -> IncidentUpdate:  # fmt: skip
     """Write an already validated update and its component statuses."""
     reopened = not incident.is_maintenance and lifecycle.reopens(
@@ -175,7 +219,7 @@ def _post(
     affected = []
     for component, new_status in components.items():
         change = set_component_status(
-            component=component, status=new_status, at=at, source="update", actor=actor,
+            component=component, status=new_status, at=at, source=source, actor=actor,
             incident_id=incident.pk,
         )  # fmt: skip
         affected.append(
@@ -223,6 +267,10 @@ def _state(incident: Incident) -> dict[str, Any]:
     return {"status": incident.status, "resolved_at": resolved}
 
 
+# Metadata namespaces Heliograph's own workers keep (maintenance worker, monitor automation).
+KEPT_METADATA = ("heliograph_maintenance", "heliograph_monitor")
+
+
 @transaction.atomic
 def update_incident(
     *,
@@ -241,8 +289,8 @@ def update_incident(
     if impact_override is not None:
         changes["impact_override"] = check_impact(impact_override)
     if metadata is not None:
-        # The maintenance worker's bookkeeping is not the caller's to replace.
-        kept = {k: v for k, v in incident.metadata.items() if k == "heliograph_maintenance"}
+        # The maintenance worker's and the monitors' bookkeeping is not the caller's to replace.
+        kept = {k: v for k, v in incident.metadata.items() if k in KEPT_METADATA}
         changes["metadata"] = {**check_metadata(metadata), **kept}
     if reference is not None:
         changes["reference"] = reference.strip()

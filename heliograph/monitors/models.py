@@ -106,7 +106,17 @@ class MetricPoint(models.Model):
     class Meta:
         ordering = ["at"]
         indexes = [
-            models.Index(fields=["monitor", "name", "resolution", "at"], name="point_series")
+            models.Index(fields=["monitor", "name", "resolution", "at"], name="point_series"),
+            # Downsampling finds the aged points of a resolution across every series.
+            models.Index(fields=["resolution", "at"], name="point_age"),
+        ]
+        # One aggregate per bucket (raw points may share a moment): monitors.metrics merges.
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor", "name", "resolution", "at"],
+                condition=Q(resolution__gt=0),
+                name="unique_point_bucket",
+            )
         ]
 
     def __str__(self) -> str:

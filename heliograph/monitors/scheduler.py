@@ -127,10 +127,19 @@ class Scheduler:
         finally:
             self.db.shutdown(wait=True)
 
-    async def tick(self, allowed: list[netguard.rules.Network]) -> None:
+    async def once(self) -> int:
+        """One tick, waiting for every probe it started; returns how many ran."""
+        try:
+            started = await self.tick(netguard.allowed_networks())
+            await asyncio.gather(*self.running)
+            return started
+        finally:
+            self.db.shutdown(wait=True)
+
+    async def tick(self, allowed: list[netguard.rules.Network]) -> int:
         free = min(self.concurrency - len(self.running), CLAIM_LIMIT)  # what can start now
         if free <= 0:
-            return
+            return 0
         now = timezone.now()
         claimed = await self.in_db(lambda: claim_due(owner=self.owner, now=now, limit=free))
         assert isinstance(claimed, list)
@@ -138,6 +147,7 @@ class Scheduler:
             task = asyncio.create_task(self.one(monitor, allowed))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
+        return len(claimed)
 
     async def one(self, monitor: Monitor, allowed: list[netguard.rules.Network]) -> None:
         due = monitor.next_run_at
@@ -154,6 +164,11 @@ class Scheduler:
                 release(monitor=monitor, due=due, now=now)
 
         await self.in_db(record)
+
+
+def run_once(*, owner: str, apply: Apply) -> int:
+    """Run the monitors due now, once (``heliograph worker --once``, tests)."""
+    return asyncio.run(Scheduler(owner=owner, apply=apply).once())
 
 
 def watch(stop: threading.Event, apply: Apply, owner: str, concurrency: int = 200) -> None:

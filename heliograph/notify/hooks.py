@@ -36,10 +36,17 @@ def is_backfill(at: datetime, now: datetime | None = None) -> bool:
     return at < (now or timezone.now()) - BACKFILL_AFTER
 
 
-def on_incident_update(*, update: IncidentUpdate) -> None:
-    """An incident or maintenance update (the first one too) → one notification."""
+def on_incident_update(*, update: IncidentUpdate, published_at: datetime | None = None) -> None:
+    """An incident or maintenance update (the first one too) → one notification.
+
+    A draft's updates notify nobody; when the draft is published its latest update is
+    announced again with ``published_at``, and is news as of then.
+    """
     incident = update.incident
-    if not update.deliver_notifications or incident.backfilled or is_backfill(update.display_at):
+    news_at = published_at or update.display_at
+    if incident.draft or not update.deliver_notifications:
+        return
+    if incident.backfilled or is_backfill(news_at):
         return
     kind = MAINTENANCE if incident.is_maintenance else INCIDENT_UPDATE
     payload = payloads.incident_payload(incident)
@@ -51,6 +58,8 @@ def on_postmortem_published(*, postmortem: Postmortem) -> None:
     incident = postmortem.incident
     published = postmortem.published_at
     if not postmortem.notify_subscribers or published is None or is_backfill(published):
+        return
+    if incident.draft:
         return
     payload = payloads.incident_payload(incident)
     outbox.enqueue(page=incident.page, kind=POSTMORTEM, incident=incident, payload=payload)

@@ -153,7 +153,7 @@ def _open_incident(page: Page, incident_id: str) -> Incident | None:
     """The incident to follow: an unresolved incident or a maintenance not yet over."""
     if not incident_id:
         return None
-    return page.incidents.filter(pk=incident_id, status__in=FOLLOWABLE).first()
+    return page.incidents.filter(pk=incident_id, status__in=FOLLOWABLE, draft=False).first()
 
 
 def _subscribe_from_form(page: Page, form: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import humanize_duration, local_clock, posted_utc
+from heliograph.monitors import charts
 from heliograph.publish.world import World, day_range
 
 CONTENT_TYPE = "text/html; charset=utf-8"
@@ -113,6 +114,15 @@ class UptimeView:
         return len(self.bars) * BAR_STEP - (BAR_STEP - 3)
 
 
+@dataclass(frozen=True)
+class ChartView:
+    """A public monitor's chart under its component (DESIGN §9)."""
+
+    title: str  # the monitor's name
+    what: str  # "delivery time"
+    svg: SafeString  # built by monitors.charts, which escapes every text in it
+
+
 @dataclass
 class Row:
     """A component, or a group heading with its members, on the index."""
@@ -124,6 +134,7 @@ class Row:
     figure: str = ""
     uptime: UptimeView | None = None
     members: list[Row] = field(default_factory=list)
+    charts: list[ChartView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -345,13 +356,23 @@ def _visible(component: Component) -> bool:
     return not (component.only_show_if_degraded and component.status == OPERATIONAL)
 
 
-def component_row(component: Component, days: list[uptime.DayUptime] | None) -> Row:
+def chart_views(world: World, component: Component) -> list[ChartView]:
+    return [
+        ChartView(chart.title, chart.what, mark_safe(chart.svg()))
+        for chart in world.charts.get(component.pk, [])
+    ]
+
+
+def component_row(
+    component: Component, days: list[uptime.DayUptime] | None, charts: list[ChartView] | None = None
+) -> Row:
     return Row(
         name=component.name,
         status=_STATUS_CSS.get(component.status, "ok"),
         status_label=COMPONENT_STATUS_LABELS.get(component.status, component.status),
         description=component.description,
         figure=percent(uptime.overall(days)) if days else "",
+        charts=charts or [],
     )
 
 
@@ -369,7 +390,7 @@ def group_row(group: ComponentGroup, world: World) -> Row | None:
         status_label=COMPONENT_STATUS_LABELS.get(status, status),
         description=group.description,
         uptime=uptime_view(group.name, merge_days(list(days.values()))) if days else None,
-        members=[component_row(c, days.get(c.pk)) for c in members],
+        members=[component_row(c, days.get(c.pk), chart_views(world, c)) for c in members],
     )
 
 
@@ -382,7 +403,7 @@ def component_rows(world: World) -> list[Row]:
         if component.group_id is None:
             if _visible(component):
                 days = world.uptime_days(component) if component.showcase else None
-                row = component_row(component, days)
+                row = component_row(component, days, chart_views(world, component))
                 row.uptime = uptime_view(component.name, days) if days else None
                 rows.append(row)
         elif component.group_id not in seen and component.group_id in groups:
@@ -433,6 +454,7 @@ def index_context(world: World) -> dict[str, Any]:
         "active": [event_view(i, world) for i in active],
         "maintenance": [event_view(m, world) for m in maintenance],
         "rows": component_rows(world),
+        "chart_css": mark_safe(charts.CSS) if world.charts else "",
         "policy": policy_note(world),
         "days": past_days(world),
     }

@@ -27,6 +27,7 @@ from heliograph.catalog.status import (
 )
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
+from heliograph.monitors.metrics import PublicChart, public_charts
 
 UPTIME_DAYS = 90
 # Least to most severe: a group shows its worst member, and an outage outranks maintenance.
@@ -41,6 +42,8 @@ class World:
     incidents: list[Incident]  # incidents and maintenances, newest first
     timelines: dict[str, list[StatusChange]]  # component id -> changes, oldest first
     now: datetime = field(default_factory=timezone.now)
+    # Component id -> charts of its public monitors (monitors.metrics.public_charts).
+    charts: dict[str, list[PublicChart]] = field(default_factory=dict)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -130,24 +133,29 @@ def load_world(page: Page, now: datetime | None = None) -> World:
     page.refresh_from_db()
     components = list(page.components.select_related("group"))
     incidents = list(
-        page.incidents.prefetch_related(
+        # Drafts are for responders only: no public artifact shows them.
+        page.incidents.filter(draft=False)
+        .prefetch_related(
             Prefetch(
                 "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
             ),
             Prefetch("components", queryset=Component.objects.select_related("group")),
             Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id")),
-        ).select_related("postmortem")
+        )
+        .select_related("postmortem")
     )
     timelines: dict[str, list[StatusChange]] = {}
     for change in StatusChange.objects.filter(component__page=page).order_by("at", "id"):
         timelines.setdefault(change.component_id, []).append(change)
+    now = now or timezone.now()
     return World(
         page=page,
         groups=list(page.groups.all()),
         components=components,
         incidents=incidents,
         timelines=timelines,
-        now=now or timezone.now(),
+        now=now,
+        charts=public_charts(page, now),
     )
 
 

@@ -1,7 +1,9 @@
-"""``heliograph worker``: runs maintenance windows on time and delivers notifications.
+"""``heliograph worker``: maintenance on time, notifications delivered, monitors run.
 
-Two loops in one process, sharing one stop event set by SIGINT/SIGTERM: maintenance passes
-in the main thread, the notification outbox (``notify.worker.watch``) in a second thread.
+Three loops in one process, sharing one stop event set by SIGINT/SIGTERM: maintenance
+passes (and metric housekeeping every few minutes) in the main thread, the notification
+outbox (``notify.worker.watch``) and the monitor scheduler (``monitors.scheduler``) in
+threads of their own.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from django.core.management.base import CommandParser
+from django.utils import timezone
 
 from heliograph.incidents.maintenance import run_due
 from heliograph.lib.command import HeliographCommand
 from heliograph.lib.loop import run_until_stopped
+from heliograph.monitors import automation, metrics, scheduler
 from heliograph.notify import worker as notify_worker
 
 log = logging.getLogger("heliograph.worker")
@@ -24,6 +29,7 @@ log = logging.getLogger("heliograph.worker")
 # After a stop, how long the delivery thread may take to finish its batch; past that the
 # process exits anyway and the batch's leases run out, so its rows are sent again later.
 NOTIFY_GRACE = 8.0
+HOUSEKEEPING_EVERY = 300.0  # seconds between metric downsampling passes
 
 
 def _default_interval() -> float:
@@ -34,25 +40,50 @@ def _default_interval() -> float:
 
 
 def work(stop: threading.Event, interval: float) -> None:
-    """Run due maintenance steps every ``interval`` seconds, and deliver notifications
-    beside them, until ``stop``."""
-    notify = threading.Thread(
-        target=notify_worker.watch, args=(stop, min(interval, 1.0)), name="notify", daemon=True
-    )
-    notify.start()
+    """Run due maintenance steps every ``interval`` seconds, deliver notifications and run
+    monitors beside them, until ``stop``."""
+    owner = notify_worker.default_owner()
+    threads = [
+        threading.Thread(target=target, args=args, name=name, daemon=True)
+        for name, target, args in (
+            ("notify", notify_worker.watch, (stop, min(interval, 1.0), owner)),
+            ("monitors", scheduler.watch, (stop, automation.apply, owner)),
+        )
+    ]
+    for thread in threads:
+        thread.start()
+    housekeeping = Housekeeping()
     try:
-        run_until_stopped(stop, interval, _pass, name="worker")
+        run_until_stopped(stop, interval, lambda: _pass() + housekeeping.run(), name="worker")
     finally:
-        stop.set()  # the maintenance loop ended: the deliveries end with it
-        notify.join(NOTIFY_GRACE)
-        if notify.is_alive():
-            log.warning("worker: deliveries still in flight; their leases will bring them back")
+        stop.set()  # the maintenance loop ended: the other loops end with it
+        for thread in threads:
+            thread.join(NOTIFY_GRACE)
+            if thread.is_alive():
+                log.warning(
+                    "worker: %s still busy; its leases will bring the work back", thread.name
+                )
 
 
 def _pass() -> int:
     if done := run_due():
         log.info("worker: %d maintenance step(s) done", done)
     return done
+
+
+class Housekeeping:
+    """Metric downsampling and chart refreshes, every few minutes (not every pass)."""
+
+    def __init__(self) -> None:
+        self.due = 0.0
+
+    def run(self) -> int:
+        if time.monotonic() < self.due:
+            return 0
+        self.due = time.monotonic() + HOUSEKEEPING_EVERY
+        report = metrics.housekeeping(timezone.now())
+        log.debug("worker: metrics housekeeping %s", report)
+        return 0
 
 
 class Command(HeliographCommand):

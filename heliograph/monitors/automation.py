@@ -1,0 +1,492 @@
+"""Applying one probe result: evidence rows, the path's hysteresis, the component status and
+the incident automation (DESIGN §9). The rules themselves are in ``monitors.evaluator``.
+
+``apply_result`` runs in one transaction, after each run, with the moment passed in:
+
+1. the result is kept (a ProbeResult, and a raw MetricPoint per number);
+2. the monitor's path state steps (``evaluator.step``);
+3. the component's status is blended from every non-paused monitor feeding it and written
+   when it differs (StatusChange source ``monitor``, actor ``monitor:<name>``) — never
+   while it is under maintenance, and never over a status a human chose since the monitors
+   last wrote one, until the monitors agree with that human again (evidence is kept instead);
+4. with automation ``draft`` or ``publish``, the component's incident opens, escalates,
+   moves to monitoring, resolves after the quiet period and reopens as a recurrence, as
+   ``evaluator.decide`` says — until a human posts an update to it: from then on
+   automation only adds evidence and suggestions to the incident's metadata.
+
+Automation's bookkeeping on an incident lives in ``metadata["heliograph_monitor"]``:
+``updates`` (the ids of the updates automation posted), ``evidence`` (what the monitors saw
+and suggest, for the console, newest last) and ``calm_since``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from heliograph.catalog.models import Component, StatusChange
+from heliograph.catalog.services import set_component_status
+from heliograph.catalog.status import COMPONENT_STATUS_LABELS, MAINTENANCE, OPERATIONAL
+from heliograph.incidents import causes
+from heliograph.incidents import services as incidents
+from heliograph.incidents.models import Incident
+from heliograph.lib.errors import InputError
+from heliograph.monitors import correlation, evaluator, metrics
+from heliograph.monitors.evaluator import Action, PathState, Tracked
+from heliograph.monitors.models import (
+    AUTOMATION_DRAFT,
+    AUTOMATION_OFF,
+    Monitor,
+    ProbeResult,
+)
+from heliograph.monitors.probes.base import FAIL, Result
+
+log = logging.getLogger(__name__)
+
+NS = "heliograph_monitor"
+EVIDENCE_KEPT = 50
+NOTES_KEPT = 20
+HUMAN_SOURCES = ("manual", "update", "import")
+ACTIVE_MAINTENANCE = ("in_progress", "verifying")
+TIMING = evaluator.DEFAULT_TIMING
+Row = TypeVar("Row", Component, Monitor, Incident)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one result did (for the scheduler's log and for tests)."""
+
+    path: PathState
+    status: str | None  # what the monitors vouch for; None = no opinion
+    changed: bool  # the component's status was written
+    held: bool  # a human's status stood against the monitors
+    action: Action  # what automation did to its incident (NONE when it only noted evidence)
+    incident: Incident | None
+
+
+def actor_of(monitor: Monitor) -> str:
+    return f"monitor:{monitor.name}"
+
+
+def apply(monitor: Monitor, result: Result, now: datetime, lag_ms: float, took_ms: float) -> None:
+    """The scheduler's ``Apply`` hook."""
+    apply_result(monitor=monitor, result=result, now=now, lag_ms=lag_ms, duration_ms=took_ms)
+
+
+@transaction.atomic
+def apply_result(
+    *,
+    monitor: Monitor,
+    result: Result,
+    now: datetime,
+    lag_ms: float = 0.0,
+    duration_ms: float = 0.0,
+) -> Outcome:
+    """Record ``result`` for ``monitor`` as of ``now`` and act on what it means."""
+    component = _locked(Component.objects.filter(pk=monitor.component_id))
+    fresh = _locked(Monitor.objects.filter(pk=monitor.pk))
+    if fresh is None:  # deleted while it ran
+        return Outcome(PathState(), None, False, False, Action.NONE, None)
+    store_result(monitor=fresh, result=result, now=now, lag_ms=lag_ms, duration_ms=duration_ms)
+    before = PathState.from_json(fresh.state)
+    after = evaluator.step(before, result.verdict)
+    if after.alert:
+        log.warning("monitor %s: the prober needs an operator: %s", fresh.pk, result.reason)
+    fresh.state = {**(fresh.state or {}), **after.to_json()}
+    fresh.last_run_at, fresh.last_verdict, fresh.last_reason = now, result.verdict, result.reason
+    if component is None or fresh.paused:
+        outcome = Outcome(after, None, False, False, Action.NONE, None)
+    else:
+        outcome = Run(fresh, component, result, now, before, after).go()
+    fresh.save(update_fields=["state", "last_run_at", "last_verdict", "last_reason", "incident"])
+    monitor.state, monitor.incident_id = fresh.state, fresh.incident_id
+    monitor.last_run_at, monitor.last_verdict = fresh.last_run_at, fresh.last_verdict
+    monitor.last_reason = fresh.last_reason
+    return outcome
+
+
+def _locked(rows: QuerySet[Row]) -> Row | None:
+    """The row, locked against other workers (SQLite: the IMMEDIATE transaction holds it)."""
+    if connection.vendor == "postgresql":
+        rows = rows.select_for_update()
+    return rows.first()
+
+
+# --- evidence rows -------------------------------------------------------------------------
+
+
+def store_result(
+    *, monitor: Monitor, result: Result, now: datetime, lag_ms: float, duration_ms: float
+) -> ProbeResult:
+    """The run as evidence, and each number as a raw metric point."""
+    values = metrics.finite(result.values)
+    row = ProbeResult.objects.create(
+        monitor=monitor, at=now, verdict=result.verdict, reason=result.reason, values=values,
+        details=plain_json(result.details), duration_ms=duration_ms, lag_ms=lag_ms,
+    )  # fmt: skip
+    metrics.record_points(monitor, now, values)
+    return row
+
+
+def plain_json(details: Any) -> dict[str, Any]:
+    """Details as JSON both databases store (odd values become text)."""
+    try:
+        text = json.dumps(dict(details or {}), default=str, allow_nan=False)
+    except (TypeError, ValueError):
+        return {"unreadable": str(details)[:1000]}
+    loaded = json.loads(text)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+# --- the component and its incident --------------------------------------------------------
+
+
+def under_maintenance(component: Component) -> bool:
+    """Probes never move a component that a maintenance holds."""
+    if component.status == MAINTENANCE:
+        return True
+    held = component.incidents.filter(kind="maintenance", status__in=ACTIVE_MAINTENANCE)
+    return held.exists()
+
+
+def blend(paths: Iterable[PathState], maintenance: bool) -> str | None:
+    """The component status the paths vouch for (paths that never saw a verdict abstain)."""
+    return evaluator.component_status([p.status for p in paths if p.known], maintenance)
+
+
+def by_human(change: StatusChange) -> bool:
+    return change.source in HUMAN_SOURCES and not change.actor.startswith("monitor:")
+
+
+class Run:
+    """One result applied to the component its monitor feeds (the monitor row is locked)."""
+
+    def __init__(
+        self, monitor: Monitor, component: Component, result: Result, now: datetime,
+        before: PathState, after: PathState,
+    ) -> None:  # fmt: skip
+        self.monitor, self.component, self.result, self.now = monitor, component, result, now
+        self.actor = actor_of(monitor)
+        self.others = list(component.monitors.filter(paused=False).exclude(pk=monitor.pk))
+        others = [PathState.from_json(m.state) for m in self.others]
+        maintenance = under_maintenance(component)
+        self.before = blend([before, *others], maintenance)
+        self.current = blend([after, *others], maintenance)
+        self.held = self._human_holds()
+        # Found whatever this monitor's automation is: its status changes belong to the
+        # incident's impact window even when only a sibling monitor may act on it.
+        self.incident = self._incident()
+
+    @property
+    def previous(self) -> str | None:
+        """What the component showed before this result, as the incident rules see it: the
+        page's status, unless a human holds it (then the monitors' own earlier view)."""
+        if self.held:
+            return self.before
+        return None if self.component.status == MAINTENANCE else self.component.status
+
+    def go(self) -> Outcome:
+        shown = self.component.status
+        action = evaluator.decide(
+            previous=self.previous, current=self.current, incident=_tracked(self.incident),
+            now=self.now, timing=TIMING,
+        )  # fmt: skip
+        if self.monitor.automation == AUTOMATION_OFF:
+            action = Action.NONE
+        self._note_calm()
+        done = self._act(action)
+        if done is Action.NONE:
+            self._write_status()
+        if self.held and self.current is not None and self.before != self.current:
+            self._evidence(f"{self._name} looks {_label(self.current)}, but its status was "
+                           f"set by hand to {_label(shown)}: left as it is")  # fmt: skip
+        if self.incident is not None and self.monitor.incident_id != self.incident.pk:
+            self.monitor.incident = self.incident
+        changed = self.component.status != shown
+        path = PathState.from_json(self.monitor.state)
+        return Outcome(path, self.current, changed, self.held, done, self.incident)
+
+    # --- never fight a human ---------------------------------------------------------------
+
+    def _human_holds(self) -> bool:
+        """A human set the status since the monitors last wrote one (or since they began
+        watching), and the monitors have not agreed with it since."""
+        changes = self.component.status_changes.order_by("-at", "-id")
+        latest = changes.first()
+        if latest is None or not by_human(latest) or self.current is None:
+            return False
+        watching = [self.monitor, *self.others]
+        began = min(m.created_at for m in watching)
+        if latest.at < began and not changes.filter(source="monitor").exists():
+            return False  # history from before any monitor watched
+        if any((m.state or {}).get("agreed") == latest.pk for m in watching):
+            return False
+        if self.current == self.component.status:  # they agree: the monitors take over again
+            self.monitor.state = {**self.monitor.state, "agreed": latest.pk}
+            return False
+        return True
+
+    @property
+    def _name(self) -> str:
+        return self.component.display_name
+
+    # --- the component's status ------------------------------------------------------------
+
+    def _write_status(self) -> None:
+        """The monitors' status, tied to the incident while it is open (its impact window)."""
+        if self.held or self.current is None or self.current == self.component.status:
+            return
+        incident = self.incident
+        is_open = incident is not None and incident.status not in evaluator.RESOLVED_STATUSES
+        set_component_status(
+            component=self.component, status=self.current, at=self.now, source="monitor",
+            actor=self.actor, incident_id=incident.pk if is_open and incident else None,
+        )  # fmt: skip
+
+    def _statuses(self) -> dict[Component, str]:
+        """The component status an automated update sets (none while a human holds it)."""
+        if self.held or self.current is None:
+            return {}
+        return {self.component: self.current}
+
+    # --- the incident ----------------------------------------------------------------------
+
+    def _incident(self) -> Incident | None:
+        """The incident automation last opened or fed for this component."""
+        ids = {m.incident_id for m in (self.monitor, *self.others) if m.incident_id}
+        found = Incident.objects.filter(pk__in=ids, kind="incident").order_by("-created_at")
+        return found.first()
+
+    def _act(self, action: Action) -> Action:
+        """Do ``action`` to the incident; a human's incident only gets a suggestion."""
+        if action is Action.NONE:
+            return action
+        if action is not Action.OPEN and self.incident and human_took_over(self.incident):
+            self._suggest(action)
+            return Action.NONE
+        steps: dict[Action, Callable[[], None]] = {
+            Action.OPEN: self._open, Action.ESCALATE: self._escalate,
+            Action.MONITOR: self._monitor, Action.RESOLVE: self._resolve,
+            Action.REOPEN: self._reopen,
+        }  # fmt: skip
+        had = self.incident
+        try:
+            with transaction.atomic():  # a refused step must not lose the result itself
+                steps[action]()
+        except InputError as exc:
+            log.warning("monitor %s: could not %s its incident: %s", self.monitor.pk, action, exc)
+            self.incident = had
+            return Action.NONE
+        return action
+
+    def _at(self) -> datetime:
+        """Now, or the incident's latest moment if another worker's clock ran ahead of ours
+        (an update cannot come before the incident started or before its last update)."""
+        assert self.incident is not None
+        shown = self.incident.updates.values_list("display_at", flat=True)
+        return max([self.now, self.incident.started_at, *shown])
+
+    def _open(self) -> None:
+        assert self.current is not None
+        body = opening_body(self.monitor, self.component, self.result, self.current, self.now)
+        name = incident_title(self.monitor, self.component, self.result.verdict)
+        incident = incidents.open_incident(
+            page=self.component.page, name=name, body=body, components=self._statuses(),
+            at=self.now, started_at=self.now,
+            draft=self.monitor.automation == AUTOMATION_DRAFT, status_source="monitor",
+            metadata={NS: {"updates": [], "monitor": self.monitor.pk}}, actor=self.actor,
+        )  # fmt: skip
+        incident.components.add(self.component)
+        self.incident = incident
+        self._posted(incident.updates.get())
+
+    def _post(self, status: str, body: str) -> None:
+        assert self.incident is not None
+        update = incidents.post_update(
+            incident=self.incident, status=status, body=body, components=self._statuses(),
+            at=self._at(), status_source="monitor", actor=self.actor,
+        )  # fmt: skip
+        self._posted(update)
+
+    def _escalate(self) -> None:
+        assert self.incident is not None and self.current is not None
+        status = self.incident.status if self.incident.status != "monitoring" else "investigating"
+        again = " again" if self.incident.status == "monitoring" else ""
+        self._post(status, f"Our monitors now see {_spoken(self.current)}{again} on "
+                           f"{self._name}: {self.result.reason}")  # fmt: skip
+
+    def _monitor(self) -> None:
+        recover = evaluator.DEFAULT_THRESHOLDS.recover_after
+        self._post("monitoring", f"{self._name} looks operational again: the last {recover} "
+                                 "checks passed. We are monitoring the result.")  # fmt: skip
+
+    def _resolve(self) -> None:
+        quiet = causes.spoken(TIMING.quiet)
+        self._post("resolved", f"{self._name} has been operational for {quiet}. "
+                               "This incident has been resolved.")  # fmt: skip
+
+    def _reopen(self) -> None:
+        assert self.incident is not None and self.incident.resolved_at is not None
+        assert self.current is not None
+        after = causes.spoken(self.now - self.incident.resolved_at)
+        update = incidents.reopen_incident(
+            incident=self.incident, status="investigating", components=self._statuses(),
+            body=f"The problem came back {after} after it was resolved: our monitors see "
+                 f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
+            at=self._at(), status_source="monitor", actor=self.actor,
+        )  # fmt: skip
+        self._posted(update)
+
+    def _posted(self, update: Any) -> None:
+        assert self.incident is not None
+        _edit_notes(self.incident, lambda notes: notes.setdefault("updates", []).append(update.pk))
+
+    # --- evidence and suggestions ----------------------------------------------------------
+
+    def _suggest(self, action: Action) -> None:
+        if action is Action.MONITOR and self._calm_for_quiet_period():
+            action = Action.RESOLVE
+        current = _label(self.current)
+        texts = {
+            Action.ESCALATE: f"{self._name} looks worse ({current}): consider escalating",
+            Action.MONITOR: f"{self._name} looks operational again: consider monitoring",
+            Action.RESOLVE: f"{self._name} looks operational for "
+                            f"{causes.spoken(TIMING.quiet)}: consider resolving",
+            Action.REOPEN: f"{self._name} looks {current} again: consider reopening",
+        }  # fmt: skip
+        self._evidence(texts[action])
+
+    def _note_calm(self) -> None:
+        """When the monitors last saw the component become operational (for suggestions
+        on an incident a human handles: "operational for 15 minutes")."""
+        incident = self.incident
+        if incident is None:
+            return
+        calm = _notes(incident).get("calm_since")
+        if self.current == OPERATIONAL and calm is None:
+            _edit_notes(incident, lambda notes: notes.update(calm_since=self.now.isoformat()))
+        elif evaluator.impaired(self.current) and calm is not None:
+            _edit_notes(incident, lambda notes: notes.pop("calm_since", None))
+
+    def _calm_for_quiet_period(self) -> bool:
+        calm = _notes(self.incident).get("calm_since") if self.incident else None
+        return isinstance(calm, str) and self.now - datetime.fromisoformat(calm) >= TIMING.quiet
+
+    def _evidence(self, suggestion: str) -> None:
+        """Note what the monitors saw and suggest, once per suggestion in a row."""
+        entry = {
+            "at": self.now.isoformat(), "monitor": self.monitor.name,
+            "verdict": self.result.verdict, "reason": self.result.reason,
+            "status": self.current, "suggestion": suggestion,
+        }  # fmt: skip
+        if self.incident is None:
+            notes = list(self.monitor.state.get("notes", []))
+            if not notes or notes[-1].get("suggestion") != suggestion:
+                notes = [*notes, entry][-NOTES_KEPT:]
+                self.monitor.state = {**self.monitor.state, "notes": notes}
+            return
+
+        def add(notes: dict[str, Any]) -> None:
+            kept = notes.setdefault("evidence", [])
+            if not kept or kept[-1].get("suggestion") != suggestion:
+                notes["evidence"] = [*kept, entry][-EVIDENCE_KEPT:]
+
+        _edit_notes(self.incident, add)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _tracked(incident: Incident | None) -> Tracked | None:
+    if incident is None:
+        return None
+    return Tracked(incident.status, incident.monitoring_at, incident.resolved_at)
+
+
+def _notes(incident: Incident) -> dict[str, Any]:
+    found = incident.metadata.get(NS) if isinstance(incident.metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _edit_notes(incident: Incident, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change automation's bookkeeping on the incident, re-read under its lock, so a
+    responder's concurrent metadata edit is not undone."""
+    fresh = _locked(Incident.objects.filter(pk=incident.pk))
+    if fresh is None:
+        return
+    metadata = fresh.metadata if isinstance(fresh.metadata, dict) else {}
+    notes = _notes(fresh)
+    change(notes)
+    incident.metadata = {**metadata, NS: notes}
+    Incident.objects.filter(pk=incident.pk).update(metadata=incident.metadata)
+
+
+def human_took_over(incident: Incident) -> bool:
+    """Someone posted an update automation did not post."""
+    posted = _notes(incident).get("updates", [])
+    return incident.updates.exclude(pk__in=posted).exists()
+
+
+def evidence(incident: Incident) -> list[dict[str, Any]]:
+    """What the monitors saw and suggested on an incident a human handles, oldest first."""
+    incident.refresh_from_db(fields=["metadata"])
+    return list(_notes(incident).get("evidence", []))
+
+
+def _label(status: str | None) -> str:
+    return COMPONENT_STATUS_LABELS.get(status or "", "no opinion").lower()
+
+
+_SPOKEN = {
+    "degraded_performance": "degraded performance",
+    "partial_outage": "a partial outage",
+    "major_outage": "a major outage",
+    OPERATIONAL: "normal operation",
+}
+
+
+def _spoken(status: str) -> str:
+    return _SPOKEN.get(status, status.replace("_", " "))
+
+
+def incident_title(monitor: Monitor, component: Component, verdict: str) -> str:
+    """``Degraded: Inbound mail delays on Cluster A`` (``Outage: …`` for failures)."""
+    what = monitor.name
+    if component.name.lower() not in what.lower():
+        what = f"{what} on {component.name}"
+    prefix = "Outage" if verdict == FAIL else "Degraded"
+    return f"{prefix}: {what}"[:255]
+
+
+def evidence_lines(result: Result) -> list[str]:
+    """The sample as markdown list items: verdict and reason, numbers, short details."""
+    found = [f"- check: {result.verdict} — {result.reason}"]
+    for name, value in sorted(metrics.finite(result.values).items()):
+        found.append(f"- {name.replace('_', ' ')}: {value:g}")
+    for name, detail in sorted(plain_json(result.details).items()):
+        if isinstance(detail, list):
+            found.append(f"- {name.replace('_', ' ')}: {len(detail)}")
+        elif not isinstance(detail, dict) and len(str(detail)) <= 200:
+            found.append(f"- {name.replace('_', ' ')}: {detail}")
+    return found
+
+
+def opening_body(
+    monitor: Monitor, component: Component, result: Result, status: str, now: datetime
+) -> str:
+    """The first update: what the monitor sees, the evidence, and what changed before."""
+    name = component.display_name
+    head = f"Our monitor “{monitor.name}” sees {_spoken(status)} on {name}: {result.reason}"
+    parts = [head, "\n".join(["Evidence:", "", *evidence_lines(result)])]
+    changed = correlation.section(page=component.page, components=[component], start=now)
+    if changed:
+        parts.append(changed)
+    parts.append("We are investigating.")
+    return "\n\n".join(parts)
