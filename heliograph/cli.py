@@ -19,6 +19,7 @@ COMMANDS = {
     "createuser": "create a console user with a role",
     "apikey": "create, list or revoke Manage API keys",
     "subscribers": "import subscribers from a CSV file",
+    "monitors": "apply monitors.toml, list monitors",
     "worker": "run scheduled work: maintenance, notifications, monitors",
     "migrate": "create or upgrade the database tables",
 }

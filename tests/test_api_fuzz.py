@@ -59,7 +59,12 @@ def real_ids(server: Server, key: str) -> dict[str, str]:
         server, "POST", f"/v1/pages/{page}/incidents/{incident['id']}/subscribers", key,
         {"subscriber": fields},
     )[1]  # fmt: skip
+    # Paused, and aimed at TEST-NET: if the fuzzer resumes it, the probe is refused.
+    target = {"name": "Fuzz target", "kind": "tcp", "paused": True,
+              "config": {"host": "192.0.2.1", "port": 25}}  # fmt: skip
+    monitor = request(server, "POST", f"/v1/pages/{page}/monitors", key, {"monitor": target})[1]
     return {
+        "monitor_id": monitor["id"],
         "subscriber_id": follower["id"],  # an incident's subscriber: both kinds of path find it
         "template_id": made["id"],
         "page_id": page,

@@ -49,6 +49,10 @@ def world(server: Server) -> dict[str, str]:
     path = f"{base}/incidents/{incidents[0]['id']}/subscribers"
     follower = request(server, "POST", path, write, {"subscriber": fields})
     assert subscriber[0] == follower[0] == 201, (subscriber, follower)
+    probe = {"name": "Port 25", "kind": "tcp", "paused": True,
+             "config": {"host": "mx.example.net", "port": 25}}  # fmt: skip
+    monitor = request(server, "POST", f"{base}/monitors", write, {"monitor": probe})
+    assert monitor[0] == 201, monitor
     return {
         "page": page_id,
         "cluster": ids["Cluster A"],
@@ -57,6 +61,7 @@ def world(server: Server) -> dict[str, str]:
         "update": incidents[0]["incident_updates"][0]["id"],
         "subscriber": subscriber[1]["id"],
         "follower": follower[1]["id"],
+        "monitor": monitor[1]["id"],
         "write": write,
         "read": new_key(server, "reader", "--scope", "read"),
         "elsewhere": new_key(server, "elsewhere", "--page", "Elsewhere"),
@@ -126,6 +131,12 @@ WRITES = [
     ("POST", "/v1/pages/{page}/incidents/{incident}/subscribers"),
     ("DELETE", "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}"),
     ("POST", "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}/resend_confirmation"),
+    ("POST", "/v1/pages/{page}/monitors"),
+    ("PATCH", "/v1/pages/{page}/monitors/{monitor}"),
+    ("DELETE", "/v1/pages/{page}/monitors/{monitor}"),
+    ("POST", "/v1/pages/{page}/monitors/{monitor}/run"),
+    ("POST", "/v1/pages/{page}/monitors/{monitor}/pause"),
+    ("POST", "/v1/pages/{page}/monitors/{monitor}/resume"),
 ]
 READS = [
     "/v1/pages",
@@ -152,6 +163,9 @@ READS = [
     "/v1/pages/{page}/subscribers/{subscriber}",
     "/v1/pages/{page}/incidents/{incident}/subscribers",
     "/v1/pages/{page}/incidents/{incident}/subscribers/{follower}",
+    "/v1/pages/{page}/monitors",
+    "/v1/pages/{page}/monitors/{monitor}",
+    "/v1/pages/{page}/monitors/{monitor}/results",
 ]
 
 

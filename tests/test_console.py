@@ -16,6 +16,10 @@ from heliograph.accounts.roles import ROLES, can
 from heliograph.catalog.models import Page
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
+from heliograph.monitors import services as monitors
+from heliograph.notify import outbox, payloads
+from heliograph.notify.models import INCIDENT_UPDATE
+from tests.notify_support import subscribe
 
 PASSWORD = "correct horse battery"
 
@@ -60,11 +64,23 @@ def world(page: Page, incident: Incident) -> World:
     )
     key, _ = create_key(name="deploy-bot")
     victim = make_user("viewer", "victim")
+    hook = subscribe(
+        page, endpoint="https://hooks.example.com/heliograph", email_address="ops@example.com"
+    )
+    sent = outbox.enqueue(
+        page=page, kind=INCIDENT_UPDATE, incident=incident,
+        payload=payloads.incident_payload(incident),
+    )  # fmt: skip
+    monitor = monitors.create_monitor(
+        page=page, name="Port 25", kind="tcp", config={"host": "mx.example.net", "port": 25}
+    )
     ids = {
+        "monitor": monitor.pk,
         "incident": incident.pk, "maintenance": maintenance.pk, "template": template.pk,
         "component": page.components.get().pk, "group": page.groups.get().pk,
         "key": str(key.pk), "user": str(victim.pk),
         "update": incident.updates.order_by("display_at").first().pk,
+        "subscriber": hook.pk, "notification": sent.pk,
     }  # fmt: skip
     return World(page, incident, maintenance, ids)
 
@@ -83,6 +99,18 @@ GETS = [
     ("/console/keys", "manage_keys"),
     ("/console/users", "manage_users"),
     ("/console/audit", "read"),
+    ("/console/subscribers", "manage_incidents"),
+    ("/console/subscribers?q=example&type=webhook&state=all", "manage_incidents"),
+    ("/console/subscribers/new", "manage_subscribers"),
+    ("/console/subscribers/export", "manage_subscribers"),
+    ("/console/subscribers/{subscriber}", "manage_incidents"),
+    ("/console/notifications", "read"),
+    ("/console/notifications/{notification}", "manage_incidents"),
+    ("/console/monitors", "read"),
+    ("/console/monitors/new", "manage_components"),
+    ("/console/monitors/new?kind=mail_roundtrip", "manage_components"),
+    ("/console/monitors/{monitor}", "read"),
+    ("/console/monitors/{monitor}/edit", "manage_components"),
 ]
 
 # Every form the console posts to, with the permission it needs.
@@ -115,6 +143,18 @@ POSTS = [
     ("/console/users", "manage_users"),
     ("/console/users/{user}/role", "manage_users"),
     ("/console/users/{user}/active", "manage_users"),
+    ("/console/subscribers/new", "manage_subscribers"),
+    ("/console/subscribers/{subscriber}/unsubscribe", "manage_incidents"),
+    ("/console/subscribers/{subscriber}/resend", "manage_incidents"),
+    ("/console/subscribers/{subscriber}/reactivate", "manage_subscribers"),
+    ("/console/subscribers/{subscriber}/components", "manage_subscribers"),
+    ("/console/subscribers/{subscriber}/rotate-secret", "manage_subscribers"),
+    ("/console/monitors/new", "manage_components"),
+    ("/console/monitors/{monitor}/edit", "manage_components"),
+    ("/console/monitors/{monitor}/run", "manage_incidents"),
+    ("/console/monitors/{monitor}/pause", "manage_incidents"),
+    ("/console/monitors/{monitor}/resume", "manage_incidents"),
+    ("/console/monitors/{monitor}/delete", "manage_components"),
 ]
 
 

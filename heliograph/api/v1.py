@@ -13,6 +13,7 @@ from heliograph.api import (
     components,
     extensions,
     incidents,
+    monitors,
     pages,
     postmortems,
     subscribers,
@@ -26,7 +27,7 @@ DESCRIPTION = """\
 Statuspage's Manage API v1 (the core: pages, components, component groups, incidents and
 their updates, postmortems, incident templates, component uptime, subscribers and incident
 subscribers) plus Heliograph's own resources (changes, impact windows, reopen, caused_by,
-a webhook subscriber's rotate_secret).
+a webhook subscriber's rotate_secret, monitors and their results: secrets write-only).
 
 Subscribers are e-mail (double opt-in unless `skip_confirmation_notification`) or webhook
 (active at once; `signing_secret` signs `X-Heliograph-Signature`); SMS and Slack are not
@@ -72,3 +73,4 @@ install(api)
 for module in (pages, components, incidents, postmortems, templates, extensions, subscribers):
     api.add_router("", module.router)
 api.add_router("", components.groups)
+api.add_router("", monitors.router)

@@ -9,9 +9,11 @@ from heliograph.console.views import (
     catalog,
     dashboard,
     incidents,
+    monitors,
     people,
     planning,
     postmortems,
+    subscribers,
 )
 
 app_name = "console"
@@ -62,4 +64,49 @@ urlpatterns: list[URLPattern] = [
     path("users/<int:user_id>/role", people.user_role, name="user_role"),
     path("users/<int:user_id>/active", people.user_active, name="user_active"),
     path("audit", audit.audit_log, name="audit"),
+    path("subscribers", subscribers.subscriber_list, name="subscribers"),
+    path("subscribers/new", subscribers.subscriber_new, name="subscriber_new"),
+    path("subscribers/export", subscribers.subscriber_export, name="subscriber_export"),
+    path("subscribers/<str:subscriber_id>", subscribers.subscriber_detail, name="subscriber"),
+    path(
+        "subscribers/<str:subscriber_id>/unsubscribe",
+        subscribers.subscriber_unsubscribe,
+        name="subscriber_unsubscribe",
+    ),  # fmt: skip
+    path(
+        "subscribers/<str:subscriber_id>/resend",
+        subscribers.subscriber_resend,
+        name="subscriber_resend",
+    ),  # fmt: skip
+    path(
+        "subscribers/<str:subscriber_id>/reactivate",
+        subscribers.subscriber_reactivate,
+        name="subscriber_reactivate",
+    ),  # fmt: skip
+    path(
+        "subscribers/<str:subscriber_id>/components",
+        subscribers.subscriber_components,
+        name="subscriber_components",
+    ),  # fmt: skip
+    path(
+        "subscribers/<str:subscriber_id>/rotate-secret",
+        subscribers.subscriber_rotate_secret,
+        name="subscriber_rotate_secret",
+    ),  # fmt: skip
+    path("notifications", subscribers.notification_list, name="notifications"),
+    path(
+        "notifications/<str:notification_id>",
+        subscribers.notification_detail,
+        name="notification",
+    ),  # fmt: skip
+]
+urlpatterns += [
+    path("monitors", monitors.monitor_list, name="monitors"),
+    path("monitors/new", monitors.monitor_new, name="monitor_new"),
+    path("monitors/<str:monitor_id>", monitors.monitor_detail, name="monitor"),
+    path("monitors/<str:monitor_id>/edit", monitors.monitor_edit, name="monitor_edit"),
+    path("monitors/<str:monitor_id>/run", monitors.monitor_run, name="monitor_run"),
+    path("monitors/<str:monitor_id>/pause", monitors.monitor_pause, name="monitor_pause"),
+    path("monitors/<str:monitor_id>/resume", monitors.monitor_resume, name="monitor_resume"),
+    path("monitors/<str:monitor_id>/delete", monitors.monitor_delete, name="monitor_delete"),
 ]

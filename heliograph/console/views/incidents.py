@@ -25,6 +25,7 @@ from heliograph.console.forms import (
     set_choices,
 )
 from heliograph.console.views.compose import Draft, review
+from heliograph.console.views.subscribers import incident_notifications
 from heliograph.incidents import services as incidents
 from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Change, Incident, IncidentTemplate, IncidentUpdate
@@ -95,10 +96,13 @@ def _current_statuses(incident: Incident) -> dict[str, str]:
 def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpResponse:
     form_class = MaintenanceUpdateForm if incident.is_maintenance else UpdateForm
     resolved = incident.status in ("resolved", "postmortem")
+    notified, other_notifications = incident_notifications(incident)
     context: dict[str, Any] = {
         "incident": incident, "resolved": resolved, "section": "incidents",
         "closed": incident.status == "completed",  # a finished maintenance takes no updates
-        "updates": [(u, render_markdown(u.body)) for u in incident.updates.all()],
+        "updates": [(u, render_markdown(u.body), notified.get(u.pk))
+                    for u in incident.updates.all()],
+        "other_notifications": other_notifications,
         "form": form_class(initial={"status": "investigating" if resolved else incident.status,
                                     "deliver_notifications": True}),
         "rows": picker_rows(incident.page, _current_statuses(incident)),
@@ -127,9 +131,24 @@ def _causes(incident: Incident) -> list[tuple[str, str]]:
 @requires("read")
 def incident_detail(request: HttpRequest, incident_id: str) -> HttpResponse:
     incident = incident_or_404(request, incident_id)
+    if request.method == "POST" and "publish_draft" in request.POST:
+        return _publish_draft(request, incident)
     if request.method == "POST":
         return _post_update(request, incident, reopen=False)
     return _detail(request, incident)
+
+
+def _publish_draft(request: HttpRequest, incident: Incident) -> HttpResponse:
+    """Make a draft (opened by a monitor for responders) public and notify subscribers."""
+    if not user_of(request).can("manage_incidents"):
+        return show(request, "console/403.html", {"permission": "manage_incidents"}, status=403)
+    form = forms.Form(data={})
+    form.is_valid()  # bound and clean, so a service error can be attached to it
+    if attempt(form, lambda: incidents.publish_draft(incident=incident, actor=actor(request))):
+        messages.success(request, f"Published “{incident.name}”; subscribers are notified.")
+        return redirect("console:incident", incident.pk)
+    incident.refresh_from_db()
+    return _detail(request, incident, publish_form=form)
 
 
 @requires("manage_incidents")

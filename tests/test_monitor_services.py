@@ -1,0 +1,271 @@
+"""Monitor services: checked settings, secrets kept out of sight, pause, resume, run now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from heliograph.accounts.models import AuditEvent
+from heliograph.catalog import services as catalog
+from heliograph.catalog.models import Component, Page
+from heliograph.lib.errors import InputError
+from heliograph.monitors import services
+from heliograph.monitors.models import Monitor
+
+PASSWORD = "hunter2-imap-Cl8sterA"
+SMTP_PASSWORD = "smtp-pw-91f0c2"
+MAIL = {
+    "smtp_host": "mx.cluster-a.example.net",
+    "mail_from": "probe@example.org",
+    "mail_to": "probe-a@example.net",
+    "imap_host": "imap.example.net",
+    "imap_username": "probe-a@example.net",
+}
+
+
+def mail_monitor(page: Page, component: Component | None = None, **extra: Any) -> Monitor:
+    fields: dict[str, Any] = {
+        "page": page, "name": "Inbound — Cluster A", "kind": "mail_roundtrip",
+        "config": {**MAIL, "imap_password": PASSWORD}, "component": component,
+        "interval_seconds": 120, "timeout_seconds": 600, "actor": "user:alice",
+    }  # fmt: skip
+    return services.create_monitor(**{**fields, **extra})
+
+
+def audit_text() -> str:
+    return json.dumps(list(AuditEvent.objects.values("before", "after", "action")))
+
+
+def test_it_creates_a_monitor_with_defaults_and_the_password_kept_aside(
+    page: Page, cluster_a: Component
+) -> None:
+    before = timezone.now()
+    monitor = mail_monitor(page, cluster_a, automation="draft", public=True)
+    monitor.refresh_from_db()
+    assert monitor.config["smtp_port"] == 25 and monitor.config["ok_seconds"] == 60
+    assert "imap_password" not in monitor.config
+    assert monitor.secrets == {"imap_password": PASSWORD}
+    assert services.secret_status(monitor) == {"imap_password": "set", "smtp_password": "not set"}
+    assert before <= monitor.next_run_at <= timezone.now() + timedelta(seconds=120)
+    event = AuditEvent.objects.get(action="monitor.create")
+    assert event.actor == "user:alice" and event.page_id == page.pk
+    assert event.after["secrets"]["imap_password"] == "set"
+    assert PASSWORD not in audit_text()
+
+
+def test_it_takes_secrets_given_apart_from_the_config(page: Page) -> None:
+    monitor = services.create_monitor(
+        page=page, name="Outbound", kind="mail_roundtrip", config=MAIL,
+        secrets={"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD},
+    )  # fmt: skip
+    assert monitor.secrets == {"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD}
+    assert SMTP_PASSWORD not in audit_text()
+
+
+Bad = Callable[[Page, Component, Page], Any]
+REFUSED: dict[str, tuple[Bad, str]] = {
+    "an unknown kind": (
+        lambda p, c, o: services.create_monitor(page=p, name="x", kind="ping", config={}),
+        "unknown monitor kind 'ping'",
+    ),
+    "a missing setting": (
+        lambda p, c, o: services.create_monitor(page=p, name="x", kind="tcp", config={"port": 25}),
+        "config: host is required",
+    ),
+    "an unknown setting": (
+        lambda p, c, o: services.create_monitor(
+            page=p, name="x", kind="tcp", config={"host": "mx.example.net", "port": 25, "hots": 1}
+        ),
+        "config: unknown setting 'hots'",
+    ),
+    "a short interval": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="tcp",
+            config={"host": "a.example", "port": 25},
+            interval_seconds=5,
+        ),  # fmt: skip
+        "the interval must be a whole number of seconds from 10",
+    ),
+    "a zero timeout": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="tcp",
+            config={"host": "a.example", "port": 25},
+            timeout_seconds=0,
+        ),  # fmt: skip
+        "the timeout must be more than 0",
+    ),
+    "another page's component": (
+        lambda p, c, o: services.create_monitor(
+            page=o, name="x", kind="tcp", config={"host": "a.example", "port": 25}, component=c
+        ),
+        "component 'Cluster A' belongs to another page",
+    ),
+    "automation without a component": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="tcp",
+            config={"host": "a.example", "port": 25},
+            automation="publish",
+        ),  # fmt: skip
+        "incident automation needs a component",
+    ),
+    "a secret this kind lacks": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="tcp",
+            config={"host": "a.example", "port": 25},
+            secrets={"password": "x"},
+        ),  # fmt: skip
+        "a tcp monitor has no secret 'password' (its secrets: none)",
+    ),
+    "a password in a URL": (
+        lambda p, c, o: services.create_monitor(
+            page=p, name="x", kind="http", config={"url": f"https://ops:{PASSWORD}@x.example/"}
+        ),
+        "config.url: put the password in the authorization secret, not in the URL",
+    ),
+    "an Authorization header": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="http",
+            config={"url": "https://x.example/", "headers": {"Authorization": PASSWORD}},
+        ),  # fmt: skip
+        "config.headers: give Authorization as the authorization secret",
+    ),
+    "an empty name": (
+        lambda p, c, o: services.create_monitor(
+            page=p, name="  ", kind="tcp", config={"host": "a.example", "port": 25}
+        ),
+        "a name must have 1 to 255 characters",
+    ),
+    "a number that is not finite": (
+        lambda p, c, o: services.create_monitor(
+            page=p,
+            name="x",
+            kind="tcp",
+            config={"host": "a.example", "port": 25, "slow_ms": float("inf")},
+        ),  # fmt: skip
+        "config.slow_ms: numbers must be finite",
+    ),
+    "a taken name": (
+        lambda p, c, o: mail_monitor(p),
+        "a monitor named 'Inbound — Cluster A' already exists",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=list(REFUSED))
+def test_it_refuses_bad_settings_clearly_and_writes_nothing(
+    page: Page, cluster_a: Component, case: str
+) -> None:
+    other = catalog.create_page(name="Elsewhere")
+    mail_monitor(page)
+    counts = (Monitor.objects.count(), AuditEvent.objects.count())
+    call, message = REFUSED[case]
+    with pytest.raises(InputError) as refused:
+        call(page, cluster_a, other)
+    assert message in str(refused.value)
+    assert PASSWORD not in str(refused.value)
+    assert (Monitor.objects.count(), AuditEvent.objects.count()) == counts
+
+
+def test_it_keeps_a_secret_not_given_again_and_clears_one_given_empty(page: Page) -> None:
+    monitor = mail_monitor(page, secrets={"smtp_password": SMTP_PASSWORD})
+    services.update_monitor(monitor=monitor, config={**MAIL, "poll_seconds": 5})
+    monitor.refresh_from_db()
+    assert monitor.config["poll_seconds"] == 5
+    assert monitor.secrets == {"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD}
+    services.update_monitor(monitor=monitor, secrets={"smtp_password": None})
+    monitor.refresh_from_db()
+    assert monitor.secrets == {"imap_password": PASSWORD}
+    update = AuditEvent.objects.filter(action="monitor.update").order_by("id").last()
+    assert update is not None
+    assert update.before["secrets"]["smtp_password"] == "set"
+    assert update.after["secrets"]["smtp_password"] == "not set"
+    assert PASSWORD not in audit_text() and SMTP_PASSWORD not in audit_text()
+
+
+def test_it_drops_the_old_kinds_secrets_when_the_kind_changes(page: Page) -> None:
+    monitor = mail_monitor(page)
+    services.update_monitor(
+        monitor=monitor, kind="http", config={"url": "https://status.example.net/health"}
+    )
+    monitor.refresh_from_db()
+    assert monitor.kind == "http" and monitor.secrets == {}
+    assert services.secret_status(monitor) == {"authorization": "not set"}
+
+
+def test_it_writes_and_audits_nothing_when_nothing_changes(page: Page) -> None:
+    monitor = mail_monitor(page)
+    stamp = monitor.updated_at
+    services.update_monitor(monitor=monitor, config=MAIL, secrets={"imap_password": PASSWORD})
+    monitor.refresh_from_db()
+    assert monitor.updated_at == stamp
+    assert not AuditEvent.objects.filter(action="monitor.update").exists()
+
+
+def test_it_forgets_the_path_state_when_the_component_changes(
+    page: Page, cluster_a: Component
+) -> None:
+    monitor = mail_monitor(page)
+    Monitor.objects.filter(pk=monitor.pk).update(state={"status": "down", "bad": 3})
+    monitor.refresh_from_db()
+    services.update_monitor(monitor=monitor, component=cluster_a, automation="draft")
+    monitor.refresh_from_db()
+    assert monitor.component == cluster_a and monitor.state == {}
+    assert services.changes(monitor, services.check(page, {}, monitor)) == []
+
+
+def test_it_allows_a_timeout_longer_than_the_interval(page: Page) -> None:
+    # A round trip every 2 minutes may wait 10 for a lost canary: runs never overlap.
+    monitor = mail_monitor(page)
+    assert (monitor.interval_seconds, monitor.timeout_seconds) == (120, 600.0)
+
+
+def test_it_pauses_resumes_and_runs_now(page: Page) -> None:
+    monitor = mail_monitor(page)
+    services.pause_monitor(monitor=monitor, actor="user:bob")
+    services.pause_monitor(monitor=monitor, actor="user:bob")  # already paused: no event
+    monitor.refresh_from_db()
+    assert monitor.paused
+    assert AuditEvent.objects.filter(action="monitor.pause").count() == 1
+    with pytest.raises(InputError, match="is paused; resume it to run it"):
+        services.run_now(monitor=monitor)
+    services.resume_monitor(monitor=monitor, actor="user:bob")
+    monitor.refresh_from_db()
+    assert not monitor.paused
+    assert monitor.next_run_at <= timezone.now() + timedelta(seconds=services.RESUME_SOON)
+    Monitor.objects.filter(pk=monitor.pk).update(next_run_at=timezone.now() + timedelta(hours=1))
+    services.run_now(monitor=monitor, actor="user:bob")
+    monitor.refresh_from_db()
+    assert monitor.next_run_at <= timezone.now()
+    assert AuditEvent.objects.filter(action="monitor.run", actor="user:bob").exists()
+
+
+def test_it_deletes_a_monitor_and_audits_it_without_its_secret(page: Page) -> None:
+    monitor = mail_monitor(page)
+    services.delete_monitor(monitor=monitor, actor="user:carol")
+    assert not Monitor.objects.exists()
+    event = AuditEvent.objects.get(action="monitor.delete")
+    assert event.before["name"] == "Inbound — Cluster A" and event.after is None
+    assert PASSWORD not in audit_text()
+
+
+def test_it_finds_a_monitor_by_id_or_name(page: Page) -> None:
+    monitor = mail_monitor(page)
+    assert services.find_monitor(page, monitor.pk) == monitor
+    assert services.find_monitor(page, "Inbound — Cluster A") == monitor
+    with pytest.raises(InputError, match="has no monitor with id or name 'nope'"):
+        services.find_monitor(page, "nope")
