@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from heliograph.catalog.models import Component
@@ -102,3 +104,14 @@ def test_it_keeps_probing_in_the_background_until_stopped(
     [result] = checked.results.all()
     assert result.verdict == "ok" and result.values["status_code"] == 200
     assert result.lag_ms < 5000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_runs_due_monitors_in_one_worker_pass(settings: Any, cluster_a: Component) -> None:
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
+    out = io.StringIO()
+    with http_server({"/": Reply(200, b"fine")}) as server:
+        checked = monitor(cluster_a, "Site", url=server.url("/"), next_run_at=timezone.now())
+        call_command("worker", "--once", stdout=out)
+    assert "1 monitor(s) run" in out.getvalue()
+    assert checked.results.get().verdict == "ok"

@@ -102,9 +102,14 @@ class Command(HeliographCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["once"]:
+            owner = notify_worker.default_owner()
             done = run_due()
-            sent = notify_worker.run_once(owner=notify_worker.default_owner())
-            self.stdout.write(f"{done} maintenance step(s) done, {sent} delivery(ies) handled")
+            sent = notify_worker.run_once(owner=owner)
+            probed = scheduler.run_once(owner=owner, apply=automation.apply)
+            self.stdout.write(
+                f"{done} maintenance step(s) done, {sent} delivery(ies) handled, "
+                f"{probed} monitor(s) run"
+            )
             return
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
