@@ -90,7 +90,9 @@ def apply_result(
     duration_ms: float = 0.0,
 ) -> Outcome:
     """Record ``result`` for ``monitor`` as of ``now`` and act on what it means."""
-    component = _locked(Component.objects.filter(pk=monitor.component_id))
+    component = None  # a monitor that feeds no component costs no query for one
+    if monitor.component_id is not None:
+        component = _locked(Component.objects.filter(pk=monitor.component_id))
     fresh = _locked(Monitor.objects.filter(pk=monitor.pk))
     if fresh is None:  # deleted while it ran
         return Outcome(PathState(), None, False, False, Action.NONE, None)
@@ -113,10 +115,11 @@ def apply_result(
 
 
 def _locked(rows: QuerySet[Row]) -> Row | None:
-    """The row, locked against other workers (SQLite: the IMMEDIATE transaction holds it)."""
+    """The row (``rows`` picks one by its key), locked against other workers (SQLite: the
+    IMMEDIATE transaction holds it). Unordered: sorting one row costs only compiling."""
     if connection.vendor == "postgresql":
         rows = rows.select_for_update()
-    return rows.first()
+    return next(iter(rows.order_by()[:1]), None)
 
 
 # --- evidence rows -------------------------------------------------------------------------
@@ -261,6 +264,8 @@ class Run:
     def _incident(self) -> Incident | None:
         """The incident automation last opened or fed for this component."""
         ids = {m.incident_id for m in (self.monitor, *self.others) if m.incident_id}
+        if not ids:  # none fed yet (the usual case): no query to build
+            return None
         found = Incident.objects.filter(pk__in=ids, kind="incident").order_by("-created_at")
         return found.first()
 

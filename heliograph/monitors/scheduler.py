@@ -1,30 +1,39 @@
 """Running monitors on time: lease due rows, probe concurrently, apply each result.
 
-One asyncio loop per worker. Every tick it leases the monitors that are due (``FOR
-UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the list; SQLite's
-IMMEDIATE transactions make the lease atomic there too) and starts a task per monitor,
-at most ``concurrency`` probing at once, each under a hard timeout. A long probe (a mail
+One asyncio loop per worker. Every tick it leases the monitors that are due, or due
+within ``AHEAD`` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several workers share the
+list; SQLite's IMMEDIATE transactions make the lease atomic there too) and starts a task
+per monitor that waits for the monitor's moment, at most ``concurrency`` at once, each
+probe under a hard timeout. A long probe (a mail
 round trip waits minutes) never holds up the others. Database work runs in a small thread
-pool beside the loop. A worker that dies keeps its leases only until they run out
-(timeout + a margin, shorter than any interval), then another worker takes the monitors.
+pool beside the loop: finished runs are recorded in batches, one transaction per batch and
+a savepoint per run (a run the database refuses is recorded again alone), so thousands of
+checks a minute cost a few transactions a second. HTTP probes share one client per TLS
+setting while the loop runs (each check still opens a connection of its own). A worker
+that dies keeps its leases only until they run out (timeout + a margin, shorter than any
+interval), then another worker takes the monitors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from heliograph.monitors.models import Monitor
+from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, UNKNOWN, ProbeSpec, Result
 from heliograph.monitors.probes.registry import probe_module
 from heliograph.notify import netguard
@@ -32,8 +41,13 @@ from heliograph.notify import netguard
 log = logging.getLogger(__name__)
 
 TICK = 0.2  # seconds between looks for due monitors
+# Monitors due this soon are claimed already and wait for their moment in the loop, so a
+# tick's granularity or a slow claim (a busy database) does not make them start late.
+AHEAD = 1.0
 LEASE_MARGIN = 15.0  # seconds a lease outlives the probe's own timeout
 CLAIM_LIMIT = 500
+BATCH = 50  # finished runs recorded in one transaction, at most (SQLite: its write lock)
+GATHER = 0.1  # seconds a batch waits for the runs that finish beside the first one
 # apply(monitor, result, finished_at, lag_ms, duration_ms), called in a database thread.
 Apply = Callable[[Monitor, Result, datetime, float, float], None]
 
@@ -51,9 +65,12 @@ def next_run_at(due: datetime, interval: float, now: datetime) -> datetime:
     return now + timedelta(seconds=random.uniform(0, min(interval, 5.0)))
 
 
-def claim_due(*, owner: str, now: datetime, limit: int = CLAIM_LIMIT) -> list[Monitor]:
+def claim_due(
+    *, owner: str, now: datetime, limit: int = CLAIM_LIMIT, ahead: float = 0.0
+) -> list[Monitor]:
+    """Lease the monitors due by ``now`` (+ ``ahead`` seconds), the most overdue first."""
     due = (
-        Monitor.objects.filter(paused=False, next_run_at__lte=now)
+        Monitor.objects.filter(paused=False, next_run_at__lte=now + timedelta(seconds=ahead))
         .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
         .order_by("next_run_at")
     )
@@ -63,10 +80,14 @@ def claim_due(*, owner: str, now: datetime, limit: int = CLAIM_LIMIT) -> list[Mo
         due = due.select_for_update(skip_locked=True, of=("self",))
     with transaction.atomic():
         claimed = list(due[:limit])
+        leases: dict[datetime, list[str]] = {}
         for monitor in claimed:
-            monitor.leased_until = now + timedelta(seconds=monitor.timeout_seconds + LEASE_MARGIN)
+            lease = ahead + monitor.timeout_seconds + LEASE_MARGIN
+            monitor.leased_until = now + timedelta(seconds=lease)
             monitor.lease_owner = owner
-        Monitor.objects.bulk_update(claimed, ["leased_until", "lease_owner"])
+            leases.setdefault(monitor.leased_until, []).append(monitor.pk)
+        for until, ids in leases.items():  # one UPDATE per timeout, not a CASE per row
+            Monitor.objects.filter(pk__in=ids).update(leased_until=until, lease_owner=owner)
     return claimed
 
 
@@ -77,6 +98,49 @@ def release(*, monitor: Monitor, due: datetime, now: datetime) -> None:
         leased_until=None,
         lease_owner="",
     )
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A run whose result waits to be recorded."""
+
+    monitor: Monitor
+    result: Result
+    due: datetime
+    lag_ms: float
+    took_ms: float
+
+
+def record_batch(apply: Apply, batch: Sequence[Finished]) -> None:
+    """Record ``batch`` in one transaction, each run in a savepoint of its own. Runs the
+    database refused (a deadlock with another worker's batch, say) are recorded again
+    alone after it, and so is the whole batch when its transaction fails."""
+    alone = len(batch) == 1
+    try:
+        with transaction.atomic():
+            refused = [run for run in batch if not _record(apply, run, alone=alone)]
+    except Exception:  # the database went away: alone, the lease runs out and it runs again
+        log.exception("monitors: recording %d result(s) failed", len(batch))
+        refused = [] if alone else list(batch)
+    for run in refused:
+        record_batch(apply, [run])
+
+
+def _record(apply: Apply, run: Finished, *, alone: bool) -> bool:
+    """Apply one run and release its monitor; False (nothing done) when the database
+    refused it in a batch. A failing ``apply`` is logged; the lease is given back anyway."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            apply(run.monitor, run.result, now, run.lag_ms, run.took_ms)
+    except DatabaseError:
+        if not alone:
+            return False
+        log.exception("monitor %s: recording the result failed", run.monitor.pk)
+    except Exception:
+        log.exception("monitor %s: recording the result failed", run.monitor.pk)
+    release(monitor=run.monitor, due=run.due, now=now)
+    return True
 
 
 async def run_probe(monitor: Monitor, allowed: list[netguard.rules.Network]) -> Result:
@@ -106,6 +170,8 @@ class Scheduler:
         self.concurrency = concurrency
         self.db = ThreadPoolExecutor(db_threads, thread_name_prefix="monitor-db")
         self.running: set[asyncio.Task[None]] = set()
+        self.finished: list[tuple[Finished, asyncio.Future[None]]] = []
+        self.recorder: asyncio.Task[None] | None = None
 
     async def in_db(self, work: Callable[[], object]) -> object:
         def call() -> object:
@@ -117,31 +183,35 @@ class Scheduler:
     async def run(self, stop: threading.Event) -> None:
         allowed = netguard.allowed_networks()
         try:
-            while not stop.is_set():
-                try:
-                    await self.tick(allowed)
-                except Exception:  # the database may be away; the next tick tries again
-                    log.exception("monitors: tick failed; retrying")
-                await asyncio.sleep(TICK)
-            await asyncio.gather(*self.running, return_exceptions=True)
+            async with common.shared_clients():
+                while not stop.is_set():
+                    try:
+                        await self.tick(allowed)
+                    except Exception:  # the database may be away; the next tick tries again
+                        log.exception("monitors: tick failed; retrying")
+                    await asyncio.sleep(TICK)
+                await asyncio.gather(*self.running, return_exceptions=True)
         finally:
             self.db.shutdown(wait=True)
 
     async def once(self) -> int:
         """One tick, waiting for every probe it started; returns how many ran."""
         try:
-            started = await self.tick(netguard.allowed_networks())
-            await asyncio.gather(*self.running)
+            async with common.shared_clients():
+                started = await self.tick(netguard.allowed_networks(), ahead=0.0)
+                await asyncio.gather(*self.running)
             return started
         finally:
             self.db.shutdown(wait=True)
 
-    async def tick(self, allowed: list[netguard.rules.Network]) -> int:
+    async def tick(self, allowed: list[netguard.rules.Network], ahead: float = AHEAD) -> int:
         free = min(self.concurrency - len(self.running), CLAIM_LIMIT)  # what can start now
         if free <= 0:
             return 0
         now = timezone.now()
-        claimed = await self.in_db(lambda: claim_due(owner=self.owner, now=now, limit=free))
+        claimed = await self.in_db(
+            lambda: claim_due(owner=self.owner, now=now, limit=free, ahead=ahead)
+        )
         assert isinstance(claimed, list)
         for monitor in claimed:
             task = asyncio.create_task(self.one(monitor, allowed))
@@ -151,19 +221,38 @@ class Scheduler:
 
     async def one(self, monitor: Monitor, allowed: list[netguard.rules.Network]) -> None:
         due = monitor.next_run_at
+        # Claimed ahead: start on the first tick at or after the due time, with the other
+        # runs due then (the loop serves a crowd of them in one pass, cheaper than one each).
+        if (early := math.ceil(due.timestamp() / TICK) * TICK - time.time()) > 0:
+            await asyncio.sleep(early)
         lag_ms = max((timezone.now() - due).total_seconds() * 1000, 0.0)
         clock = time.perf_counter()
         result = await run_probe(monitor, allowed)
         took_ms = (time.perf_counter() - clock) * 1000
+        await self.record(Finished(monitor, result, due, lag_ms, took_ms))
 
-        def record() -> None:
-            now = timezone.now()
+    async def record(self, run: Finished) -> None:
+        """Queue ``run`` for the next batch; returns once it is recorded."""
+        done = asyncio.get_running_loop().create_future()
+        self.finished.append((run, done))
+        if self.recorder is None or self.recorder.done():
+            self.recorder = asyncio.create_task(self.drain())
+        await done
+
+    async def drain(self) -> None:
+        """Record the finished runs, a batch at a time, until none is left."""
+        while self.finished:
+            if len(self.finished) < BATCH:
+                await asyncio.sleep(GATHER)  # let the runs finishing now join this batch
+            batch, self.finished = self.finished[:BATCH], self.finished[BATCH:]
+            runs = [run for run, _ in batch]
             try:
-                self.apply(monitor, result, now, lag_ms, took_ms)
-            finally:
-                release(monitor=monitor, due=due, now=now)
-
-        await self.in_db(record)
+                await self.in_db(functools.partial(record_batch, self.apply, runs))
+            except Exception:  # record_batch logs the database's refusals itself
+                log.exception("monitors: recording %d result(s) failed", len(runs))
+            for _, done in batch:
+                if not done.done():  # its task may have been cancelled meanwhile
+                    done.set_result(None)
 
 
 def run_once(*, owner: str, apply: Apply) -> int:

@@ -2,22 +2,26 @@
 
 Database work happens outside the event loop; only the network I/O is async. A pass
 takes one leased batch, so a crash loses at most that batch's in-flight messages to a
-repeat (never to silence): their leases run out and another pass sends them.
+repeat (never to silence): their leases run out and another pass sends them. On
+PostgreSQL the next batch is claimed while one is sent; it is not sent yet, so it cannot
+repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import queue
 import socket
 import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from heliograph.catalog.models import ComponentGroup
@@ -51,25 +55,49 @@ def run_once(
     lease: float | None = None,
 ) -> int:  # fmt: skip
     """One pass; returns how many deliveries it claimed (0: nothing was due)."""
+    taken = _take(owner=owner, now=now, limit=limit, lease=lease)
+    if taken is None:
+        return 0
+    _deliver(taken, now)
+    return taken.count
+
+
+@dataclass
+class _Taken:
+    """A claimed batch, built and ready to send."""
+
+    count: int  # claimed, including those skipped since
+    wanted: list[Delivery]
+    batch: _Batch
+
+
+def _take(
+    *, owner: str, now: datetime | None = None, limit: int = BATCH, lease: float | None = None
+) -> _Taken | None:
+    """Expand, claim a batch, skip who left, build the messages; None: nothing was due."""
     outbox.expand(now=now)
     lease = lease_seconds() if lease is None else lease
     claimed = outbox.claim(owner=owner, limit=limit, lease_seconds=lease, now=now)
     if not claimed:
-        return 0
+        return None
     wanted = [d for d in claimed if outbox.still_wanted(d)]
     keep = {d.pk for d in wanted}
     outbox.record_skipped(
         deliveries=[d for d in claimed if d.pk not in keep], reason="subscriber no longer active"
     )
-    batch = _prepare(wanted)
+    return _Taken(len(claimed), wanted, _prepare(wanted))
+
+
+def _deliver(taken: _Taken, now: datetime | None = None) -> None:
+    """Send a built batch and record what happened to each delivery."""
+    batch = taken.batch
     results = {**batch.known, **asyncio.run(_send(batch.emails, batch.hooks))}
-    _record(wanted, results, now)
-    return len(claimed)
+    _record(taken.wanted, results, now)
 
 
 @dataclass
 class _Batch:
-    emails: dict[int, EmailMessage] = field(default_factory=dict)
+    emails: dict[int, email.Outgoing] = field(default_factory=dict)
     hooks: dict[int, webhook.Request] = field(default_factory=dict)
     known: dict[int, str | None] = field(default_factory=dict)  # failed before sending
 
@@ -77,12 +105,12 @@ class _Batch:
 def _prepare(deliveries: list[Delivery]) -> _Batch:
     """The messages and requests to send (rendering each notification once)."""
     batch = _Batch()
-    rendered: dict[str, email.Rendered] = {}
+    composers: dict[str, email.Composer] = {}
     groups = _group_names({d.notification.page_id for d in deliveries})
     for delivery in deliveries:
         try:
             if outbox.channel_of(delivery) == EMAIL:
-                batch.emails[delivery.pk] = _email(delivery, rendered, groups)
+                batch.emails[delivery.pk] = _email(delivery, composers, groups)
             else:
                 batch.hooks[delivery.pk] = webhook.build_request(delivery)
         except Exception as exc:  # a bad payload fails its deliveries, not the batch
@@ -92,14 +120,14 @@ def _prepare(deliveries: list[Delivery]) -> _Batch:
 
 
 def _email(
-    delivery: Delivery, cache: dict[str, email.Rendered], groups: Mapping[str, str]
-) -> EmailMessage:
+    delivery: Delivery, cache: dict[str, email.Composer], groups: Mapping[str, str]
+) -> email.Outgoing:
     if not delivery.subscriber.email:
         raise ValueError("the subscriber has no e-mail address")
     notification = delivery.notification
     if notification.pk not in cache:
-        cache[notification.pk] = email.render(notification, groups)
-    return email.build_message(delivery, cache[notification.pk])
+        cache[notification.pk] = email.Composer(notification, email.render(notification, groups))
+    return cache[notification.pk].outgoing(delivery)
 
 
 def _group_names(page_ids: set[str]) -> dict[str, str]:
@@ -107,7 +135,7 @@ def _group_names(page_ids: set[str]) -> dict[str, str]:
 
 
 async def _send(
-    emails: Mapping[int, EmailMessage], hooks: Mapping[int, webhook.Request]
+    emails: Mapping[int, email.Outgoing], hooks: Mapping[int, webhook.Request]
 ) -> dict[int, str | None]:
     """Both channels at once; each bounds its own concurrency."""
     mail, posted = await asyncio.gather(
@@ -134,6 +162,72 @@ def _record(
 
 
 def watch(stop: threading.Event, interval: float = 1.0, owner: str | None = None) -> None:
-    """Deliver until ``stop`` is set; a crashed pass's leases lapse and its rows come back."""
+    """Deliver until ``stop`` is set; a crashed pass's leases lapse and its rows come back.
+
+    On PostgreSQL, two threads: one sends a batch (and records it) while this one claims
+    and builds the next, so the relay does not wait while the database server works. On
+    SQLite that work is this process's own CPU, and overlapping it only slows the sending
+    (measured with bench/fanout): one pass after another.
+    """
     claimant = owner or default_owner()
-    run_until_stopped(stop, interval, lambda: run_once(owner=claimant), name="notify")
+    if connection.vendor != "postgresql":
+        run_until_stopped(stop, interval, lambda: run_once(owner=claimant), name="notify")
+        return
+    pipeline = _Pipeline(stop, claimant)
+    sender = threading.Thread(
+        target=run_until_stopped, args=(stop, interval, pipeline.deliver),
+        kwargs={"name": "notify"}, name="notify-send", daemon=True,
+    )  # fmt: skip
+    sender.start()
+    try:
+        run_until_stopped(stop, interval, pipeline.take, name="notify")
+    finally:
+        sender.join()
+        with contextlib.suppress(DatabaseError):  # if it fails, the leases run out instead
+            pipeline.hand_back()
+            connection.close()
+
+
+class _Pipeline:
+    """At most one batch is sent at a time, so a crash still repeats at most one batch;
+    the one claimed beside it is not sent yet and comes back when its lease runs out (at
+    once on a clean stop)."""
+
+    def __init__(self, stop: threading.Event, owner: str) -> None:
+        self.stop, self.owner = stop, owner
+        self.ready: queue.Queue[_Taken] = queue.Queue()
+        self.room = threading.Semaphore(1)  # for one claimed batch that waits to be sent
+
+    def take(self) -> int:
+        """A pass of the claiming thread: claim and build the next batch, then wait."""
+        while not self.room.acquire(timeout=0.2):
+            if self.stop.is_set():
+                return 0
+        try:
+            taken = _take(owner=self.owner)
+        except BaseException:
+            self.room.release()
+            raise
+        if taken is None:
+            self.room.release()
+            return 0
+        self.ready.put(taken)
+        return taken.count
+
+    def deliver(self) -> bool:
+        """A pass of the sending thread; True, so that it waits on the queue, not idly."""
+        try:
+            taken = self.ready.get(timeout=0.2)
+        except queue.Empty:
+            return True
+        self.room.release()
+        if self.stop.is_set():
+            outbox.release(deliveries=taken.wanted, owner=self.owner)
+        else:
+            _deliver(taken)
+        return True
+
+    def hand_back(self) -> None:
+        """After a stop: unlease what was claimed and not sent, for the next worker."""
+        while not self.ready.empty():
+            outbox.release(deliveries=self.ready.get_nowait().wanted, owner=self.owner)

@@ -11,6 +11,8 @@ from whatever the result says.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import errno
 import functools
 import ipaddress
@@ -18,8 +20,17 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -370,29 +381,68 @@ class Request:
     follow_redirects: bool = False
 
 
+TlsSetting = tuple[bool, str | None]  # (verify, cadata)
+_SHARED: contextvars.ContextVar[dict[TlsSetting, httpx.AsyncClient] | None] = (
+    contextvars.ContextVar("heliograph_probe_clients", default=None)
+)
+
+
+def _client(setting: TlsSetting) -> httpx.AsyncClient:
+    """A client that keeps no cookies (each fetch keeps its own) and no idle connection:
+    every check connects afresh to the address it pinned, so its latency includes the
+    connection and TLS handshake, a server that stopped accepting connections fails, and
+    a TLS connection verified for one name never carries a request for another."""
+    return httpx.AsyncClient(
+        verify=tls_context(*setting), follow_redirects=False, trust_env=False,
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+    )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def shared_clients() -> AsyncIterator[None]:
+    """While this lasts, HTTP fetches in this task and the tasks it starts share one client
+    per TLS setting instead of building and closing one per check (the scheduler's loop)."""
+    clients: dict[TlsSetting, httpx.AsyncClient] = {}
+    token = _SHARED.set(clients)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+        for client in clients.values():
+            await client.aclose()
+
+
 async def fetch(request: Request, spec: ProbeSpec) -> Response:
     """One request, every hop pinned by netguard; raises httpx errors, Refused, Unresolvable."""
+    setting = (request.verify, request.cadata)
+    shared = _SHARED.get()
+    if shared is None:
+        async with _client(setting) as client:
+            return await _fetch(client, request, spec)
+    client = shared.get(setting) or shared.setdefault(setting, _client(setting))
+    return await _fetch(client, request, spec)
+
+
+async def _fetch(client: httpx.AsyncClient, request: Request, spec: ProbeSpec) -> Response:
     url, method, content = request.url, request.method, request.content
     headers = {"User-Agent": USER_AGENT, **request.headers}
     redirects: list[str] = []
-    async with httpx.AsyncClient(
-        verify=tls_context(request.verify, request.cadata), timeout=spec.timeout,
-        follow_redirects=False, trust_env=False,
-    ) as client:  # fmt: skip
-        for hop in range(MAX_REDIRECTS + 1):
-            response, body = await _send(client, url, method, headers, content, spec)
-            location = response.headers.get("location")
-            if not (request.follow_redirects and response.is_redirect and location):
-                break
-            if hop == MAX_REDIRECTS:
-                break
-            redirects.append(redact(url))
-            following = urljoin(url, location)
-            if urlsplit(following).netloc != urlsplit(url).netloc:
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            if response.status_code in (301, 302, 303) and method not in ("GET", "HEAD"):
-                method, content = "GET", None
-            url = following
+    cookies = httpx.Cookies()  # the ones the hops of this fetch set, as a browser keeps them
+    for hop in range(MAX_REDIRECTS + 1):
+        response, body = await _send(client, url, method, headers, content, spec, cookies)
+        location = response.headers.get("location")
+        if not (request.follow_redirects and response.is_redirect and location):
+            break
+        if hop == MAX_REDIRECTS:
+            break
+        redirects.append(redact(url))
+        following = urljoin(url, location)
+        if urlsplit(following).netloc != urlsplit(url).netloc:
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        if response.status_code in (301, 302, 303) and method not in ("GET", "HEAD"):
+            method, content = "GET", None
+        url = following
     return Response(
         status=response.status_code, reason=response.reason_phrase, headers=response.headers,
         body=body, encoding=response.encoding or "utf-8", url=redact(url), redirects=redirects,
@@ -401,15 +451,16 @@ async def fetch(request: Request, spec: ProbeSpec) -> Response:
 
 async def _send(
     client: httpx.AsyncClient, url: str, method: str, headers: Mapping[str, str],
-    content: bytes | None, spec: ProbeSpec,
+    content: bytes | None, spec: ProbeSpec, cookies: httpx.Cookies,
 ) -> tuple[httpx.Response, bytes]:  # fmt: skip
     target = await pin_url(url, spec.allowed)
     extensions = {"sni_hostname": target.server_name} if url.startswith("https") else {}
     outgoing = client.build_request(
         method, target.url, headers={**headers, "Host": target.host_header}, content=content,
-        extensions=extensions,
+        cookies=cookies, timeout=spec.timeout, extensions=extensions,
     )  # fmt: skip
     response = await client.send(outgoing, stream=True)
+    cookies.extract_cookies(response)
     try:
         chunks: list[bytes] = []
         size = 0
