@@ -19,6 +19,7 @@ from heliograph.notify.smtp_config import Relay, parse_smtp_url
 from heliograph.notify.system_checks import check_notify_settings
 from tests.live import free_port
 from tests.notify_support import smtp_sink, subscribe
+from tests.probe_servers import silent, tcp_server
 
 BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
 
@@ -83,6 +84,34 @@ def test_it_sends_many_over_a_few_reused_connections(settings: Any, incident: In
     assert 1 <= len(sink.sessions) <= CONNECTIONS
 
 
+def test_it_mails_an_address_with_an_international_domain_in_its_ascii_form(
+    settings: Any, incident: Incident
+) -> None:
+    subscribe(incident.page, email_address="ops@bücher.example")
+    subscribe(incident.page, email_address="u0@example.net")
+    notification = notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 2
+    assert sorted(m["To"] for m in sink.messages) == ["ops@xn--bcher-kva.example", "u0@example.net"]
+    assert outbox.counts(notification)["sent"] == 2
+
+
+def test_it_fails_only_the_delivery_whose_address_no_relay_can_take(
+    settings: Any, incident: Incident
+) -> None:
+    subscribe(incident.page, email_address="jörg@example.net")  # stored before validation
+    subscribe(incident.page, email_address="u0@example.net")
+    notification = notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 2
+    assert [m["To"] for m in sink.messages] == ["u0@example.net"]
+    failed = Delivery.objects.get(subscriber__email="jörg@example.net")
+    assert failed.status == "pending" and "jörg@example.net" in failed.last_error
+    assert outbox.counts(notification)["sent"] == 1
+
+
 def test_it_falls_back_to_the_second_relay_when_the_first_is_down(
     settings: Any, incident: Incident
 ) -> None:
@@ -111,6 +140,20 @@ def test_it_retries_later_when_no_relay_answers(settings: Any, incident: Inciden
         assert worker.run_once(owner="test", now=now + timedelta(minutes=5)) == 1
     assert [m["To"] for m in sink.messages] == ["ops@example.net"]
     assert outbox.counts(notification) == {"sent": 1, "failed": 0, "pending": 0, "skipped": 0}
+
+
+def test_it_stops_sending_to_a_hanging_relay_before_the_batch_lease_runs_out(
+    settings: Any, incident: Incident
+) -> None:
+    subscribe(incident.page, email_address="ops@example.net")
+    notification = notify(incident)
+    with tcp_server(silent) as port:  # accepts, never greets
+        settings.HELIOGRAPH_SMTP_URL = f"smtp://127.0.0.1:{port}?starttls=0&timeout=30"
+        assert worker.run_once(owner="test", lease=2) == 1  # not the relay's 30 s
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.last_error) == ("pending", worker.UNFINISHED)
+    assert delivery.leased_until is None and delivery.next_attempt_at > timezone.now()
+    assert outbox.counts(notification)["pending"] == 1
 
 
 def test_it_asks_a_new_address_to_confirm_before_anything_else(

@@ -36,6 +36,8 @@ BATCH = 500
 # Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch is
 # sent again once its lease runs out. HELIOGRAPH_NOTIFY_LEASE_SECONDS overrides it.
 LEASE_SECONDS = 300.0
+SENDING_SHARE = 0.5  # of the lease; the rest covers closing connections and recording
+UNFINISHED = "not sent before the batch's time ran out (a slow relay or endpoint)"
 
 
 def lease_seconds() -> float:
@@ -69,6 +71,7 @@ class _Taken:
     count: int  # claimed, including those skipped since
     wanted: list[Delivery]
     batch: _Batch
+    lease: float
 
 
 def _take(
@@ -85,13 +88,14 @@ def _take(
     outbox.record_skipped(
         deliveries=[d for d in claimed if d.pk not in keep], reason="subscriber no longer active"
     )
-    return _Taken(len(claimed), wanted, _prepare(wanted))
+    return _Taken(len(claimed), wanted, _prepare(wanted), lease)
 
 
 def _deliver(taken: _Taken, now: datetime | None = None) -> None:
     """Send a built batch and record what happened to each delivery."""
     batch = taken.batch
-    results = {**batch.known, **asyncio.run(_send(batch.emails, batch.hooks))}
+    sent = asyncio.run(_send(batch.emails, batch.hooks, within=taken.lease * SENDING_SHARE))
+    results = {**batch.known, **sent}
     _record(taken.wanted, results, now)
 
 
@@ -135,18 +139,19 @@ def _group_names(page_ids: set[str]) -> dict[str, str]:
 
 
 async def _send(
-    emails: Mapping[int, email.Outgoing], hooks: Mapping[int, webhook.Request]
+    emails: Mapping[int, email.Outgoing], hooks: Mapping[int, webhook.Request], within: float
 ) -> dict[int, str | None]:
-    """Both channels at once; each bounds its own concurrency."""
-    mail, posted = await asyncio.gather(
-        email.send_batch(emails) if emails else _nothing(),
-        webhook.post_batch(hooks) if hooks else _nothing(),
-    )
-    return {**mail, **posted}
-
-
-async def _nothing() -> dict[int, str | None]:
-    return {}
+    """Both channels at once, each bounding its own concurrency. Sending stops after
+    ``within`` seconds so that the batch is recorded before its lease runs out: otherwise
+    another worker could claim it while this one still sends (a hanging relay)."""
+    results: dict[int, str | None] = {}
+    channels = [
+        *([email.send_batch(emails, results=results)] if emails else []),
+        *([webhook.post_batch(hooks, results=results)] if hooks else []),
+    ]
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*channels), within)
+    return results
 
 
 def _record(
@@ -156,7 +161,7 @@ def _record(
     sent = [d for d in deliveries if d.pk in results and results[d.pk] is None]
     outbox.record_success(deliveries=sent, now=at)
     for delivery in deliveries:
-        error = results.get(delivery.pk, "no result from the channel")
+        error = results.get(delivery.pk, UNFINISHED)
         if error is not None:
             outbox.record_failure(delivery=delivery, error=error, now=at)
 

@@ -166,7 +166,7 @@ def _message(
     message = EmailMessage(policy=POLICY)
     domain = smtp_config.mail_domain()
     message["From"] = smtp_config.mail_from()
-    message["To"] = address
+    message["To"] = ascii_address(address)
     message["Subject"] = rendered.subject
     message["Date"] = date
     # Stable across retries, so a receiver (or the recipient's client) can drop a repeat.
@@ -189,6 +189,16 @@ class Outgoing:
     recipient: str
     data: bytes
     plain: bool = False  # both addresses plain ASCII: they go on the command lines as they are
+
+
+def ascii_address(address: str) -> str:
+    """An international domain in its IDNA (xn--) form, which every relay accepts; the
+    validator admits no non-ASCII local part, so the address becomes plain ASCII."""
+    local, at, domain = address.rpartition("@")
+    try:
+        return f"{local}{at}{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address  # left as it is: sending it fails that one delivery
 
 
 def envelope(message: EmailMessage) -> Outgoing:
@@ -274,15 +284,20 @@ async def send_batch(
     messages: Mapping[int, Outgoing],
     relays: list[Relay] | None = None,
     connections: int | None = None,
+    results: dict[int, Result] | None = None,
 ) -> dict[int, Result]:
-    """Send every message; returns, per key, None (accepted) or the reason it was not."""
+    """Send every message; returns, per key, None (accepted) or the reason it was not.
+
+    Each result lands in ``results`` as it comes, so a cancelled batch keeps what it did.
+    """
     relays = smtp_config.relays() if relays is None else relays
+    results = {} if results is None else results
     if not relays:
-        return {key: "no SMTP relay configured (HELIOGRAPH_SMTP_URL)" for key in messages}
+        results.update(dict.fromkeys(messages, "no SMTP relay configured (HELIOGRAPH_SMTP_URL)"))
+        return results
     queue: asyncio.Queue[tuple[int, Outgoing]] = asyncio.Queue()
     for item in messages.items():
         queue.put_nowait(item)
-    results: dict[int, Result] = {}
     connections = connection_count() if connections is None else connections
     workers = [_Sender(relays) for _ in range(max(1, min(connections, len(messages))))]
     await asyncio.gather(*(w.drain(queue, results) for w in workers))
@@ -340,6 +355,9 @@ class _Sender:
                 problems.append(f"{relay}: {exc.code} {exc.message}")
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 problems.append(f"{relay}: {exc or type(exc).__name__}")
+            except UnicodeError:  # an address no relay can take
+                await self.close()
+                return f"{message.recipient} cannot be written in ASCII for the relay"
             await self.close()  # dropped or 4xx: this message tries the next relay
         return "; ".join(problems) or "every SMTP relay is unreachable"
 

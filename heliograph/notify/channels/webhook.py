@@ -60,8 +60,10 @@ async def post_batch(
     concurrency: int = CONCURRENCY,
     timeout: float = TIMEOUT,
     allowed: list[rules.Network] | None = None,
+    results: dict[int, Result] | None = None,
 ) -> dict[int, Result]:
-    """POST every request; returns, per key, None (2xx) or what went wrong.
+    """POST every request; returns, per key, None (2xx) or what went wrong (also put in
+    ``results`` as each comes, so a cancelled batch keeps what it did).
 
     ``concurrency`` lanes take requests from one queue; each keeps its connection open
     for its next request to the same address. Each host is resolved and checked once.
@@ -70,7 +72,7 @@ async def post_batch(
     queue: asyncio.Queue[tuple[int, Request]] = asyncio.Queue()
     for item in requests.items():
         queue.put_nowait(item)
-    results: dict[int, Result] = {}
+    results = {} if results is None else results
     lanes = [_Lane(resolver, timeout) for _ in range(max(1, min(concurrency, len(requests))))]
     await asyncio.gather(*(lane.drain(queue, results) for lane in lanes))
     return results
