@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.test import Client
 
+from heliograph.accounts.models import User
 from heliograph.catalog.models import Component, Page
 from heliograph.example import load_example
 from heliograph.incidents.models import Incident
@@ -47,6 +49,36 @@ def cluster_a(page: Page) -> Component:
 @pytest.fixture
 def incident(page: Page) -> Incident:
     return page.incidents.get(reference="PR-2142")
+
+
+# The settings of the "Inbound — Cluster A" mail round-trip monitor, without its password.
+INBOUND_MAIL = {
+    "smtp_host": "mx.cluster-a.example.net",
+    "mail_from": "probe@example.org",
+    "mail_to": "probe-a@example.net",
+    "imap_host": "imap.example.net",
+    "imap_username": "probe-a@example.net",
+}
+USER_PASSWORD = "correct horse battery"
+
+
+def make_user(role: str, username: str | None = None) -> User:
+    user = User(username=username or role, role=role)
+    user.set_password(USER_PASSWORD)
+    user.save()
+    return user
+
+
+@pytest.fixture
+def as_role(db: None) -> Callable[[str], Client]:
+    """A console client logged in as a user with the given role (made on first use)."""
+
+    def login(role: str) -> Client:
+        client = Client()
+        client.force_login(User.objects.filter(username=role).first() or make_user(role))
+        return client
+
+    return login
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

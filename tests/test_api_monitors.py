@@ -15,16 +15,10 @@ from heliograph.accounts.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors.models import Monitor, ProbeResult
+from tests.conftest import INBOUND_MAIL
 from tests.test_api_manage import call
 
 PASSWORD = "api-imap-pw-5ee1d0"
-MAIL = {
-    "smtp_host": "mx.cluster-a.example.net",
-    "mail_from": "probe@example.org",
-    "mail_to": "probe-a@example.net",
-    "imap_host": "imap.example.net",
-    "imap_username": "probe-a@example.net",
-}
 
 
 @pytest.fixture
@@ -38,7 +32,12 @@ def base(page: Page) -> str:
 
 
 def create(client: Client, base: str, key: str, **fields: Any) -> tuple[int, Any]:
-    body = {"name": "Inbound — Cluster A", "kind": "mail_roundtrip", "config": MAIL, **fields}
+    body = {
+        "name": "Inbound — Cluster A",
+        "kind": "mail_roundtrip",
+        "config": INBOUND_MAIL,
+        **fields,
+    }
     return call(client, "POST", base, key, {"monitor": body})
 
 
@@ -71,7 +70,7 @@ def test_it_creates_a_monitor_and_only_says_its_secret_is_set(
 def test_it_moves_a_secret_written_in_the_config_aside(
     client: Client, page: Page, key: str, base: str
 ) -> None:
-    status, body = create(client, base, key, config={**MAIL, "imap_password": PASSWORD})
+    status, body = create(client, base, key, config={**INBOUND_MAIL, "imap_password": PASSWORD})
     assert status == 201 and body["secrets"]["imap_password"] == "set"
     no_secret_anywhere(body)
 
@@ -109,7 +108,10 @@ def test_it_patches_only_what_is_sent_and_keeps_the_secret(
         ({"component_id": "nope"}, "has no component with id 'nope'"),
         ({"automation": "publish"}, "incident automation needs a component"),
         ({"secrets": {"password": PASSWORD}}, "has no secret 'password'"),
-        ({"config": {**MAIL, "smtp_port": "x"}}, "config: smtp_port must be a whole number"),
+        (
+            {"config": {**INBOUND_MAIL, "smtp_port": "x"}},
+            "config: smtp_port must be a whole number",
+        ),
         ({"name": None}, "monitor.name"),
     ],
 )

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent, User
+from heliograph.accounts.models import AuditEvent
 from heliograph.accounts.roles import ROLES, can
 from heliograph.catalog.models import Page
 from heliograph.incidents import services as incidents
@@ -19,28 +19,8 @@ from heliograph.incidents.models import Incident
 from heliograph.monitors import services as monitors
 from heliograph.notify import outbox, payloads
 from heliograph.notify.models import INCIDENT_UPDATE
+from tests.conftest import USER_PASSWORD, make_user
 from tests.notify_support import subscribe
-
-PASSWORD = "correct horse battery"
-
-
-def make_user(role: str, username: str | None = None) -> User:
-    user = User(username=username or role, role=role)
-    user.set_password(PASSWORD)
-    user.save()
-    return user
-
-
-@pytest.fixture
-def as_role(db: None) -> Callable[[str], Client]:
-    """A client logged in as a new user with the given role."""
-
-    def login(role: str) -> Client:
-        client = Client()
-        client.force_login(User.objects.filter(username=role).first() or make_user(role))
-        return client
-
-    return login
 
 
 @dataclass
@@ -208,7 +188,7 @@ def test_it_refuses_every_form_posted_without_its_csrf_token(
 def test_it_refuses_the_login_form_without_its_csrf_token(db: None) -> None:
     make_user("responder")
     client = Client(enforce_csrf_checks=True)
-    response = client.post("/console/login", {"username": "responder", "password": PASSWORD})
+    response = client.post("/console/login", {"username": "responder", "password": USER_PASSWORD})
     assert response.status_code == 403
     assert "_auth_user_id" not in client.session
 
@@ -220,7 +200,7 @@ def test_it_logs_in_with_the_form_and_its_token(db: None) -> None:
     token = form.cookies["csrftoken"].value
     response = client.post(
         "/console/login?next=/console/incidents",
-        {"username": "responder", "password": PASSWORD, "csrfmiddlewaretoken": token,
+        {"username": "responder", "password": USER_PASSWORD, "csrfmiddlewaretoken": token,
          "next": "/console/incidents"},
     )  # fmt: skip
     assert response.status_code == 302
@@ -234,7 +214,7 @@ def test_it_rejects_a_wrong_password_or_an_inactive_user(db: None) -> None:
     assert b"do not match an active user" in response.content
     user.is_active = False
     user.save()
-    response = client.post("/console/login", {"username": "responder", "password": PASSWORD})
+    response = client.post("/console/login", {"username": "responder", "password": USER_PASSWORD})
     assert b"do not match an active user" in response.content
     assert "_auth_user_id" not in client.session
 

@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
 from django.test import Client
 from django.utils import timezone
 
@@ -16,21 +15,8 @@ from heliograph.catalog.services import create_page
 from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Change, Incident, Postmortem
-from tests.test_console import make_user
 
 Login = Callable[[str], Client]
-
-
-@pytest.fixture
-def as_role(db: None) -> Login:
-    """A client logged in as a new user with the given role."""
-
-    def login(role: str) -> Client:
-        client = Client()
-        client.force_login(User.objects.filter(username=role).first() or make_user(role))
-        return client
-
-    return login
 
 
 def open_form(cluster_a: Component, **extra: str) -> dict[str, str]:

@@ -9,37 +9,20 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from heliograph.accounts.models import AuditEvent, User
+from heliograph.accounts.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors import services
 from heliograph.monitors.models import MetricPoint, Monitor, ProbeResult
-from tests.test_console import make_user
+from tests.conftest import INBOUND_MAIL
 
 Login = Callable[[str], Client]
 PASSWORD = "console-imap-pw-0c7d"
-MAIL = {
-    "smtp_host": "mx.cluster-a.example.net",
-    "mail_from": "probe@example.org",
-    "mail_to": "probe-a@example.net",
-    "imap_host": "imap.example.net",
-    "imap_username": "probe-a@example.net",
-}
-
-
-@pytest.fixture
-def as_role(db: None) -> Login:
-    def login(role: str) -> Client:
-        client = Client()
-        client.force_login(User.objects.filter(username=role).first() or make_user(role))
-        return client
-
-    return login
 
 
 @pytest.fixture
 def inbound(page: Page, cluster_a: Component) -> Monitor:
     monitor = services.create_monitor(
-        page=page, name="Inbound — Cluster A", kind="mail_roundtrip", config=MAIL,
+        page=page, name="Inbound — Cluster A", kind="mail_roundtrip", config=INBOUND_MAIL,
         secrets={"imap_password": PASSWORD}, component=cluster_a, interval_seconds=120,
         timeout_seconds=600, automation="draft",
     )  # fmt: skip

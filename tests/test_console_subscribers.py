@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from heliograph.accounts.models import AuditEvent, User
+from heliograph.accounts.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.console.views import subscribers as views
 from heliograph.incidents import services as incidents
@@ -31,22 +31,9 @@ from heliograph.notify.models import (
     Subscriber,
 )
 from tests.notify_support import subscribe
-from tests.test_console import make_user
 
 Login = Callable[[str], Client]
 LOOPBACK = "127.0.0.0/8"
-
-
-@pytest.fixture
-def as_role(db: None) -> Login:
-    """A client logged in as a new user with the given role."""
-
-    def login(role: str) -> Client:
-        client = Client()
-        client.force_login(User.objects.filter(username=role).first() or make_user(role))
-        return client
-
-    return login
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent, User
+from heliograph.accounts.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED
 from heliograph.incidents import services as incidents
@@ -98,21 +98,6 @@ def test_the_manage_api_lists_drafts(client: Client, page: Page, cluster_a: Comp
 
 
 # --- the console ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def as_role(db: None) -> Callable[[str], Client]:
-    def login(role: str) -> Client:
-        user = User.objects.filter(username=role).first()
-        if user is None:
-            user = User(username=role, role=role)
-            user.set_password("correct horse battery")
-            user.save()
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def test_the_console_publishes_a_draft(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,22 +15,16 @@ from heliograph.catalog.models import Component, Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import Monitor
+from tests.conftest import INBOUND_MAIL
 
 PASSWORD = "hunter2-imap-Cl8sterA"
 SMTP_PASSWORD = "smtp-pw-91f0c2"
-MAIL = {
-    "smtp_host": "mx.cluster-a.example.net",
-    "mail_from": "probe@example.org",
-    "mail_to": "probe-a@example.net",
-    "imap_host": "imap.example.net",
-    "imap_username": "probe-a@example.net",
-}
 
 
 def mail_monitor(page: Page, component: Component | None = None, **extra: Any) -> Monitor:
     fields: dict[str, Any] = {
         "page": page, "name": "Inbound — Cluster A", "kind": "mail_roundtrip",
-        "config": {**MAIL, "imap_password": PASSWORD}, "component": component,
+        "config": {**INBOUND_MAIL, "imap_password": PASSWORD}, "component": component,
         "interval_seconds": 120, "timeout_seconds": 600, "actor": "user:alice",
     }  # fmt: skip
     return services.create_monitor(**{**fields, **extra})
@@ -60,107 +53,58 @@ def test_it_creates_a_monitor_with_defaults_and_the_password_kept_aside(
 
 def test_it_takes_secrets_given_apart_from_the_config(page: Page) -> None:
     monitor = services.create_monitor(
-        page=page, name="Outbound", kind="mail_roundtrip", config=MAIL,
+        page=page, name="Outbound", kind="mail_roundtrip", config=INBOUND_MAIL,
         secrets={"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD},
     )  # fmt: skip
     assert monitor.secrets == {"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD}
     assert SMTP_PASSWORD not in audit_text()
 
 
-Bad = Callable[[Page, Component, Page], Any]
-REFUSED: dict[str, tuple[Bad, str]] = {
-    "an unknown kind": (
-        lambda p, c, o: services.create_monitor(page=p, name="x", kind="ping", config={}),
-        "unknown monitor kind 'ping'",
-    ),
-    "a missing setting": (
-        lambda p, c, o: services.create_monitor(page=p, name="x", kind="tcp", config={"port": 25}),
-        "config: host is required",
-    ),
+TCP: dict[str, Any] = {"name": "x", "kind": "tcp", "config": {"host": "a.example", "port": 25}}
+ON_OTHER_PAGE = "on another page"  # stands for a second page, made by the test
+# What each case changes in a good tcp monitor, and what the refusal says.
+REFUSED: dict[str, tuple[dict[str, Any], str]] = {
+    "an unknown kind": ({"kind": "ping", "config": {}}, "unknown monitor kind 'ping'"),
+    "a missing setting": ({"config": {"port": 25}}, "config: host is required"),
     "an unknown setting": (
-        lambda p, c, o: services.create_monitor(
-            page=p, name="x", kind="tcp", config={"host": "mx.example.net", "port": 25, "hots": 1}
-        ),
+        {"config": {"host": "mx.example.net", "port": 25, "hots": 1}},
         "config: unknown setting 'hots'",
     ),
     "a short interval": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="tcp",
-            config={"host": "a.example", "port": 25},
-            interval_seconds=5,
-        ),  # fmt: skip
+        {"interval_seconds": 5},
         "the interval must be a whole number of seconds from 10",
     ),
-    "a zero timeout": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="tcp",
-            config={"host": "a.example", "port": 25},
-            timeout_seconds=0,
-        ),  # fmt: skip
-        "the timeout must be more than 0",
-    ),
+    "a zero timeout": ({"timeout_seconds": 0}, "the timeout must be more than 0"),
     "another page's component": (
-        lambda p, c, o: services.create_monitor(
-            page=o, name="x", kind="tcp", config={"host": "a.example", "port": 25}, component=c
-        ),
+        {"page": ON_OTHER_PAGE, "component": "Cluster A"},
         "component 'Cluster A' belongs to another page",
     ),
     "automation without a component": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="tcp",
-            config={"host": "a.example", "port": 25},
-            automation="publish",
-        ),  # fmt: skip
+        {"automation": "publish"},
         "incident automation needs a component",
     ),
     "a secret this kind lacks": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="tcp",
-            config={"host": "a.example", "port": 25},
-            secrets={"password": "x"},
-        ),  # fmt: skip
+        {"secrets": {"password": "x"}},
         "a tcp monitor has no secret 'password' (its secrets: none)",
     ),
     "a password in a URL": (
-        lambda p, c, o: services.create_monitor(
-            page=p, name="x", kind="http", config={"url": f"https://ops:{PASSWORD}@x.example/"}
-        ),
+        {"kind": "http", "config": {"url": f"https://ops:{PASSWORD}@x.example/"}},
         "config.url: put the password in the authorization secret, not in the URL",
     ),
     "an Authorization header": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="http",
-            config={"url": "https://x.example/", "headers": {"Authorization": PASSWORD}},
-        ),  # fmt: skip
+        {
+            "kind": "http",
+            "config": {"url": "https://x.example/", "headers": {"Authorization": PASSWORD}},
+        },
         "config.headers: give Authorization as the authorization secret",
     ),
-    "an empty name": (
-        lambda p, c, o: services.create_monitor(
-            page=p, name="  ", kind="tcp", config={"host": "a.example", "port": 25}
-        ),
-        "a name must have 1 to 255 characters",
-    ),
+    "an empty name": ({"name": "  "}, "a name must have 1 to 255 characters"),
     "a number that is not finite": (
-        lambda p, c, o: services.create_monitor(
-            page=p,
-            name="x",
-            kind="tcp",
-            config={"host": "a.example", "port": 25, "slow_ms": float("inf")},
-        ),  # fmt: skip
+        {"config": {"host": "a.example", "port": 25, "slow_ms": float("inf")}},
         "config.slow_ms: numbers must be finite",
     ),
     "a taken name": (
-        lambda p, c, o: mail_monitor(p),
+        {"name": "Inbound — Cluster A"},
         "a monitor named 'Inbound — Cluster A' already exists",
     ),
 }
@@ -173,9 +117,14 @@ def test_it_refuses_bad_settings_clearly_and_writes_nothing(
     other = catalog.create_page(name="Elsewhere")
     mail_monitor(page)
     counts = (Monitor.objects.count(), AuditEvent.objects.count())
-    call, message = REFUSED[case]
+    changes, message = REFUSED[case]
+    fields = {"page": page, **TCP, **changes}
+    if fields["page"] == ON_OTHER_PAGE:
+        fields["page"] = other
+    if fields.get("component") == "Cluster A":
+        fields["component"] = cluster_a
     with pytest.raises(InputError) as refused:
-        call(page, cluster_a, other)
+        services.create_monitor(**fields)
     assert message in str(refused.value)
     assert PASSWORD not in str(refused.value)
     assert (Monitor.objects.count(), AuditEvent.objects.count()) == counts
@@ -183,7 +132,7 @@ def test_it_refuses_bad_settings_clearly_and_writes_nothing(
 
 def test_it_keeps_a_secret_not_given_again_and_clears_one_given_empty(page: Page) -> None:
     monitor = mail_monitor(page, secrets={"smtp_password": SMTP_PASSWORD})
-    services.update_monitor(monitor=monitor, config={**MAIL, "poll_seconds": 5})
+    services.update_monitor(monitor=monitor, config={**INBOUND_MAIL, "poll_seconds": 5})
     monitor.refresh_from_db()
     assert monitor.config["poll_seconds"] == 5
     assert monitor.secrets == {"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD}
@@ -210,7 +159,9 @@ def test_it_drops_the_old_kinds_secrets_when_the_kind_changes(page: Page) -> Non
 def test_it_writes_and_audits_nothing_when_nothing_changes(page: Page) -> None:
     monitor = mail_monitor(page)
     stamp = monitor.updated_at
-    services.update_monitor(monitor=monitor, config=MAIL, secrets={"imap_password": PASSWORD})
+    services.update_monitor(
+        monitor=monitor, config=INBOUND_MAIL, secrets={"imap_password": PASSWORD}
+    )
     monitor.refresh_from_db()
     assert monitor.updated_at == stamp
     assert not AuditEvent.objects.filter(action="monitor.update").exists()

@@ -15,6 +15,7 @@ from heliograph.api.schemas import Message
 from heliograph.catalog.models import Component, ComponentGroup, Page
 from heliograph.incidents.models import Incident, IncidentTemplate, IncidentUpdate
 from heliograph.lib.errors import InputError
+from heliograph.monitors.models import Monitor
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -29,9 +30,13 @@ def responses(ok: int, schema: Any) -> dict[int, Any]:
     return {ok: schema, **ERRORS}
 
 
+def plain_id(ref: str) -> bool:
+    """Ids are short and plain; anything else cannot name a row (and must not reach the SQL)."""
+    return bool(_ID.match(ref))
+
+
 def _get(queryset: QuerySet[M], ref: str, what: str) -> M:
-    # Ids are short and plain; anything else cannot name a row (and must not reach the SQL).
-    found = queryset.filter(pk=ref).first() if _ID.match(ref) else None
+    found = queryset.filter(pk=ref).first() if plain_id(ref) else None
     if found is None:
         raise not_found(what)
     return found
@@ -61,9 +66,13 @@ def template_or_404(page: Page, template_id: str) -> IncidentTemplate:
     return _get(page.incident_templates.all(), template_id, "incident template")
 
 
+def monitor_or_404(page: Page, monitor_id: str) -> Monitor:
+    return _get(page.monitors.all(), monitor_id, "monitor")
+
+
 def components_named(page: Page, ids: Sequence[str]) -> list[Component]:
     """Components of the page for ids given in a body: unknown ones are bad input (422)."""
-    by_id = {c.pk: c for c in page.components.filter(pk__in=[i for i in ids if _ID.match(i)])}
+    by_id = {c.pk: c for c in page.components.filter(pk__in=[i for i in ids if plain_id(i)])}
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise InputError(f"page {page.name!r} has no component with id {missing[0]!r}")
@@ -71,11 +80,20 @@ def components_named(page: Page, ids: Sequence[str]) -> list[Component]:
 
 
 def group_named(page: Page, group_id: str | None) -> ComponentGroup | None:
-    if group_id is None or group_id in ("", "null"):
+    return _named(page.groups.all(), group_id, f"page {page.name!r} has no component group")
+
+
+def component_named(page: Page, component_id: str | None) -> Component | None:
+    return _named(page.components.all(), component_id, f"page {page.name!r} has no component")
+
+
+def _named(queryset: QuerySet[M], ref: str | None, missing: str) -> M | None:
+    """A row named in a body (none for null or empty); an unknown id is bad input (422)."""
+    if ref is None or ref in ("", "null"):
         return None
-    found = page.groups.filter(pk=group_id).first() if _ID.match(group_id) else None
+    found = queryset.filter(pk=ref).first() if plain_id(ref) else None
     if found is None:
-        raise InputError(f"page {page.name!r} has no component group with id {group_id!r}")
+        raise InputError(f"{missing} with id {ref!r}")
     return found
 
 

@@ -9,15 +9,13 @@ checks every setting and audits every change.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
 from heliograph.api.auth import actor
-from heliograph.api.common import page_or_404, paginate, responses
-from heliograph.api.errors import not_found
+from heliograph.api.common import component_named, monitor_or_404, page_or_404, paginate, responses
 from heliograph.api.monitor_schemas import (
     MonitorCreateIn,
     MonitorFields,
@@ -27,8 +25,8 @@ from heliograph.api.monitor_schemas import (
     ResultsQuery,
 )
 from heliograph.api.schemas import Paging
-from heliograph.api.serialize import Json, time
-from heliograph.catalog.models import Component, Page
+from heliograph.api.serialize import Json, time, zone_world
+from heliograph.catalog.models import Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import Monitor, ProbeResult
@@ -37,12 +35,6 @@ from heliograph.publish.world import World
 router = Router(tags=["monitors"])
 MONITORS = "/pages/{page_id}/monitors"
 MONITOR = MONITORS + "/{monitor_id}"
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _world(page: Page) -> World:
-    """Enough of a World to write times in the page's zone."""
-    return World(page=page, groups=[], components=[], incidents=[], timelines={})
 
 
 def monitor_json(world: World, m: Monitor) -> Json:
@@ -68,23 +60,7 @@ def result_json(world: World, r: ProbeResult) -> Json:
 
 def _one(monitor: Monitor) -> Json:
     monitor.refresh_from_db()
-    return monitor_json(_world(monitor.page), monitor)
-
-
-def monitor_or_404(page: Page, monitor_id: str) -> Monitor:
-    found = page.monitors.filter(pk=monitor_id).first() if _ID.match(monitor_id) else None
-    if found is None:
-        raise not_found("monitor")
-    return found
-
-
-def _component(page: Page, component_id: str | None) -> Component | None:
-    if component_id in (None, "", "null"):
-        return None
-    found = page.components.filter(pk=component_id).first() if _ID.match(component_id) else None
-    if found is None:
-        raise InputError(f"page {page.name!r} has no component with id {component_id!r}")
-    return found
+    return monitor_json(zone_world(monitor.page), monitor)
 
 
 def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
@@ -109,7 +85,7 @@ def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
     if nulls:
         raise InputError(f"monitor.{nulls[0]} cannot be null")
     if "component_id" in sent:
-        given["component"] = _component(page, fields.component_id)
+        given["component"] = component_named(page, fields.component_id)
     return given
 
 
@@ -119,7 +95,7 @@ def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
 )  # fmt: skip
 def list_monitors(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
-    world = _world(page)
+    world = zone_world(page)
     found = paginate(page.monitors.order_by("name", "id"), paging.page, paging.per_page)
     return [monitor_json(world, m) for m in found]
 
@@ -144,7 +120,7 @@ def create_monitor(request: HttpRequest, page_id: str, data: MonitorCreateIn) ->
 )  # fmt: skip
 def get_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
     page = page_or_404(page_id)
-    return monitor_json(_world(page), monitor_or_404(page, monitor_id))
+    return monitor_json(zone_world(page), monitor_or_404(page, monitor_id))
 
 
 @router.patch(
@@ -223,5 +199,5 @@ def list_results(
     found = monitor.results.order_by("-at", "-id")
     if query.verdict:
         found = found.filter(verdict=query.verdict)
-    world = _world(page)
+    world = zone_world(page)
     return [result_json(world, r) for r in paginate(found, query.page, query.per_page)]

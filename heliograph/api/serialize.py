@@ -33,6 +33,11 @@ def world_for(page: Page, incidents: Iterable[Incident] = ()) -> World:
     )
 
 
+def zone_world(page: Page) -> World:
+    """Enough of a World to write times in the page's zone (bodies with no components)."""
+    return World(page=page, groups=[], components=[], incidents=[], timelines={})
+
+
 def incidents_query(page: Page) -> Any:
     """Incidents with everything their bodies show, in a fixed number of queries."""
     return page.incidents.prefetch_related(

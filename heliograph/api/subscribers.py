@@ -10,7 +10,6 @@ The services live in heliograph.notify.directory, which audits every change.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,11 +17,11 @@ from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from heliograph.api.auth import actor
-from heliograph.api.common import incident_or_404, page_or_404, paginate, responses
+from heliograph.api.common import incident_or_404, page_or_404, paginate, plain_id, responses
 from heliograph.api.errors import not_found
 from heliograph.api.incidents import INCIDENT
 from heliograph.api.schemas import Paging
-from heliograph.api.serialize import Json, time
+from heliograph.api.serialize import Json, time, zone_world
 from heliograph.api.subscriber_schemas import (
     BulkIn,
     BulkOut,
@@ -52,12 +51,6 @@ INCIDENT_SUBSCRIBER = INCIDENT_SUBSCRIBERS + "/{subscriber_id}"
 INCIDENT_TAGS = ["incident subscribers"]
 UNSUPPORTED = {"sms": "SMS", "slack": "Slack", "integration_partner": "Integration partner"}
 WE_SEND = "Heliograph notifies subscribers by e-mail and webhook"
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _world(page: Page) -> World:
-    """Enough of a World to write times in the page's zone, as every other body does."""
-    return World(page=page, groups=[], components=[], incidents=[], timelines={})
 
 
 def subscriber_json(
@@ -88,11 +81,11 @@ def subscriber_json(
 
 
 def _one(page: Page, subscriber: Subscriber, skip: bool = False) -> Json:
-    return subscriber_json(_world(page), subscriber, skip=skip)
+    return subscriber_json(zone_world(page), subscriber, skip=skip)
 
 
 def _listing(page: Page, subscribers: Iterable[Subscriber]) -> list[Json]:
-    world = _world(page)
+    world = zone_world(page)
     return [subscriber_json(world, s, secret=False) for s in subscribers]
 
 
@@ -100,7 +93,7 @@ def subscriber_or_404(
     page: Page, subscriber_id: str, incident: Incident | None = None
 ) -> Subscriber:
     try:
-        if not _ID.match(subscriber_id):  # cannot name a row, and must not reach the SQL
+        if not plain_id(subscriber_id):
             raise LookupError(subscriber_id)
         found = directory.find(page=page, subscriber_id=subscriber_id)
     except LookupError:
