@@ -73,11 +73,12 @@ def scratch_database() -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def running_demo(
-    data_dir: Path, database_url: str | None = None, command: str = "demo"
-) -> Iterator[Server]:
+    data_dir: Path, database_url: str | None = None, command: str = "demo",
+    settings: dict[str, str] | None = None,
+) -> Iterator[Server]:  # fmt: skip
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HELIOGRAPH_BASE_URL")}
-    env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2")
+    env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2", **(settings or {}))
     if database_url:
         env["DATABASE_URL"] = database_url
     process = subprocess.Popen(

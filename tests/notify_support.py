@@ -60,9 +60,10 @@ class SmtpSink:
 
 
 @contextlib.contextmanager
-def smtp_sink() -> Iterator[SmtpSink]:
+def smtp_sink(**smtp_options: Any) -> Iterator[SmtpSink]:
+    """``smtp_options`` go to aiosmtpd (``tls_context``, ``require_starttls``, …)."""
     sink = SmtpSink(free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **smtp_options)
     controller.start()
     try:
         yield sink

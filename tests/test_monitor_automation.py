@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page, StatusChange
@@ -263,7 +264,9 @@ def test_probes_never_move_a_component_under_maintenance(page: Page, cluster_a: 
 # --- never fight a human --------------------------------------------------------------------
 
 
-def test_once_a_human_posts_automation_only_adds_evidence(page: Page, cluster_a: Component) -> None:
+def test_once_a_human_posts_automation_only_adds_evidence(
+    page: Page, cluster_a: Component, as_role: Callable[[str], Client]
+) -> None:
     monitor = make_monitor(page, cluster_a)
     incident = feed(monitor, ["slow", "slow"], 0).incident
     assert incident is not None
@@ -288,9 +291,42 @@ def test_once_a_human_posts_automation_only_adds_evidence(page: Page, cluster_a:
     assert (entry["verdict"], entry["monitor"], entry["at"]) == (
         "fail", "Inbound mail delays", at(5).isoformat(),
     )  # fmt: skip
+    # Responders read them on the incident's console page, newest first.
+    shown = as_role("viewer").get(f"/console/incidents/{incident.pk}").content.decode()
+    assert "What the monitors saw" in shown
+    assert shown.index("consider resolving") < shown.index("consider escalating")
+    assert "Inbound mail delays: fail" in shown
     # A responder's metadata edit keeps the monitors' notes.
     incidents.update_incident(incident=incident, metadata={"ops": {"ticket": "OPS-1"}})
     assert len(automation.evidence(incident)) == 3
+
+
+@pytest.mark.parametrize(("mode", "reopens"), [("publish", True), ("draft", False)])
+def test_a_recurrence_reopens_what_the_responders_resolved_when_the_monitor_may_publish(
+    page: Page, cluster_a: Component, mode: str, reopens: bool
+) -> None:
+    monitor = make_monitor(page, cluster_a, automation=mode)
+    incident = feed(monitor, ["slow", "slow"], 0).incident
+    assert incident is not None
+    if incident.draft:
+        incidents.publish_draft(incident=incident, actor="user:alice")
+    incidents.post_update(
+        incident=incident, status="resolved", body="Reverted the filter rules.", at=at(3),
+        actor="user:alice",
+    )  # fmt: skip
+    feed(monitor, ["ok", "ok", "ok"], 4)
+    back = feed(monitor, ["slow", "slow"], 20)  # degraded 18 minutes after their resolution
+    incident.refresh_from_db()
+    if not reopens:  # a draft monitor never changes what the public sees
+        assert (back.action, incident.status) == (Action.NONE, "resolved")
+        assert "consider reopening" in automation.evidence(incident)[-1]["suggestion"]
+        return
+    assert (back.action, incident.status) == (Action.REOPEN, "investigating")
+    assert "came back 18 minutes after it was resolved" in incident.updates.first().body
+    # The responders handle it from here: the monitors suggest, they do not post.
+    assert feed(monitor, ["ok", "ok", "ok"], 22).action is Action.NONE
+    incident.refresh_from_db()
+    assert incident.status == "investigating"
 
 
 def test_a_status_set_by_hand_stands_until_the_monitors_agree(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
 from django.utils import timezone
 
 from heliograph.catalog.models import Component
@@ -14,12 +18,22 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.notify import outbox, payloads, worker
 from heliograph.notify.channels.email import CONNECTIONS
-from heliograph.notify.models import INCIDENT_UPDATE, MAINTENANCE, Delivery, Notification
+from heliograph.notify.models import (
+    INCIDENT_UPDATE,
+    MAINTENANCE,
+    Delivery,
+    Notification,
+    Subscriber,
+)
 from heliograph.notify.smtp_config import Relay, parse_smtp_url
 from heliograph.notify.system_checks import check_notify_settings
+from heliograph.publish.build import publish_page
+from heliograph.publish.readpath import ReadPath
+from heliograph.publish.store import SnapshotStore
 from tests.live import free_port
 from tests.notify_support import smtp_sink, subscribe
-from tests.probe_servers import silent, tcp_server
+from tests.probe_servers import make_certs, silent, tcp_server
+from tests.test_readpath import Response, django_app
 
 BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
 
@@ -71,6 +85,40 @@ def test_it_emails_an_update_with_one_click_unsubscribe_and_both_parts(
     assert f'href="{incident.shortlink}"' in html and "<p>" in html
     assert delivery.status == "sent" and delivery.sent_at is not None
     assert outbox.counts(notification)["sent"] == 1
+
+
+def test_it_mails_links_that_work_when_followed(
+    settings: Any, incident: Incident, client: Client
+) -> None:
+    subscribe(incident.page, email_address="ops@example.net")
+    notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        worker.run_once(owner="test")
+    [message] = sink.messages
+    text = message.get_body(("plain",)).get_content()
+    links = dict(re.findall(r"^(Manage your subscription|Unsubscribe): (\S+)", text, re.M))
+    manage = client.get(local(links["Manage your subscription"]))
+    assert manage.status_code == 200 and b"active" in manage.content
+    publish_page(incident.page)
+    store = SnapshotStore()
+    store.refresh()
+    public = Response(ReadPath(django_app, store), local(incident.shortlink))
+    assert public.status == 200 and b"Cluster A - Inbound Delays" in public.body
+    page = client.get(local(links["Unsubscribe"]))  # asks first: scanners open every link
+    assert page.status_code == 200 and Subscriber.objects.get().unsubscribed_at is None
+    # What a mail client's unsubscribe button does (RFC 8058): POST the header's URL.
+    one_click = local(message["List-Unsubscribe"].strip("<>"))
+    answer = client.post(one_click, "List-Unsubscribe=One-Click",
+                         content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert answer.status_code == 200 and b"You are unsubscribed" in answer.content
+    assert Subscriber.objects.get().unsubscribed_at is not None
+
+
+def local(url: str) -> str:
+    """A link from a message, as the test client asks for it (the host is settings.BASE_URL)."""
+    assert url.startswith(BASE), url
+    return url[len(BASE) :]
 
 
 def test_it_sends_many_over_a_few_reused_connections(settings: Any, incident: Incident) -> None:
@@ -154,6 +202,36 @@ def test_it_stops_sending_to_a_hanging_relay_before_the_batch_lease_runs_out(
     assert (delivery.status, delivery.last_error) == ("pending", worker.UNFINISHED)
     assert delivery.leased_until is None and delivery.next_attempt_at > timezone.now()
     assert outbox.counts(notification)["pending"] == 1
+
+
+def test_it_logs_in_to_the_relay_over_starttls_and_refuses_an_untrusted_certificate(
+    settings: Any, incident: Incident, tmp_path: Path
+) -> None:
+    subscribe(incident.page, email_address="ops@example.net")
+    notify(incident)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
+        logins.append((data.login, data.password))
+        return AuthResult(success=(data.login, data.password) == (b"relay-user", b"s3cret"))
+
+    tls = make_certs(tmp_path).context("selfsigned")
+    with smtp_sink(tls_context=tls, require_starttls=True, auth_required=True,
+                   auth_require_tls=True, authenticator=authenticator) as sink:  # fmt: skip
+        url = f"smtp://relay-user:s3cret@127.0.0.1:{sink.port}?starttls=1&timeout=5"
+        settings.HELIOGRAPH_SMTP_URL = url
+        settings.HELIOGRAPH_SMTP_FALLBACK_URL = ""
+        assert worker.run_once(owner="test") == 1
+        delivery = Delivery.objects.get()
+        assert delivery.status == "pending" and "certificate" in delivery.last_error.lower()
+        assert not sink.messages and not logins  # no password before the server is trusted
+        settings.HELIOGRAPH_SMTP_URL = url + "&verify=0"  # the operator's explicit choice
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(update_fields=["next_attempt_at"])
+        assert worker.run_once(owner="test") == 1
+    assert [m["To"] for m in sink.messages] == ["ops@example.net"]
+    assert logins == [(b"relay-user", b"s3cret")]
+    assert "s3cret" not in Delivery.objects.get().last_error
 
 
 def test_it_asks_a_new_address_to_confirm_before_anything_else(

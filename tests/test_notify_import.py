@@ -138,9 +138,13 @@ def test_it_lists_every_bad_row_by_line_and_imports_nothing(
         f"ops@example.net,{HOOK},\n"
         ",,Cluster A\n"
         "ed@example.net,ftp://example.net/hook,\n"
+        "fay@example.net,http://[::1/hook,\n"
+        "gus@example.net,http://a..b/hook,\n"
+        f"hal@example.net,{HOOK}/a\x00b,\n"
+        "ida@example.net,,Cluster \x00A\n"
     ))  # fmt: skip
     error, stderr = refused(path)
-    assert error == "7 invalid rows in subscribers.csv; nothing was imported"
+    assert error == "11 invalid rows in subscribers.csv; nothing was imported"
     assert stderr.splitlines() == [
         "line 3: 'foo@' is not a valid e-mail address",
         "line 4: 'multi\\nline@example.net' is not a valid e-mail address",
@@ -151,6 +155,11 @@ def test_it_lists_every_bad_row_by_line_and_imports_nothing(
         "reserved address (allow it with HELIOGRAPH_ALLOW_PRIVATE_TARGETS)",
         "line 9: no e-mail address and no webhook endpoint",
         "line 10: webhooks cannot be sent there: 'ftp://example.net/hook' is not an http(s) URL",
+        "line 11: webhooks cannot be sent there: 'http://[::1/hook' is not a valid URL "
+        "(Invalid IPv6 URL)",
+        "line 12: webhooks cannot be sent there: 'a..b' is not a valid host name",
+        "line 13: the webhook URL must not contain spaces or control characters",
+        "line 14: page 'OpenSRS' has no component with id or name 'Cluster \\x00A'",
     ]
     assert not Subscriber.objects.exists()
     assert not Notification.objects.exists()

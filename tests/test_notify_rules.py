@@ -90,3 +90,17 @@ def test_it_allows_public_addresses_and_allow_listed_ranges():
     assert not rules.address_allowed("10.0.0.1", allowed)
     with pytest.raises(ValueError, match="not-a-net"):
         rules.parse_networks("127.0.0.0/8,not-a-net")
+
+
+def test_it_takes_the_visitor_from_x_forwarded_for_only_behind_a_trusted_proxy():
+    nginx = rules.parse_networks("127.0.0.1/32, 10.0.0.0/8")
+    assert rules.client_address("198.51.100.7", "", nginx) == "198.51.100.7"
+    assert rules.client_address("127.0.0.1", "198.51.100.7", nginx) == "198.51.100.7"
+    # Not from a trusted proxy: the header is the client's own claim and is ignored.
+    assert rules.client_address("198.51.100.7", "203.0.113.1", nginx) == "198.51.100.7"
+    assert rules.client_address("127.0.0.1", "198.51.100.7", []) == "127.0.0.1"
+    # A client cannot hide behind an address it prepends: the nearest untrusted hop counts.
+    forged = "203.0.113.1, 198.51.100.7, 10.1.2.3"
+    assert rules.client_address("127.0.0.1", forged, nginx) == "198.51.100.7"
+    assert rules.client_address("127.0.0.1", "junk, 10.1.2.3", nginx) == "junk"
+    assert rules.client_address("127.0.0.1", "10.1.2.3", nginx) == "10.1.2.3"  # all trusted

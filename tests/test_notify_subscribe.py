@@ -100,6 +100,10 @@ def test_it_gives_the_same_answer_for_an_address_already_subscribed(
             "private or reserved",
         ),
         ({"email": "a@example.net", "endpoint": "ftp://example.com/x"}, "not an http(s) URL"),
+        ({"email": "a@example.net", "endpoint": "http://[::1/x"}, "not a valid URL"),
+        ({"email": "a@example.net", "endpoint": "http://a..b/x"}, "not a valid host name"),
+        ({"email": "a@example.net", "endpoint": f"http://{'a' * 64}.com/"}, "not a valid host"),
+        ({"email": "a@example.net", "endpoint": "http://example.com:99999/"}, "not a valid URL"),
     ],
 )
 def test_it_refuses_bad_input_with_a_message_and_writes_nothing(
@@ -109,6 +113,26 @@ def test_it_refuses_bad_input_with_a_message_and_writes_nothing(
     assert answer.status_code == 422
     assert message in answer.json()["error"]
     assert not Subscriber.objects.exists() and not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [
+        ("post", "/api/v2/subscribers.json", {"subscriber[email]": "a\x00@example.net"}),
+        ("post", "/api/v2/subscribers.json", {"subscriber[component_ids][]": "\x00"}),
+        ("post", "/notify/subscribe", {"email": "a@example.net", "component_ids": "x\x00"}),
+        ("get", "/notify/subscribe", {"incident": "\x00"}),
+        ("get", "/notify/manage/%00", {}),
+    ],
+)
+def test_it_refuses_a_nul_character_anywhere_in_a_request(
+    client: Client, page: Page, request_line: tuple[str, str, dict[str, str]]
+) -> None:
+    method, path, fields = request_line
+    answer = getattr(client, method)(path, fields)
+    assert answer.status_code == 400
+    assert b"NUL character" in answer.content
+    assert not Subscriber.objects.exists()
 
 
 def test_it_shows_the_form_again_with_the_problem(client: Client, page: Page) -> None:

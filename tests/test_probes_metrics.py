@@ -212,11 +212,144 @@ def test_it_rspamd_controller_trouble_fails() -> None:
     assert down.verdict == FAIL and "refused" in down.reason
 
 
+def openmetrics(started: float) -> str:
+    """What rspamd 3.x's controller serves at /metrics (src/controller.c), for the same
+    counters as STAT."""
+    return f"""\
+# HELP rspamd_build_info A metric with a constant '1' value labeled by version.
+# TYPE rspamd_build_info gauge
+rspamd_build_info{{version="3.8.4"}} 1
+# HELP rspamd_config A metric with a constant '1' value labeled by id of the current config.
+# TYPE rspamd_config gauge
+rspamd_config{{id="nzpuz9fm3jk1xncp3q136cudb3qycb7sy"}} 1
+# HELP rspamd_scan_time_average Average messages scan time.
+# TYPE rspamd_scan_time_average gauge
+rspamd_scan_time_average 0.12
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds {started:.0f}
+# HELP rspamd_read_only Whether the rspamd instance is read-only.
+# TYPE rspamd_read_only gauge
+rspamd_read_only 0
+# HELP rspamd_scanned_total Scanned messages.
+# TYPE rspamd_scanned_total counter
+rspamd_scanned_total 120345
+# HELP rspamd_learned_total Learned messages.
+# TYPE rspamd_learned_total counter
+rspamd_learned_total 2011
+# HELP rspamd_spam_total Messages classified as spam.
+# TYPE rspamd_spam_total counter
+rspamd_spam_total 3021
+# HELP rspamd_ham_total Messages classified as ham.
+# TYPE rspamd_ham_total counter
+rspamd_ham_total 117324
+# HELP rspamd_connections Active connections.
+# TYPE rspamd_connections gauge
+rspamd_connections 120400
+# HELP rspamd_control_connections_total Control connections.
+# TYPE rspamd_control_connections_total counter
+rspamd_control_connections_total 77
+# HELP rspamd_allocated_bytes Bytes allocated.
+# TYPE rspamd_allocated_bytes gauge
+rspamd_allocated_bytes 60537276
+# HELP rspamd_learns_total Total learns.
+# TYPE rspamd_learns_total counter
+rspamd_learns_total 9526
+# HELP rspamd_actions_total Actions labelled by action type.
+# TYPE rspamd_actions_total counter
+rspamd_actions_total{{type="reject"}} 2800
+rspamd_actions_total{{type="soft reject"}} 40
+rspamd_actions_total{{type="rewrite subject"}} 0
+rspamd_actions_total{{type="add header"}} 221
+rspamd_actions_total{{type="greylist"}} 13
+rspamd_actions_total{{type="no action"}} 117271
+# HELP rspamd_statfiles_revision Stat files revision.
+# TYPE rspamd_statfiles_revision gauge
+rspamd_statfiles_revision{{symbol="BAYES_SPAM",type="redis"}} 9429
+rspamd_statfiles_revision{{symbol="BAYES_HAM",type="redis"}} 97
+# HELP rspamd_fuzzy_stat Fuzzy stat labelled by storage.
+# TYPE rspamd_fuzzy_stat gauge
+rspamd_fuzzy_stat{{storage="rspamd.com"}} 1768011131
+# EOF
+"""
+
+
+OPENMETRICS = {"Content-Type": "application/openmetrics-text; version=1.0.0; charset=utf-8"}
+
+
+def metrics(body: str | bytes, status: int = 200, **config: Any) -> Any:
+    return controller("/metrics", Reply(status, body, OPENMETRICS), mode="metrics", **config)
+
+
+def test_it_rspamd_metrics_gives_the_stat_names() -> None:
+    result = metrics(openmetrics(started=time.time() - 86400))
+    by_stat = controller("/stat", Reply(200, STAT))
+    assert result.verdict == OK, result.reason
+    assert result.reason.endswith("has scanned 120345 messages, 120 ms per scan lately")
+    assert result.values.keys() == by_stat.values.keys()  # charts survive a change of mode
+    same = {k: v for k, v in result.values.items() if k != "uptime"}
+    assert same == {k: v for k, v in by_stat.values.items() if k != "uptime"}
+    assert result.values["action_soft_reject"] == 40 and result.values["spam_count"] == 3021
+    assert result.values["scan_time_ms"] == 120.0
+    assert abs(result.values["uptime"] - 86400) <= 2
+
+
+def test_it_rspamd_metrics_scan_time_against_scan_slow_ms() -> None:
+    body = openmetrics(started=time.time()).replace("average 0.12", "average 0.4")
+    slow = metrics(body, scan_slow_ms=250)
+    calm = metrics(body, scan_slow_ms=500)
+    before_any_scan = metrics(body.replace("average 0.4", "average 0"), scan_slow_ms=250)
+    assert slow.verdict == SLOW and "400 ms per scan lately (slow above 250 ms)" in slow.reason
+    assert calm.verdict == OK
+    assert before_any_scan.verdict == OK and "scan_time_ms" not in before_any_scan.values
+
+
+def test_it_rspamd_metrics_reads_the_text_format_variants() -> None:
+    body = (
+        "rspamd_scanned_total 5978 1785600000000\r\n"  # a timestamp, CRLF, no HELP/TYPE
+        'rspamd_actions_total{type="add header",note="a \\"quoted\\" }, here"} 12\r\n'
+        'rspamd_actions_total{type = "reject" ,} 3 # {trace_id="x"} 1.0\r\n'
+        "rspamd_scan_time_average NaN\r\n"
+        "rspamd_learned_total +Inf\r\n"
+    )
+    result = metrics(body)
+    assert result.verdict == OK, result.reason
+    assert result.values == {"scanned": 5978, "action_add_header": 12, "action_reject": 3}
+
+
+def test_it_rspamd_metrics_unreadable_answers_fail() -> None:
+    html = metrics("<html><body>Rspamd web interface</body></html>")
+    json_error = metrics('{"error": "Not found"}')
+    binary = metrics(b"\xff\xfe rspamd_scanned_total 1")
+    bad_value = metrics("rspamd_scanned_total lots")
+    no_scanned = metrics("# HELP rspamd_read_only ...\nrspamd_read_only 0\n# EOF\n")
+    broken = metrics("internal error", status=500)
+    for result in (html, json_error, binary, bad_value):
+        assert result.verdict == FAIL and "not Prometheus text" in result.reason, result
+    assert no_scanned.verdict == FAIL and "without rspamd_scanned_total" in no_scanned.reason
+    assert broken.verdict == FAIL and "HTTP 500" in broken.reason
+
+
+def test_it_rspamd_metrics_refused_password_is_unknown() -> None:
+    body = openmetrics(started=time.time())
+    refused = controller(
+        "/metrics", Reply(200, body), secrets={"password": "guessed-wrong"}, mode="metrics"
+    )
+    assert refused.verdict == UNKNOWN
+    assert "refused the prober's password (HTTP 403)" in refused.reason
+    assert "guessed-wrong" not in repr(refused)
+
+
+def test_it_rspamd_config_accepts_the_metrics_mode() -> None:
+    checked = rspamd.check_config({"url": "http://rspamd:11334", "mode": "Metrics"})
+    assert checked["mode"] == "metrics" and checked["scan_slow_ms"] is None
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
         ({}, "url is required"),
-        ({"url": "http://rspamd:11334", "mode": "metrics"}, "mode must be one of"),
+        ({"url": "http://rspamd:11334", "mode": "graph"}, "mode must be one of"),
         ({"url": "http://rspamd:11334", "loop_threshold": 0}, "loop_threshold"),
         ({"url": "http://rspamd:11334", "window_minutes": 0}, "window_minutes"),
     ],

@@ -12,7 +12,8 @@ the incident automation (DESIGN §9). The rules themselves are in ``monitors.eva
 4. with automation ``draft`` or ``publish``, the component's incident opens, escalates,
    moves to monitoring, resolves after the quiet period and reopens as a recurrence, as
    ``evaluator.decide`` says — until a human posts an update to it: from then on
-   automation only adds evidence and suggestions to the incident's metadata.
+   automation only adds evidence and suggestions to the incident's metadata (shown on its
+   console page), except that a recurrence after the humans resolved it reopens it.
 
 Automation's bookkeeping on an incident lives in ``metadata["heliograph_monitor"]``:
 ``updates`` (the ids of the updates automation posted), ``evidence`` (what the monitors saw
@@ -43,6 +44,7 @@ from heliograph.monitors.evaluator import Action, PathState, Tracked
 from heliograph.monitors.models import (
     AUTOMATION_DRAFT,
     AUTOMATION_OFF,
+    AUTOMATION_PUBLISH,
     Monitor,
     ProbeResult,
 )
@@ -273,7 +275,7 @@ class Run:
         """Do ``action`` to the incident; a human's incident only gets a suggestion."""
         if action is Action.NONE:
             return action
-        if action is not Action.OPEN and self.incident and human_took_over(self.incident):
+        if self._humans_handle(action):
             self._suggest(action)
             return Action.NONE
         steps: dict[Action, Callable[[], None]] = {
@@ -290,6 +292,15 @@ class Run:
             self.incident = had
             return Action.NONE
         return action
+
+    def _humans_handle(self, action: Action) -> bool:
+        """Someone posted to the incident: it is theirs. But responders who resolved it are
+        done with it, so a recurrence within the reopen window reopens it (the 2:04 PM
+        case) when this monitor may publish, or when the incident is still a draft."""
+        if action is Action.OPEN or not self.incident or not human_took_over(self.incident):
+            return False
+        may_publish = self.monitor.automation == AUTOMATION_PUBLISH or self.incident.draft
+        return not (action is Action.REOPEN and may_publish)
 
     def _at(self) -> datetime:
         """Now, or the incident's latest moment if another worker's clock ran ahead of ours
@@ -442,7 +453,13 @@ def human_took_over(incident: Incident) -> bool:
 def evidence(incident: Incident) -> list[dict[str, Any]]:
     """What the monitors saw and suggested on an incident a human handles, oldest first."""
     incident.refresh_from_db(fields=["metadata"])
-    return list(_notes(incident).get("evidence", []))
+    return evidence_in(incident.metadata)
+
+
+def evidence_in(metadata: Any) -> list[dict[str, Any]]:
+    found = metadata.get(NS) if isinstance(metadata, dict) else None
+    kept = found.get("evidence") if isinstance(found, dict) else None
+    return list(kept) if isinstance(kept, list) else []
 
 
 def _label(status: str | None) -> str:

@@ -35,7 +35,12 @@ from heliograph.lib.errors import InputError
 from heliograph.lib.ids import new_ids
 from heliograph.notify import outbox
 from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
-from heliograph.notify.subscriptions import MAX_ENDPOINT, clean_email, clean_endpoint
+from heliograph.notify.subscriptions import (
+    MAX_ENDPOINT,
+    check_url_characters,
+    clean_email,
+    clean_endpoint,
+)
 
 COLUMNS = ("email", "endpoint", "components")
 # Written by the console's export; rows they mark cannot become page-wide subscribers.
@@ -211,6 +216,7 @@ class Checker:
 
     def _endpoint(self, url: str) -> str:
         """clean_endpoint, resolving each host once (a file may name one host many times)."""
+        check_url_characters(url)
         try:
             parts = urlsplit(url)
             key = (parts.scheme.lower(), parts.hostname or "", parts.port)

@@ -21,6 +21,7 @@ from heliograph.notify import rules
 from heliograph.notify.smtp_config import setting
 
 ALLOW_SETTING = "HELIOGRAPH_ALLOW_PRIVATE_TARGETS"
+PROXIES_SETTING = "HELIOGRAPH_TRUSTED_PROXIES"
 
 
 class Refused(Exception):
@@ -35,21 +36,34 @@ class Target:
 
 
 def allowed_networks() -> list[rules.Network]:
+    return _networks(ALLOW_SETTING)
+
+
+def trusted_proxies() -> list[rules.Network]:
+    """The proxies (nginx) whose ``X-Forwarded-For`` tells who the visitor is."""
+    return _networks(PROXIES_SETTING)
+
+
+def _networks(name: str) -> list[rules.Network]:
     try:
-        return rules.parse_networks(setting(ALLOW_SETTING))
+        return rules.parse_networks(setting(name))
     except ValueError as exc:
-        raise ImproperlyConfigured(f"{ALLOW_SETTING}: {exc}") from None
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def _split(url: str) -> tuple[str, str, int]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused(f"{url!r} is not an http(s) URL")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise Refused(f"{url!r} has a bad port") from None
-    return parts.scheme, parts.hostname, port
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise Refused(f"{url!r} is not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise Refused(f"{url!r} is not an http(s) URL")
+    try:  # as getaddrinfo will: an empty or over-long label fails here, not there
+        hostname.encode("idna")
+    except UnicodeError:
+        raise Refused(f"{hostname!r} is not a valid host name") from None
+    return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def _pin(url: str, addresses: list[str], allowed: list[rules.Network]) -> Target:

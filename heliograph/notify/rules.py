@@ -119,3 +119,16 @@ def address_allowed(address: str, allowed: Sequence[Network] = ()) -> bool:
     if any(ip in net for net in allowed):
         return True
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified)
+
+
+def client_address(remote: str, forwarded_for: str, proxies: Sequence[Network] = ()) -> str:
+    """Who is asking: ``remote``, or behind trusted proxies the nearest ``X-Forwarded-For``
+    address that is not one of them (the leftmost entries are the client's own claims)."""
+    hops = [remote] + [a.strip() for a in reversed(forwarded_for.split(",")) if a.strip()]
+    for hop in hops:
+        try:
+            if not any(ipaddress.ip_address(hop) in net for net in proxies):
+                return hop
+        except ValueError:  # garbage from the client: it cannot be told apart from others
+            return hop
+    return hops[-1]

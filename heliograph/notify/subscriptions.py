@@ -48,8 +48,16 @@ def clean_endpoint(endpoint: str) -> str:
         raise InputError("a webhook URL is required")
     if len(endpoint) > MAX_ENDPOINT:
         raise InputError(f"the webhook URL is longer than {MAX_ENDPOINT} characters")
+    check_url_characters(endpoint)
     check_endpoint(endpoint)
     return endpoint
+
+
+def check_url_characters(endpoint: str) -> None:
+    """A URL holds no space or control character (percent-encode them), nor could a NUL
+    be stored on PostgreSQL."""
+    if any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in endpoint):
+        raise InputError("the webhook URL must not contain spaces or control characters")
 
 
 def page_components(page: Page, component_ids: Sequence[str]) -> list[Component]:

@@ -1,4 +1,4 @@
-"""Start-up checks (``manage.py check``, and every command): mail and allow-list settings.
+"""Start-up checks (``manage.py check``, and every command): mail and network settings.
 
 A typo in ``HELIOGRAPH_SMTP_URL`` should stop the operator at start-up, not surface as
 thousands of failed deliveries during an incident.
@@ -18,7 +18,13 @@ from heliograph.notify import netguard, smtp_config
 def check_notify_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     problems: list[checks.CheckMessage] = []
     for number, read in enumerate(
-        (smtp_config.relays, smtp_config.mail_from, netguard.allowed_networks), start=1
+        (
+            smtp_config.relays,
+            smtp_config.mail_from,
+            netguard.allowed_networks,
+            netguard.trusted_proxies,
+        ),
+        start=1,
     ):
         try:
             read()

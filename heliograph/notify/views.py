@@ -18,11 +18,12 @@ from heliograph.catalog.models import Page
 from heliograph.incidents.lifecycle import FOLLOWABLE
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from heliograph.notify import subscriptions
+from heliograph.notify import rules, subscriptions
 from heliograph.notify.models import Subscriber
+from heliograph.notify.netguard import trusted_proxies
 from heliograph.publish.html import page_context
 
-# Public subscribe: 10 requests per 10 minutes per client address, in this process.
+# Public subscribe: a burst of 10, then one a minute, per client address, in this process.
 SUBSCRIBE_BURST = 10
 SUBSCRIBE_PER_MINUTE = 1.0
 _limiter: TokenBucket | None = None
@@ -47,7 +48,16 @@ def _wait(request: HttpRequest) -> int:
     global _limiter
     if _limiter is None:
         _limiter = TokenBucket(SUBSCRIBE_PER_MINUTE, burst=SUBSCRIBE_BURST)
-    return _limiter.take(("subscribe", request.META.get("REMOTE_ADDR", "")))
+    return _limiter.take(("subscribe", _client(request)))
+
+
+def _client(request: HttpRequest) -> str:
+    """The visitor's address, also behind nginx (``HELIOGRAPH_TRUSTED_PROXIES``)."""
+    return rules.client_address(
+        request.META.get("REMOTE_ADDR", ""),
+        request.META.get("HTTP_X_FORWARDED_FOR", ""),
+        trusted_proxies(),
+    )
 
 
 def _page(request: HttpRequest) -> Page | None:

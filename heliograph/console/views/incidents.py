@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -30,6 +31,7 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Change, Incident, IncidentTemplate, IncidentUpdate
 from heliograph.lib.markup import render_markdown
+from heliograph.monitors import automation
 
 
 def page_or_404(request: HttpRequest) -> Page:
@@ -108,6 +110,7 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         "rows": picker_rows(incident.page, _current_statuses(incident)),
         "draft": Draft(), "cause_form": CauseForm(), "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
+        "monitor_notes": readable_notes(automation.evidence_in(incident.metadata)),
         "details_form": DetailsForm(initial={"name": incident.name,
                                              "reference": incident.reference,
                                              "impact_override": incident.impact_override}),
@@ -116,6 +119,15 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
     }  # fmt: skip
     context.update(extra)
     return show(request, "console/incident.html", context)
+
+
+def readable_notes(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the monitors saw and suggest, newest first, with their times as datetimes."""
+    return [
+        {**n, "at": datetime.fromisoformat(n["at"])}
+        for n in reversed(notes)
+        if isinstance(n, dict) and isinstance(n.get("at"), str)
+    ]
 
 
 def _causes(incident: Incident) -> list[tuple[str, str]]:

@@ -1,16 +1,24 @@
-"""``rspamd``: read the rspamd controller (``/stat`` counters or the ``/history`` log).
+"""``rspamd``: read the rspamd controller (``/stat`` or ``/metrics`` counters, or the
+``/history`` log).
 
 Config: ``url`` (required: the controller's base URL, e.g. http://rspamd:11334),
-``mode`` ("stat" or "history"), ``verify_tls`` (true), ``ca_pem``; for ``stat``:
-``scan_slow_ms`` (optional: slow when the mean recent scan time is above it); for
-``history``: ``loop_threshold`` (3), ``window_minutes`` (60). Secret: ``password`` (sent
-as the controller's ``Password`` header).
+``mode`` ("stat", "metrics" or "history"), ``verify_tls`` (true), ``ca_pem``; for ``stat``
+and ``metrics``: ``scan_slow_ms`` (optional: slow when the mean recent scan time is above
+it); for ``history``: ``loop_threshold`` (3), ``window_minutes`` (60). Secret: ``password``
+(sent as the controller's ``Password`` header).
 
 ``stat`` values: the controller's counters as they are (``scanned``, ``learned``,
 ``spam_count``, ``ham_count``, ``connections``, ``control_connections``, ``uptime``,
 ``action_<name>`` per action, e.g. ``action_soft_reject``), plus ``scan_time_ms`` (the
 mean of the recent scan times, when rspamd reports them). A probe keeps no memory, so
 rates come from the stored points. Verdict ``ok``, or ``slow`` above ``scan_slow_ms``.
+
+``metrics`` reads the same counters from the Prometheus/OpenMetrics text the controller
+serves at ``/metrics`` and gives them the ``stat`` names, so charts and thresholds work
+alike: ``rspamd_scanned_total`` is ``scanned``, ``rspamd_actions_total{type="soft reject"}``
+is ``action_soft_reject``, ``rspamd_scan_time_average`` (seconds) is ``scan_time_ms``, and
+``uptime`` is the prober's clock minus ``process_start_time_seconds``. Other samples are
+ignored; the verdict is as for ``stat``. No deltas: the probe sees only this answer.
 
 ``history`` values: ``scans`` (rows inside the window), ``messages`` (distinct
 Message-IDs), ``max_scans`` (the most scans of one Message-ID), ``looping`` (how many
@@ -19,27 +27,29 @@ Verdict ``slow`` when any Message-ID was scanned more than ``loop_threshold`` ti
 window (the signature of a processing loop: mail circling between the MTA and rspamd,
 delayed for everyone), naming it; else ``ok``.
 
-Both: no answer, an error status or an unreadable answer is ``fail``; a refused password
-(HTTP 401/403) is ``unknown`` (the prober's own configuration).
+All modes: no answer, an error status or an unreadable answer is ``fail``; a refused
+password (HTTP 401/403) is ``unknown`` (the prober's own configuration).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, OK, SLOW, UNKNOWN, ProbeSpec, Result
 
 KIND = "rspamd"
 SECRET_FIELDS = ("password",)
-MODES = ("stat", "history")
+MODES = ("stat", "metrics", "history")
 KEYS = (
     "url", "mode", "verify_tls", "ca_pem", "scan_slow_ms", "loop_threshold",
     "window_minutes", *SECRET_FIELDS,
@@ -49,6 +59,16 @@ COUNTERS = (
     "uptime",
 )  # fmt: skip
 NO_ID = {"", "undef", "<>", "<undef>"}  # rspamd's placeholder for a missing Message-ID
+# /metrics sample names (rspamd's src/controller.c) -> the /stat names, so a monitor can
+# switch modes without breaking its charts or thresholds.
+METRIC_NAMES = {
+    "rspamd_scanned_total": "scanned", "rspamd_learned_total": "learned",
+    "rspamd_spam_total": "spam_count", "rspamd_ham_total": "ham_count",
+    "rspamd_connections": "connections",  # a "gauge" there, but the same connections_count
+    "rspamd_control_connections_total": "control_connections",
+}  # fmt: skip
+ACCEPT = {"metrics": "application/openmetrics-text, text/plain;q=0.9"}
+FORMATS = {"metrics": "Prometheus text"}
 
 
 def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +93,7 @@ async def probe(spec: ProbeSpec) -> Result:
 
 async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
     url = config["url"].rstrip("/") + "/" + config["mode"]
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": ACCEPT.get(config["mode"], "application/json")}
     if password := spec.secrets.get("password"):
         headers["Password"] = password
     request = common.Request(
@@ -92,12 +112,26 @@ async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
     if response.status != 200:
         return Result(FAIL, f"{where} answered HTTP {response.status} {response.reason}", latency)
     try:
-        document = json.loads(response.body)
+        document = read(config["mode"], response.body)
     except ValueError:
-        return Result(FAIL, f"{where} answered something that is not JSON", latency)
+        shape = FORMATS.get(config["mode"], "JSON")
+        return Result(FAIL, f"{where} answered something that is not {shape}", latency)
+    return judge(config, document, where, time.time())
+
+
+def read(mode: str, body: bytes) -> Any:
+    """The answer parsed for ``mode``; ValueError when it is not in the expected format."""
+    if mode == "metrics":
+        return parse_metrics(body.decode("utf-8"))
+    return json.loads(body)
+
+
+def judge(config: Mapping[str, Any], document: Any, where: str, now: float) -> Result:
     if config["mode"] == "stat":
         return judge_stat(config, document, where)
-    return judge_history(config, document, where, time.time())
+    if config["mode"] == "metrics":
+        return judge_metrics(config, document, where, now)
+    return judge_history(config, document, where, now)
 
 
 def _number(value: Any) -> float | None:
@@ -106,13 +140,17 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def _action_key(action: str) -> str:
+    return "action_" + re.sub(r"\W+", "_", action).strip("_").lower()
+
+
 def stat_values(document: Mapping[str, Any]) -> dict[str, float]:
     values = {key: n for key in COUNTERS if (n := _number(document.get(key))) is not None}
     actions = document.get("actions")
     if isinstance(actions, Mapping):
         for action, count in actions.items():
             if (n := _number(count)) is not None:
-                values["action_" + re.sub(r"\W+", "_", str(action)).strip("_").lower()] = n
+                values[_action_key(str(action))] = n
     times = document.get("scan_times")
     if isinstance(times, list):
         seconds = [n for t in times if (n := _number(t)) is not None and n > 0]
@@ -124,7 +162,11 @@ def stat_values(document: Mapping[str, Any]) -> dict[str, float]:
 def judge_stat(config: Mapping[str, Any], document: Any, where: str) -> Result:
     if not isinstance(document, Mapping) or _number(document.get("scanned")) is None:
         return Result(FAIL, f"{where} answered /stat without a scanned count")
-    values = stat_values(document)
+    return judge_counters(config, stat_values(document), where)
+
+
+def judge_counters(config: Mapping[str, Any], values: dict[str, float], where: str) -> Result:
+    """The ``stat``/``metrics`` verdict: ``ok``, or ``slow`` above ``scan_slow_ms``."""
     said = f"{where} has scanned {values['scanned']:.0f} messages"
     mean, slow = values.get("scan_time_ms"), config["scan_slow_ms"]
     if mean is not None:
@@ -132,6 +174,48 @@ def judge_stat(config: Mapping[str, Any], document: Any, where: str) -> Result:
     if mean is not None and slow is not None and mean > slow:
         return Result(SLOW, f"{said} (slow above {slow:g} ms)", values)
     return Result(OK, said, values)
+
+
+class Sample(NamedTuple):
+    name: str
+    labels: dict[str, str]
+    value: float
+
+
+def parse_metrics(text: str) -> list[Sample]:
+    """Samples of the Prometheus text format (and OpenMetrics, which rspamd serves);
+    ValueError on a line that is neither a sample nor a comment (an HTML page, say)."""
+    try:
+        families = list(text_string_to_metric_families(text))
+    except (IndexError, TypeError) as exc:  # the parser's other ways of saying "not a sample"
+        raise ValueError(str(exc)) from None
+    return [Sample(s.name, dict(s.labels), s.value) for f in families for s in f.samples]
+
+
+def metrics_values(samples: list[Sample], now: float) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for name, labels, value in samples:
+        if not math.isfinite(value):
+            continue
+        if name in METRIC_NAMES:
+            values[METRIC_NAMES[name]] = value
+        elif name == "rspamd_actions_total" and labels.get("type"):
+            values[_action_key(labels["type"])] = value
+        elif name == "rspamd_scan_time_average" and value > 0:  # seconds; 0 before any scan
+            values["scan_time_ms"] = round(value * 1000, 1)
+        elif name == "process_start_time_seconds" and value > 0:
+            # /stat's uptime is now - start too, on rspamd's clock rather than ours.
+            values["uptime"] = float(max(0, round(now - value)))
+    return values
+
+
+def judge_metrics(
+    config: Mapping[str, Any], samples: list[Sample], where: str, now: float
+) -> Result:
+    values = metrics_values(samples, now)
+    if "scanned" not in values:
+        return Result(FAIL, f"{where} answered /metrics without rspamd_scanned_total")
+    return judge_counters(config, values, where)
 
 
 def history_rows(document: Any) -> list[Mapping[str, Any]] | None:
