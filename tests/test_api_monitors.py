@@ -51,7 +51,7 @@ def test_it_creates_a_monitor_and_only_says_its_secret_is_set(
 ) -> None:
     status, body = create(
         client, base, key, component_id=cluster_a.pk, interval_seconds=120,
-        timeout_seconds=600, automation="draft", public=True,
+        timeout_seconds=110, automation="draft", public=True,
         secrets={"imap_password": PASSWORD},
     )  # fmt: skip
     assert status == 201, body

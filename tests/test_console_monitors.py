@@ -24,7 +24,7 @@ def inbound(page: Page, cluster_a: Component) -> Monitor:
     monitor = services.create_monitor(
         page=page, name="Inbound — Cluster A", kind="mail_roundtrip", config=INBOUND_MAIL,
         secrets={"imap_password": PASSWORD}, component=cluster_a, interval_seconds=120,
-        timeout_seconds=600, automation="draft",
+        timeout_seconds=110, automation="draft",
     )  # fmt: skip
     now = timezone.now()
     for minute in range(60):
@@ -51,7 +51,7 @@ def text(response: object) -> str:
 def form(**fields: object) -> dict[str, object]:
     data: dict[str, object] = {
         "name": "Inbound — Cluster B", "kind": "mail_roundtrip", "component": "",
-        "interval_seconds": "120", "timeout_seconds": "600", "automation": "off",
+        "interval_seconds": "120", "timeout_seconds": "60", "automation": "off",
         "config": '{"smtp_host": "mx.b.example.net", "mail_from": "probe@example.org", '
         '"mail_to": "probe-b@example.net", "imap_host": "imap.example.net", '
         '"imap_username": "probe-b@example.net"}',

@@ -330,7 +330,7 @@ def test_a_recurrence_reopens_what_the_responders_resolved_when_the_monitor_may_
 
 
 def test_a_status_set_by_hand_stands_until_the_monitors_agree(
-    page: Page, cluster_a: Component
+    page: Page, cluster_a: Component, as_role: Callable[[str], Client]
 ) -> None:
     monitor = make_monitor(page, cluster_a, automation="off")
     feed(monitor, ["slow", "slow"], 0)
@@ -341,6 +341,8 @@ def test_a_status_set_by_hand_stands_until_the_monitors_agree(
     assert (held.held, held.status, status_of(cluster_a)) == (True, OPERATIONAL, MAJOR)
     monitor.refresh_from_db()
     assert "set by hand to major outage" in monitor.state["notes"][-1]["suggestion"]
+    shown = as_role("viewer").get(f"/console/monitors/{monitor.pk}").content.decode()
+    assert "Notes" in shown and "set by hand to major outage" in shown
     # The responder agrees and sets it operational: the monitors take over again.
     catalog.set_component_status(
         component=cluster_a, status=OPERATIONAL, at=at(6), source="manual", actor="user:alice"

@@ -26,7 +26,7 @@ name = "Inbound — Cluster A"
 component = "Cluster A"
 kind = "mail_roundtrip"
 interval = 120
-timeout = 600
+timeout = 60
 automation = "draft"
 public = true
 
@@ -86,7 +86,7 @@ def test_it_creates_then_reports_unchanged_then_updates(
     assert "2 created" in first.out
     inbound = Monitor.objects.get(name="Inbound — Cluster A")
     assert inbound.component == cluster_a and inbound.automation == "draft" and inbound.public
-    assert (inbound.interval_seconds, inbound.timeout_seconds) == (120, 600.0)
+    assert (inbound.interval_seconds, inbound.timeout_seconds) == (120, 60.0)
     assert inbound.secrets == {"imap_password": PASSWORD}
     assert "2 unchanged" in monitors("apply", path).out
     changed = write(tmp_path, FILE.replace("interval = 120", "interval = 90"))

@@ -25,7 +25,7 @@ def mail_monitor(page: Page, component: Component | None = None, **extra: Any) -
     fields: dict[str, Any] = {
         "page": page, "name": "Inbound — Cluster A", "kind": "mail_roundtrip",
         "config": {**INBOUND_MAIL, "imap_password": PASSWORD}, "component": component,
-        "interval_seconds": 120, "timeout_seconds": 600, "actor": "user:alice",
+        "interval_seconds": 120, "timeout_seconds": 110, "actor": "user:alice",
     }  # fmt: skip
     return services.create_monitor(**{**fields, **extra})
 
@@ -153,7 +153,10 @@ def test_it_drops_the_old_kinds_secrets_when_the_kind_changes(page: Page) -> Non
     )
     monitor.refresh_from_db()
     assert monitor.kind == "http" and monitor.secrets == {}
-    assert services.secret_status(monitor) == {"authorization": "not set"}
+    assert services.secret_status(monitor) == {
+        "authorization": "not set",
+        "secret_header": "not set",
+    }
 
 
 def test_it_writes_and_audits_nothing_when_nothing_changes(page: Page) -> None:
@@ -179,10 +182,14 @@ def test_it_forgets_the_path_state_when_the_component_changes(
     assert services.changes(monitor, services.check(page, {}, monitor)) == []
 
 
-def test_it_allows_a_timeout_longer_than_the_interval(page: Page) -> None:
-    # A round trip every 2 minutes may wait 10 for a lost canary: runs never overlap.
-    monitor = mail_monitor(page)
-    assert (monitor.interval_seconds, monitor.timeout_seconds) == (120, 600.0)
+def test_it_refuses_a_timeout_that_leaves_no_room_in_the_interval(page: Page) -> None:
+    # A run's lease (timeout + 6 s) must fit in the interval: a dead worker's monitors move on.
+    with pytest.raises(InputError, match="at most 114 s with an interval of 120 s, or an "):
+        mail_monitor(page, timeout_seconds=150)
+    monitor = mail_monitor(page, interval_seconds=156, timeout_seconds=150)
+    assert (monitor.interval_seconds, monitor.timeout_seconds) == (156, 150.0)
+    with pytest.raises(InputError, match="the timeout must leave 6 s of the interval free"):
+        services.update_monitor(monitor=monitor, interval_seconds=120)
 
 
 def test_it_pauses_resumes_and_runs_now(page: Page) -> None:

@@ -125,12 +125,13 @@ def test_it_http_sends_method_headers_body_and_the_secret_header() -> None:
         result = run(
             http,
             {**config, "url": server.url("/in")},
-            secrets={"authorization": "Bearer hunter2-secret"},
+            secrets={"authorization": "Bearer hunter2-secret", "secret_header": "X-Api-Key: k-7"},
         )
     request = server.seen[0]
     assert (request.method, request.body) == ("POST", b"ping")
     assert request.headers["X-Probe"] == "1"
     assert request.headers["Authorization"] == "Bearer hunter2-secret"
+    assert request.headers["X-Api-Key"] == "k-7"
     assert request.headers["Host"] == f"127.0.0.1:{server.port}"
     assert result.verdict == FAIL and "401" in result.reason
     assert "hunter2" not in repr(result)

@@ -79,6 +79,8 @@ class StatuspageParser(Parser):
             data = json.loads(request.body)
         except (ValueError, UnicodeDecodeError):
             raise HttpError(400, "The request body is not valid JSON") from None
+        except RecursionError:  # the decoder recurses once per level of [ or {
+            raise HttpError(400, "The request body is nested too deeply") from None
         if not isinstance(data, dict):
             raise HttpError(400, "The request body must be a JSON object")
         return data

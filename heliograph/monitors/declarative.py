@@ -6,7 +6,8 @@ unchanged; with ``prune`` it also deletes the monitors of the file's pages that 
 does not name. The whole file is checked first: one error anywhere and nothing changes.
 
 The file is the truth for every setting it may hold — a setting left out takes its default
-(interval 60 s, timeout 30 s, automation "off", public false, no component) — with two
+(interval 60 s, timeout 30 s or less to fit a short interval, automation "off", public
+false, no component) — with two
 exceptions: ``paused`` left out keeps what the console or API set (new monitors run), and
 a secret left out keeps its stored value (set it once in the console, if you prefer).
 
@@ -23,8 +24,8 @@ Example::
     name = "Inbound — Cluster A"
     component = "Cluster A"              # optional: the component it feeds
     kind = "mail_roundtrip"
-    interval = 120                       # seconds between runs (at least 10)
-    timeout = 600                        # seconds one run may take
+    interval = 180                       # seconds between runs (at least 10)
+    timeout = 150                        # seconds one run may take (interval - 6 at most)
     automation = "draft"                 # off | draft | publish
     public = true                        # chart it on the public page
 
@@ -107,6 +108,11 @@ def parse(text: str) -> tuple[dict[str, Any], list[int]]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise FileErrors([f"not valid TOML: {exc}"]) from None
+    except RecursionError:  # tomllib recurses once per level of [ or {
+        raise FileErrors(["not valid TOML: arrays or tables nested too deeply"]) from None
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's limit)
+        reason = str(exc).split(";")[0]  # not the advice to raise the interpreter's limit
+        raise FileErrors([f"not valid TOML: an unreadable value ({reason})"]) from None
     lines = [text.count("\n", 0, m.start()) + 1 for m in _HEADER.finditer(text)]
     return document, lines
 
@@ -176,7 +182,8 @@ def _given(page: Page, entry: dict[str, Any], environ: Mapping[str, str]) -> dic
         "name": entry["name"], "kind": entry["kind"], "config": entry.get("config", {}),
         "secrets": _secrets(entry["kind"], entry, environ),
         "component": find_component(page, component) if component else None,
-        "interval_seconds": entry.get("interval", 60), "timeout_seconds": entry.get("timeout", 30),
+        "interval_seconds": entry.get("interval", 60),
+        "timeout_seconds": entry.get("timeout"),  # None: the default for the interval
         "automation": entry.get("automation", "off"), "public": entry.get("public", False),
     }  # fmt: skip
     if "paused" in entry:

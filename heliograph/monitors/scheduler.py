@@ -9,9 +9,12 @@ round trip waits minutes) never holds up the others. Database work runs in a sma
 pool beside the loop: finished runs are recorded in batches, one transaction per batch and
 a savepoint per run (a run the database refuses is recorded again alone), so thousands of
 checks a minute cost a few transactions a second. HTTP probes share one client per TLS
-setting while the loop runs (each check still opens a connection of its own). A worker
-that dies keeps its leases only until they run out (timeout + a margin, shorter than any
-interval), then another worker takes the monitors.
+setting while the loop runs (each check still opens a connection of its own).
+
+A worker that dies keeps its leases only until they run out: a lease lasts ``AHEAD`` +
+the timeout + ``LEASE_MARGIN`` from the claim (``lease_seconds``), and the services refuse
+a timeout that leaves less than ``LEASE_ROOM`` of the interval, so every lease is at most
+one interval long and another worker takes a dead worker's monitors within one interval.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ TICK = 0.2  # seconds between looks for due monitors
 # Monitors due this soon are claimed already and wait for their moment in the loop, so a
 # tick's granularity or a slow claim (a busy database) does not make them start late.
 AHEAD = 1.0
-LEASE_MARGIN = 15.0  # seconds a lease outlives the probe's own timeout
+# Seconds a lease outlives the probe's timeout: the hard stop's 1 s grace (run_probe) and
+# recording the result. Small, because a lease must fit in the shortest interval.
+LEASE_MARGIN = 5.0
+LEASE_ROOM = AHEAD + LEASE_MARGIN  # of each interval that the timeout must leave free
 CLAIM_LIMIT = 500
 BATCH = 50  # finished runs recorded in one transaction, at most (SQLite: its write lock)
 GATHER = 0.1  # seconds a batch waits for the runs that finish beside the first one
@@ -65,6 +71,13 @@ def next_run_at(due: datetime, interval: float, now: datetime) -> datetime:
     return now + timedelta(seconds=random.uniform(0, min(interval, 5.0)))
 
 
+def lease_seconds(timeout: float, ahead: float = AHEAD) -> float:
+    """How long a claim holds a monitor: at most its interval when the timeout leaves
+    ``LEASE_ROOM`` of it (services.check makes sure), so a dead worker's monitors move on
+    within one interval."""
+    return ahead + timeout + LEASE_MARGIN
+
+
 def claim_due(
     *, owner: str, now: datetime, limit: int = CLAIM_LIMIT, ahead: float = 0.0
 ) -> list[Monitor]:
@@ -82,7 +95,7 @@ def claim_due(
         claimed = list(due[:limit])
         leases: dict[datetime, list[str]] = {}
         for monitor in claimed:
-            lease = ahead + monitor.timeout_seconds + LEASE_MARGIN
+            lease = lease_seconds(monitor.timeout_seconds, ahead)
             monitor.leased_until = now + timedelta(seconds=lease)
             monitor.lease_owner = owner
             leases.setdefault(monitor.leased_until, []).append(monitor.pk)
@@ -170,6 +183,9 @@ class Scheduler:
         self.concurrency = concurrency
         self.db = ThreadPoolExecutor(db_threads, thread_name_prefix="monitor-db")
         self.running: set[asyncio.Task[None]] = set()
+        # Monitors being run here: a lease that lapsed while recording was slow may come
+        # back in a claim of ours, and must not start a second run beside the first.
+        self.active: set[str] = set()
         self.finished: list[tuple[Finished, asyncio.Future[None]]] = []
         self.recorder: asyncio.Task[None] | None = None
 
@@ -213,11 +229,17 @@ class Scheduler:
             lambda: claim_due(owner=self.owner, now=now, limit=free, ahead=ahead)
         )
         assert isinstance(claimed, list)
-        for monitor in claimed:
+        started = [m for m in claimed if m.pk not in self.active]
+        for monitor in started:
+            self.active.add(monitor.pk)
             task = asyncio.create_task(self.one(monitor, allowed))
             self.running.add(task)
             task.add_done_callback(self.running.discard)
-        return len(claimed)
+            task.add_done_callback(functools.partial(self._done, monitor.pk))
+        return len(started)
+
+    def _done(self, monitor_id: str, _task: asyncio.Task[None]) -> None:
+        self.active.discard(monitor_id)
 
     async def one(self, monitor: Monitor, allowed: list[netguard.rules.Network]) -> None:
         due = monitor.next_run_at

@@ -8,23 +8,29 @@ kind's ``SECRET_FIELDS`` (passwords, tokens) never stay in ``config``: given the
 ``secrets`` they go to ``Monitor.secrets``, which is never shown back, logged or audited —
 answers show ``{"imap_password": "set"}`` instead (``secret_status``). Secrets not given
 keep their stored value; a secret given as None or "" is cleared; changing the kind drops
-the old kind's secrets. Credentials written into a URL or an ``Authorization`` header are
-refused with a pointer to the secret that takes them.
+the old kind's secrets. Credentials written into the settings, which are shown back, are
+refused with a pointer to the secret that takes them: a password in a URL, a header or a
+URL query parameter whose name says it carries one (``Authorization``, ``Cookie``,
+``X-Api-Key``, ``X-Auth-Token``, ``?access_token=``; see ``looks_secret``).
 
-Timing: the interval is at least 10 s; the timeout is more than 0 and at most an hour. A
-timeout above the interval is allowed: a monitor never runs twice at once (its lease
-lasts the timeout), so the next run simply starts when the slow one ends — a mail round
-trip every 2 minutes that may wait 10 minutes for a lost canary is a sound setting.
+Timing: the interval is 10 s to a week; the timeout is more than 0, at most an hour, and
+leaves ``LEASE_ROOM`` (6 s) of the interval free. A worker's lease on a running monitor
+lasts the timeout plus that room (scheduler.lease_seconds), so a dead worker's monitors
+move to another worker within one interval. A timeout left out is 30 s, or less to fit a
+short interval. Numbers are finite and within ±2**53: a huge whole number (which would
+overflow a float) is refused like any other bad value.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -37,23 +43,31 @@ from heliograph.lib.errors import InputError
 from heliograph.monitors.models import AUTOMATION_OFF, AUTOMATIONS, Monitor
 from heliograph.monitors.probes.base import ConfigError, ProbeModule
 from heliograph.monitors.probes.registry import KINDS, probe_module
-from heliograph.monitors.scheduler import first_run_at
+from heliograph.monitors.scheduler import LEASE_ROOM, first_run_at
 
 __all__ = [
     "KINDS", "SET", "NOT_SET", "Settings", "audit_view", "changes", "check", "check_json",
-    "check_text", "create_monitor", "delete_monitor", "find_monitor", "pause_monitor",
-    "resume_monitor", "run_now", "running", "save", "secret_fields", "secret_status",
-    "update_monitor", "values",
+    "check_text", "create_monitor", "default_timeout", "delete_monitor", "find_monitor",
+    "looks_secret", "pause_monitor", "resume_monitor", "run_now", "running", "save",
+    "secret_fields", "secret_status", "update_monitor", "values",
 ]  # fmt: skip
 
 SET, NOT_SET = "set", "not set"
 MIN_INTERVAL, MAX_INTERVAL = 10, 7 * 86_400
 MAX_TIMEOUT = 3_600.0
+DEFAULT_TIMEOUT = 30.0
+MAX_WHOLE = 2**53  # beyond it a number is not exact in JSON, nor convertible to a float
 MAX_SECRET = 4_096
 MAX_CONFIG_CHARS = 100_000
 MAX_DEPTH = 12
 RESUME_SOON = 10.0  # a resumed monitor runs within this many seconds
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
+# A word of a header or query parameter name that says it carries a credential: X-Api-Key,
+# X-Auth-Token, access_token, sig, JSESSIONID. Whole words, so "keyword" or "author" pass.
+_SECRET_WORD = re.compile(
+    r"(key|token|secret|passw(or)?d|pwd|signature|sig|cookie|session(id)?|sessid|credentials?)$"
+    r"|^auth(?!ors?$)"
+)
 FIELDS = (
     "name", "kind", "config", "secrets", "component", "interval_seconds", "timeout_seconds",
     "automation", "public", "paused",
@@ -145,6 +159,8 @@ def check_json(value: Any, where: str, depth: int = 0) -> None:
         check_text(value, where)
     elif isinstance(value, float) and not math.isfinite(value):
         raise InputError(f"{where}: numbers must be finite")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WHOLE:
+        raise InputError(f"{where}: too large a number (at most {MAX_WHOLE:,} either way)")
     elif value is not None and not isinstance(value, bool | int | float):
         raise InputError(f"{where}: {type(value).__name__} is not allowed; write text or a number")
 
@@ -158,16 +174,44 @@ def check_text(value: str, where: str) -> None:
         raise InputError(f"{where}: text must be valid Unicode") from None
 
 
+def looks_secret(name: str) -> bool:
+    """Whether a header or query parameter name says it carries a credential."""
+    return any(_SECRET_WORD.search(word) for word in re.split(r"[^a-z0-9]+", name.lower()))
+
+
+def _instead(secrets: tuple[str, ...]) -> str:
+    """Where a credential goes instead of the settings (which are shown back)."""
+    if "authorization" in secrets:
+        return (
+            "give a token as the authorization secret (sent as the Authorization header), or "
+            "the whole header as the secret_header secret ('X-Api-Key: …')"
+        )
+    if secrets:
+        return f"give it as the {secrets[0]} secret"
+    return "this kind keeps no secrets: probe an address that needs no credential"
+
+
 def _refuse_inline_credentials(config: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
     where = f"the {secrets[0]} secret" if secrets else "a secret"
+    shown = "settings are shown in the console, the API and the audit log"
     for key, value in config.items():
-        if isinstance(value, str) and "://" in value and _has_password(value):
+        if not (isinstance(value, str) and "://" in value):
+            continue
+        if _has_password(value):
             raise InputError(f"config.{key}: put the password in {where}, not in the URL")
+        if found := next((p for p in _query_names(value) if looks_secret(p)), None):
+            raise InputError(
+                f"config.{key}: the query parameter {found!r} looks like a credential, and "
+                f"{shown}; {_instead(secrets)}"
+            )
     headers = config.get("headers")
-    if isinstance(headers, Mapping):
-        for name in headers:
-            if isinstance(name, str) and name.lower() in CREDENTIAL_HEADERS:
-                raise InputError(f"config.headers: give {name} as {where}, not as a header")
+    for name in headers if isinstance(headers, Mapping) else ():
+        if isinstance(name, str) and name.lower() in CREDENTIAL_HEADERS:
+            raise InputError(f"config.headers: give {name} as {where}, not as a header")
+        if isinstance(name, str) and looks_secret(name):
+            raise InputError(
+                f"config.headers: {name} looks like a credential, and {shown}; {_instead(secrets)}"
+            )
 
 
 def _has_password(url: str) -> bool:
@@ -175,6 +219,13 @@ def _has_password(url: str) -> bool:
         return bool(urlsplit(url).password)
     except ValueError:
         return False
+
+
+def _query_names(url: str) -> list[str]:
+    try:
+        return [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    except ValueError:  # the kind's own check says what is wrong with the URL
+        return []
 
 
 def _check_config(module: ProbeModule, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -223,19 +274,59 @@ def _check_secrets(
     return secrets
 
 
-def _check_timing(interval: Any, timeout: Any) -> tuple[int, float]:
-    if isinstance(interval, bool) or not isinstance(interval, int | float):
+def _check_secret_forms(module: ProbeModule, secrets: Mapping[str, str]) -> None:
+    """A kind's own rules for what its secrets look like (http: ``Name: value``)."""
+    check_secrets = getattr(module, "check_secrets", None)
+    try:
+        if check_secrets is not None:
+            check_secrets(secrets)
+    except ConfigError as exc:
+        raise InputError(f"secrets: {exc}") from None
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float. Comparing an int with a float is exact in Python, so the range
+    checks below never convert a huge int to a float (which would raise OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def default_timeout(interval: int) -> float:
+    """The timeout of a monitor that names none: 30 s, or less to fit a short interval."""
+    return min(DEFAULT_TIMEOUT, interval - LEASE_ROOM)
+
+
+def _check_interval(interval: Any) -> int:
+    if not _is_number(interval):
         raise InputError("the interval must be a whole number of seconds")
-    if interval != int(interval) or not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL or interval != int(interval):
         raise InputError(
             f"the interval must be a whole number of seconds from {MIN_INTERVAL} to "
             f"{MAX_INTERVAL:,} (a week)"
         )
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+    return int(interval)
+
+
+def _check_timing(interval: Any, timeout: Any) -> tuple[int, float]:
+    """The interval and the timeout (None: the default for the interval)."""
+    whole = _check_interval(interval)
+    if timeout is None:
+        return whole, default_timeout(whole)
+    if not _is_number(timeout):
         raise InputError("the timeout must be a number of seconds")
-    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+    if not 0 < timeout <= MAX_TIMEOUT:
         raise InputError(f"the timeout must be more than 0 and at most {MAX_TIMEOUT:g} seconds")
-    return int(interval), float(timeout)
+    # A run's lease lasts the timeout + LEASE_ROOM: it must fit in the interval, so that a
+    # dead worker's monitors move to another worker within one interval.
+    if timeout + LEASE_ROOM > whole:
+        raise InputError(
+            f"the timeout must leave {LEASE_ROOM:g} s of the interval free (so a dead "
+            f"worker's monitors move on within one interval): at most {whole - LEASE_ROOM:g} s "
+            f"with an interval of {whole} s, or an interval of at least "
+            f"{math.ceil(timeout + LEASE_ROOM)} s for a timeout of {timeout:g} s"
+        )
+    return whole, float(timeout)
 
 
 def _check_component(page: Page, component: Any) -> Component | None:
@@ -260,7 +351,7 @@ def _current(monitor: Monitor | None) -> dict[str, Any]:
     if monitor is None:
         return {
             "config": {}, "secrets": {}, "component": None, "interval_seconds": 60,
-            "timeout_seconds": 30.0, "automation": AUTOMATION_OFF, "public": False,
+            "timeout_seconds": None, "automation": AUTOMATION_OFF, "public": False,
             "paused": False,
         }  # fmt: skip
     return {name: getattr(monitor, name) for name in FIELDS}
@@ -270,7 +361,8 @@ def check(page: Page, given: Mapping[str, Any], monitor: Monitor | None = None) 
     """``monitor``'s settings (or a new one's) with ``given`` applied, all checked.
 
     Keys of ``given`` are the names in FIELDS; those left out keep their value. Its
-    ``secrets`` name only the secrets to set (a value) or clear (None or "").
+    ``secrets`` name only the secrets to set (a value) or clear (None or ""); a
+    ``timeout_seconds`` of None (a new monitor's) is the default for the interval.
     """
     unknown = sorted(set(given) - set(FIELDS))
     if unknown:
@@ -288,6 +380,7 @@ def check(page: Page, given: Mapping[str, Any], monitor: Monitor | None = None) 
     if not isinstance(asked, Mapping):
         raise InputError('secrets must be an object such as {"imap_password": "..."}')
     secrets = _check_secrets(merged["kind"], tuple(module.SECRET_FIELDS), kept, {**inline, **asked})
+    _check_secret_forms(module, secrets)
     interval, timeout = _check_timing(merged["interval_seconds"], merged["timeout_seconds"])
     component = _check_component(page, merged["component"])
     return Settings(
@@ -337,13 +430,14 @@ def create_monitor(
     secrets: Mapping[str, str | None] | None = None,
     component: Component | None = None,
     interval_seconds: int = 60,
-    timeout_seconds: float = 30.0,
+    timeout_seconds: float | None = None,
     automation: str = AUTOMATION_OFF,
     public: bool = False,
     paused: bool = False,
     actor: str = "cli",
 ) -> Monitor:
-    """A new monitor, first run at a jittered moment within its interval."""
+    """A new monitor, first run at a jittered moment within its interval (a timeout of
+    None: the default for the interval)."""
     given = dict(
         name=name, kind=kind, config=config or {}, secrets=secrets or {}, component=component,
         interval_seconds=interval_seconds, timeout_seconds=timeout_seconds,
@@ -387,26 +481,45 @@ def update_monitor(
 
 
 def save(*, monitor: Monitor, settings: Settings, actor: str) -> Monitor:
-    """Write checked settings (see ``check``) and audit them, when anything changed."""
+    """Write checked settings (see ``check``) and audit them, when anything changed.
+
+    Only the fields the edit changes are written: the scheduler and the automation write
+    the lease, next_run_at, state, incident and last_* fields meanwhile, and ``monitor``
+    may be a stale copy of them (loaded when the form was shown, or the file planned).
+    """
     changed = changes(monitor, settings)
     if not changed:
         return monitor
     with transaction.atomic():
         before = audit_view(monitor)
-        path_moved = bool({"kind", "component"} & set(changed))
-        for name, value in values(settings).items():
-            setattr(monitor, name, value)
-        if path_moved:
-            monitor.state = {}  # the hysteresis belonged to the old path
-        now = timezone.now()
-        if "interval_seconds" in changed:
-            monitor.next_run_at = min(
-                monitor.next_run_at, first_run_at(settings.interval_seconds, now)
-            )
-        monitor.updated_at = now
-        monitor.save()
+        written = _set_changed(monitor, settings, changed)
+        if not Monitor.objects.filter(pk=monitor.pk).update(**written):
+            raise InputError(f"monitor {before['name']!r} was deleted meanwhile")
         _record(actor, "monitor.update", monitor, before)
     return monitor
+
+
+def _set_changed(monitor: Monitor, settings: Settings, changed: list[str]) -> dict[str, Any]:
+    """Set the changed settings on ``monitor``; the fields to write, with their values."""
+    new = values(settings)
+    written = {name: new[name] for name in dict.fromkeys(c.partition(".")[0] for c in changed)}
+    now = timezone.now()
+    if {"kind", "component"} & set(written):
+        written["state"] = {}  # the hysteresis belonged to the old path
+    if "interval_seconds" in written:
+        written["next_run_at"] = min(
+            _next_run_at(monitor), first_run_at(settings.interval_seconds, now)
+        )
+    written["updated_at"] = now
+    for name, value in written.items():
+        setattr(monitor, name, value)
+    return written
+
+
+def _next_run_at(monitor: Monitor) -> datetime:
+    """The stored next run (the scheduler moves it on; this copy's may be stale), locked."""
+    stored = Monitor.objects.select_for_update().filter(pk=monitor.pk)
+    return stored.values_list("next_run_at", flat=True).first() or monitor.next_run_at
 
 
 @transaction.atomic

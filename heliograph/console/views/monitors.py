@@ -33,7 +33,7 @@ from django.views.decorators.http import require_POST
 
 from heliograph.catalog.models import Page
 from heliograph.console.access import actor, attempt, requires, show
-from heliograph.console.views.incidents import page_or_404
+from heliograph.console.views.incidents import page_or_404, readable_notes
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import AUTOMATIONS, Monitor
@@ -125,6 +125,8 @@ class MonitorForm(forms.Form):
             value = json.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"not valid JSON ({exc})") from None
+        except RecursionError:  # the decoder recurses once per level of [ or {
+            raise forms.ValidationError("not valid JSON (nested too deeply)") from None
         if not isinstance(value, dict):
             raise forms.ValidationError('write an object: { "setting": value, ... }')
         return value
@@ -215,6 +217,7 @@ def _detail(request: HttpRequest, monitor: Monitor, error: str = "") -> HttpResp
         "secrets": services.secret_status(monitor), "config": _config_text(monitor.config),
         "results": [(r, _values(r.values)) for r in results], "chart": chart(monitor),
         "running": services.running(monitor), "chart_hours": CHART_HOURS, "error": error,
+        "notes": readable_notes(list(monitor.state.get("notes") or [])),
     }, status=400 if error else 200)  # fmt: skip
 
 

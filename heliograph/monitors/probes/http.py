@@ -4,8 +4,9 @@ Config: ``url`` (required), ``method`` (GET), ``expect_status`` ("2xx"; also 200
 "200,204", "200-299", [200, "3xx"]), ``expect_body`` (a substring), ``expect_body_regex``,
 ``body`` (text sent), ``headers`` ({name: value}), ``verify_tls`` (true), ``ca_pem``
 (certificates to trust instead of the system store), ``follow_redirects`` (true, at most
-5 hops, each checked by the address guard), ``slow_ms`` (2000). Secret:
-``authorization`` (the Authorization header's value).
+5 hops, each checked by the address guard), ``slow_ms`` (2000). Secrets:
+``authorization`` (the Authorization header's value) and ``secret_header`` (one more
+header that carries a credential, as ``Name: value``, e.g. ``X-Api-Key: …``).
 
 Values: ``latency_ms`` (request sent to body read), ``status_code``.
 Verdicts: ``fail`` on a connection or TLS error, a timeout, an unexpected status or body;
@@ -25,7 +26,7 @@ from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, OK, SLOW, ConfigError, ProbeSpec, Result
 
 KIND = "http"
-SECRET_FIELDS = ("authorization",)
+SECRET_FIELDS = ("authorization", "secret_header")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_SLOW_MS = 2000.0
 KEYS = (
@@ -56,6 +57,18 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
     if "authorization" in config:
         checked["authorization"] = common.optional_text(config, "authorization")
     return checked
+
+
+def check_secrets(secrets: Mapping[str, str]) -> None:
+    """``secret_header`` is ``Name: value``, checked like the other headers (its value is
+    never echoed: it is a secret)."""
+    value = secrets.get("secret_header")
+    if not value:
+        return
+    name, colon, text = value.partition(":")
+    if not colon or not name.strip() or not text.strip():
+        raise ConfigError("secret_header must be written as 'Name: value', e.g. 'X-Api-Key: …'")
+    _headers({name.strip(): text.strip()})
 
 
 def _status_spec(value: Any) -> str:
@@ -124,6 +137,9 @@ async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
     headers = dict(config["headers"])
     if token := spec.secrets.get("authorization"):
         headers["Authorization"] = token
+    if extra := spec.secrets.get("secret_header"):
+        name, _, text = extra.partition(":")
+        headers[name.strip()] = text.strip()
     request = common.Request(
         url=config["url"], method=config["method"], headers=headers,
         content=config["body"].encode() if config["body"] else None,

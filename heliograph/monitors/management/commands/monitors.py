@@ -29,8 +29,8 @@ The file holds [[monitor]] tables (TOML), matched to existing monitors by page a
   component = "Cluster A"             # optional
   kind = "mail_roundtrip"             # http tcp tls_certificate dns smtp mail_roundtrip
                                       # rspamd prometheus
-  interval = 120                      # seconds (default 60, at least 10)
-  timeout = 600                       # seconds (default 30)
+  interval = 180                      # seconds (default 60, at least 10)
+  timeout = 150                       # seconds (default 30, at most interval - 6)
   automation = "draft"                # off (default) | draft | publish
   public = true                       # default false
   # paused = true                     # left out: keeps what the console set
