@@ -16,6 +16,9 @@
   ``looping(n)``    re-inject each message into itself over SMTP until it has passed
                     ``n`` times, delivering a copy per pass (each with one more Received
                     header: the filter loop of the July 2021 Cluster A incident)
+  ``looping(n, each_pass=False)``
+                    the same loop, but only the last pass is delivered: one copy carrying
+                    ``n`` Received headers (a loop that lets the message out in the end)
   ``DOWN``          accept (250) and drop
   ``JUNK``          deliver into the Junk folder
 
@@ -24,6 +27,10 @@ To look and act: ``path.messages(folder)``, ``path.canaries(folder)`` (those wit
 mailbox), ``path.wait_idle()`` (until held/looping messages have landed), ``path.clear()``,
 ``path.relay.accepted / delivered / dropped``; for the probe, ``path.probe_config()``,
 ``path.probe_secrets()`` and ``path.spec(timeout=..., **settings)`` (loopback allowed).
+
+What IMAP clients sent, as Dovecot itself received it: ``with path.imap_commands() as
+sessions:`` (Dovecot's rawlog of each session after login; the LOGIN command and its
+password come before it and are never logged).
 
 Everything stops, and the temp dir goes, when the ``with`` block ends (and Dovecot gets
 SIGTERM if the test process dies). Dovecot runs as root here and in CI: the master starts
@@ -95,7 +102,8 @@ def require_dovecot() -> str:
 class Scenario:
     name: str  # healthy | delayed | looping | down | junk
     seconds: float = 0.0  # delayed: how long each message is held
-    copies: int = 1  # looping: passes through the loop (one copy delivered per pass)
+    passes: int = 1  # looping: passes through the loop (each adds a Received header)
+    each_pass: bool = True  # looping: deliver a copy per pass (False: only the last one)
 
 
 HEALTHY, DOWN, JUNK = Scenario("healthy"), Scenario("down"), Scenario("junk")
@@ -105,8 +113,8 @@ def delayed(seconds: float) -> Scenario:
     return Scenario("delayed", seconds=seconds)
 
 
-def looping(copies: int) -> Scenario:
-    return Scenario("looping", copies=copies)
+def looping(passes: int, *, each_pass: bool = True) -> Scenario:
+    return Scenario("looping", passes=passes, each_pass=each_pass)
 
 
 def _scenario(value: Scenario | str) -> Scenario:
@@ -114,7 +122,9 @@ def _scenario(value: Scenario | str) -> Scenario:
         return value
     named = {s.name: s for s in (HEALTHY, DOWN, JUNK)}
     if value not in named:
-        raise ValueError(f"scenario {value!r}: use HEALTHY, DOWN, JUNK, delayed(s), looping(n)")
+        raise ValueError(
+            f"scenario {value!r}: use HEALTHY, DOWN, JUNK, delayed(s), looping(n[, each_pass])"
+        )
     return named[value]
 
 
@@ -135,6 +145,8 @@ auth_mechanisms = plain login
 # Tests log in wrongly on purpose: no delay, no growing per-IP penalty afterwards.
 auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%u
+# Each IMAP session's traffic after login, as Dovecot received and sent it (imap_commands).
+rawlog_dir = {root}/rawlog
 default_internal_user = {internal}
 default_internal_group = {internal_group}
 default_login_user = {login}
@@ -194,6 +206,10 @@ class Dovecot:
     def maildir(self) -> Path:
         return self.root / "mail" / self.user
 
+    @property
+    def rawlog(self) -> Path:
+        return self.root / "rawlog"
+
     def folder_path(self, folder: str = "INBOX") -> Path:
         return self.maildir if folder.upper() == "INBOX" else self.maildir / f".{folder}"
 
@@ -227,6 +243,8 @@ class Dovecot:
         (self.root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
         for sub in ("run", "state"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.rawlog.mkdir(exist_ok=True)  # written by the imap process, as the mail user
+        os.chown(self.rawlog, self.uid, self.gid)
         self.root.chmod(0o755)  # internal users traverse it
         _make_certificate(self.root)
         internal_group = grp.getgrgid(pwd.getpwnam(self.internal).pw_gid).gr_name
@@ -332,8 +350,10 @@ class Relay:
             self.timers.append(timer)
             timer.start()
         elif scenario.name == "looping":
-            self._deliver(raw)
-            if _passes(raw) < scenario.copies:
+            passes = _passes(raw)
+            if scenario.each_pass or passes >= scenario.passes:
+                self._deliver(raw)
+            if passes < scenario.passes:
                 task = session.loop.create_task(self._reinject(raw, envelope))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
@@ -381,6 +401,17 @@ class Relay:
     def stop(self) -> None:
         for timer in self.timers:
             timer.cancel()
+
+
+def _commands(rawlog: bytes) -> list[str]:
+    """The commands in one session's ``.in`` rawlog (``<unix time> <tag> <command>`` a
+    line), without the time and the tag."""
+    commands = []
+    for line in rawlog.decode("utf-8", "replace").splitlines():
+        words = line.split(" ", 2)
+        if len(words) == 3 and words[0].replace(".", "", 1).isdigit():
+            commands.append(words[2])
+    return commands
 
 
 def _passes(raw: bytes) -> int:
@@ -442,6 +473,26 @@ class MailPath:
             if time.monotonic() > end:
                 raise TimeoutError(f"the test MX still holds messages after {timeout} s")
             time.sleep(0.05)
+
+    @contextlib.contextmanager
+    def imap_commands(self, timeout: float = 5.0) -> Iterator[list[list[str]]]:
+        """What IMAP clients sent inside the block, as Dovecot logged it (rawlog): one
+        list per session that began in the block, oldest first, each command as sent but
+        without its tag (``NOOP``, ``UID SEARCH OR HEADER ...``). Filled in when the block
+        ends, once each of those sessions has logged out (at most ``timeout`` seconds)."""
+        before = set(self.dovecot.rawlog.glob("*.in"))
+        sessions: list[list[str]] = []
+        yield sessions
+        end = time.monotonic() + timeout
+        while True:
+            new = sorted(set(self.dovecot.rawlog.glob("*.in")) - before)
+            found = [_commands(path.read_bytes()) for path in new]
+            if all(commands[-1:] == ["LOGOUT"] for commands in found):
+                sessions.extend(found)
+                return
+            if time.monotonic() > end:
+                raise TimeoutError(f"IMAP sessions still open after {timeout} s: {found}")
+            time.sleep(0.02)
 
     def clear(self) -> None:
         """Empty INBOX and Junk (Dovecot notices on its next sync)."""

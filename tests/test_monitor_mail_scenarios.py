@@ -3,6 +3,8 @@
 Every sample is a real probe run (aiosmtpd MX relaying into Dovecot on 127.0.0.1, in the
 scenario the test switches to); the clock the automation sees is injected, two minutes
 per sample, so the 15-minute quiet period and the 30-minute reopen window need no sleeps.
+Each sample records its verdict, its reason and what automation did to the incident
+(``open``, ``escalate``, ``monitor``, ``resolve``, ``reopen`` or ``none``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from django.utils import timezone
 
 from heliograph.catalog.models import Component
 from heliograph.incidents import services as incidents
-from heliograph.incidents.models import Incident
+from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.monitors import automation
 from heliograph.monitors.models import Monitor
 from heliograph.monitors.probes import mail_roundtrip
+from heliograph.monitors.probes.base import Result
 from tests.mail_path import DOWN, HEALTHY, MailPath, Scenario, delayed, looping, mail_path
 
 FAST: dict[str, Any] = {
@@ -40,15 +43,22 @@ class Story:
     def __init__(self, path: MailPath, monitor: Monitor, start: datetime) -> None:
         self.path, self.monitor, self.now = path, monitor, start
         self.verdicts: list[str] = []
+        self.reasons: list[str] = []
+        self.actions: list[str] = []
+        self.incidents: set[str] = set()  # every incident automation acted on
 
     def sample(self, scenario: Scenario, times: int = 1) -> None:
         self.path.scenario = scenario
         for _ in range(times):
             self.now += SAMPLE
             spec = self.path.spec(timeout=8, **FAST)
-            result = asyncio.run(mail_roundtrip.probe(spec))
+            result: Result = asyncio.run(mail_roundtrip.probe(spec))
             self.verdicts.append(result.verdict)
-            automation.apply_result(monitor=self.monitor, result=result, now=self.now)
+            self.reasons.append(result.reason)
+            outcome = automation.apply_result(monitor=self.monitor, result=result, now=self.now)
+            self.actions.append(str(outcome.action))
+            if outcome.incident is not None:
+                self.incidents.add(outcome.incident.pk)
             self.path.wait_idle()
             self.path.clear()
 
@@ -61,9 +71,19 @@ class Story:
         assert self.monitor.incident is not None
         return self.monitor.incident
 
+    def latest_update(self) -> IncidentUpdate:
+        found = self.incident.updates.order_by("-display_at", "-created_at").first()
+        assert found is not None
+        return found
+
 
 def statuses(component: Component) -> list[str]:
     return [c.new_status for c in component.status_changes.filter(source="monitor")]
+
+
+def problems(reason: str) -> list[str]:
+    """What made a delivered canary slow besides its delivery time ("; "-separated)."""
+    return reason.split("; ")[1:]
 
 
 def test_it_tells_the_whole_cluster_a_story_from_real_mail(
@@ -80,36 +100,90 @@ def test_it_tells_the_whole_cluster_a_story_from_real_mail(
         secrets=shared_path.probe_secrets(), automation="publish", timeout_seconds=8,
     )  # fmt: skip
     story = Story(shared_path, monitor, start)
+    name = cluster_a.display_name
 
     story.sample(HEALTHY)
-    assert (story.verdicts, statuses(cluster_a)) == (["ok"], [])
+    assert (story.verdicts, story.actions, statuses(cluster_a)) == (["ok"], ["none"], [])
 
-    story.sample(looping(3), times=2)  # the filter loop: copies and hops grow
-    assert story.verdicts[-2:] == ["slow", "slow"]
+    # The filter loop. First every pass delivers a copy: 3 copies (3 hops: within 1 + 5).
+    story.sample(looping(3))
+    assert story.verdicts[-1] == "slow"
+    assert problems(story.reasons[-1]) == ["3 copies arrived (a mail loop?)"]
+    # Then the loop lets a single copy out, 8 Received hops deep: the hop rule alone.
+    story.sample(looping(8, each_pass=False))
+    assert story.verdicts[-1] == "slow", story.reasons[-1]
+    assert "slow (≥" not in story.reasons[-1]  # not slow for its delivery time
+    assert problems(story.reasons[-1]) == ["8 Received hops, more than the healthy 1 + 5"]
+    assert story.actions[-2:] == ["none", "open"]  # two slow samples in a row
     assert statuses(cluster_a) == ["degraded_performance"]
     opened = story.incident
     assert opened.status == "investigating" and not opened.draft
-    assert "copies" in opened.updates.last().body
-    assert rollout.title in opened.updates.last().body  # the change just before
+    assert opened.impact == "minor"
+    opening = story.latest_update().body
+    assert "8 Received hops, more than the healthy 1 + 5" in opening
+    assert "- hops: 8\n" in opening and "- copies: 1\n" in opening  # the evidence
+    assert rollout.title in opening  # the change just before
 
-    story.sample(DOWN, times=3)  # accepted and dropped: nothing arrives
+    # The relay accepts and drops: the third failure in a row is an outage, and automation
+    # escalates the open incident with an update of its own.
+    story.sample(DOWN, times=3)
     assert story.verdicts[-3:] == ["fail", "fail", "fail"]
-    assert statuses(cluster_a)[-1] == "major_outage"
+    assert story.actions[-3:] == ["none", "none", "escalate"]
+    assert statuses(cluster_a) == ["degraded_performance", "major_outage"]
+    escalated = story.latest_update()
+    assert escalated.status == "investigating"
+    assert escalated.body == (
+        f"Our monitors now see a major outage on {name}: not delivered within 2.0 s"
+    )
+    assert escalated.affected_components == [
+        {"code": cluster_a.pk, "name": cluster_a.name,
+         "old_status": "degraded_performance", "new_status": "major_outage"},
+    ]  # fmt: skip
+    outage = cluster_a.status_changes.get(new_status="major_outage")
+    assert (outage.incident_id, outage.actor) == (opened.pk, "monitor:Inbound — Cluster A")
+    assert story.incident.impact == "critical"
+    assert story.incident.updates.count() == 2  # opened, escalated
 
     story.sample(HEALTHY, times=3)
+    assert story.actions[-3:] == ["none", "none", "monitor"]  # three ok samples in a row
     assert statuses(cluster_a)[-1] == "operational"
     assert story.incident.status == "monitoring"
 
     story.wait(16)
     story.sample(HEALTHY)
+    assert story.actions[-1] == "resolve"
     assert story.incident.status == "resolved"
 
     story.wait(10)  # 2:04 PM: the delays are back within the reopen window
     story.sample(delayed(1.5), times=2)
     assert story.verdicts[-2:] == ["slow", "slow"]
+    assert story.actions[-2:] == ["none", "reopen"]
     assert story.incident.pk == opened.pk  # the same incident, reopened
     assert story.incident.status == "investigating"
     assert story.incident.updates.filter(reopened=True).exists()
+
+    # Delayed, then down: the reopened incident escalates as well.
+    story.sample(DOWN, times=3)
+    assert story.actions[-3:] == ["none", "none", "escalate"]
+    again = story.latest_update()
+    assert again.status == "investigating" and not again.reopened
+    assert again.body.startswith(f"Our monitors now see a major outage on {name}: ")
+    assert story.incident.impact == "critical"
+
+    assert story.verdicts == [
+        "ok", "slow", "slow", "fail", "fail", "fail", "ok", "ok", "ok", "ok",
+        "slow", "slow", "fail", "fail", "fail",
+    ]  # fmt: skip
+    assert story.actions == [
+        "none", "none", "open", "none", "none", "escalate", "none", "none", "monitor",
+        "resolve", "none", "reopen", "none", "none", "escalate",
+    ]  # fmt: skip
     assert statuses(cluster_a) == [
         "degraded_performance", "major_outage", "operational", "degraded_performance",
+        "major_outage",
+    ]  # fmt: skip
+    assert story.incidents == {opened.pk}  # one incident, never a second one
+    assert [u.status for u in story.incident.updates.order_by("display_at", "created_at")] == [
+        "investigating", "investigating", "monitoring", "resolved", "investigating",
+        "investigating",
     ]  # fmt: skip

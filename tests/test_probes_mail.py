@@ -110,6 +110,28 @@ def test_looping_is_slow_with_copies_and_hops(path: MailPath) -> None:
     assert path.canaries() == []
 
 
+@pytest.mark.parametrize(
+    ("passes", "verdict", "found"),
+    [
+        (6, "ok", []),  # 6 hops: the healthy 1 + the margin of 5, still fine
+        (7, "slow", ["7 Received hops, more than the healthy 1 + 5"]),
+    ],
+)
+def test_it_judges_a_loop_that_lets_one_copy_out_by_its_hops_alone(
+    path: MailPath, passes: int, verdict: str, found: list[str]
+) -> None:
+    path.scenario = looping(passes, each_pass=False)  # one copy, one Received per pass
+    delivered = path.relay.delivered
+    result = run(path, ok_seconds=2, slow_seconds=3)  # the delivery time cannot decide it
+    assert result.verdict == verdict, result.reason
+    assert result.values["copies"] == 1 and result.values["hops"] == passes
+    assert result.values["delivery_seconds"] < 2
+    assert result.reason.split("; ")[1:] == found  # nothing else: not copies, not Junk
+    assert len(result.details["received"]) == passes
+    assert path.relay.delivered == delivered + 1
+    assert result.details["deleted"] == 1 and path.canaries() == []
+
+
 def test_down_fails_after_give_up(path: MailPath) -> None:
     path.scenario = DOWN
     started = time.monotonic()
@@ -119,6 +141,48 @@ def test_down_fails_after_give_up(path: MailPath) -> None:
     assert 3 <= time.monotonic() - started < 5
     assert result.values["copies"] == 0 and result.values["waited_seconds"] >= 3
     assert path.relay.dropped >= 1
+
+
+# --- NOOP before each search, as Dovecot saw it ------------------------------------------
+
+
+def polls(commands: list[str], token: str) -> list[tuple[str, str]]:
+    """For each search for ``token``: the folder selected then and the command before it."""
+    found, selected = [], ""
+    for before, command in zip(["", *commands], commands, strict=False):
+        if command.startswith("SELECT "):
+            selected = command.removeprefix("SELECT ").strip('"')
+        if command.startswith("UID SEARCH ") and f'"{token}"' in command:
+            found.append((selected, before))
+    return found
+
+
+def test_it_sends_noop_before_every_search_so_one_selected_inbox_sees_new_mail(
+    path: MailPath,
+) -> None:
+    path.scenario = delayed(0.6)  # a few empty polls first
+    with path.imap_commands() as sessions:
+        result = run(path, junk_folders=[])  # the inbox only: selected once, never again
+    assert result.reason.startswith("delivered in "), result.reason  # found by a later poll
+    assert result.values["copies"] == 1 and result.values["delivery_seconds"] >= 0.6
+    [commands] = sessions
+    seen = polls(commands, result.details["token"])
+    assert len(seen) >= 4  # the first look, empty polls, the one that found it, duplicates
+    assert seen == [("INBOX", "NOOP")] * len(seen)
+    assert [c for c in commands if c.startswith("SELECT ")] == ['SELECT "INBOX"']
+    assert commands[-1] == "LOGOUT"
+    assert path.password not in "\n".join(commands)
+
+
+def test_it_sends_noop_before_every_search_in_each_watched_folder(path: MailPath) -> None:
+    path.scenario = delayed(0.6)
+    with path.imap_commands() as sessions:
+        result = run(path)  # INBOX and Junk (auto-detected), selected in turn
+    assert result.details["watched"] == ["INBOX", "Junk"]
+    [commands] = sessions
+    seen = polls(commands, result.details["token"])
+    assert len(seen) >= 8
+    assert seen == [("INBOX", "NOOP"), ("Junk", "NOOP")] * (len(seen) // 2)
 
 
 # --- the prober's own faults, the MX's faults ---------------------------------------------
