@@ -427,7 +427,12 @@ def _tracked(incident: Incident | None) -> Tracked | None:
 
 
 def _notes(incident: Incident) -> dict[str, Any]:
-    found = incident.metadata.get(NS) if isinstance(incident.metadata, dict) else None
+    return _namespace(incident.metadata)
+
+
+def _namespace(metadata: Any) -> dict[str, Any]:
+    """Automation's own part of an incident's metadata (empty when there is none)."""
+    found = metadata.get(NS) if isinstance(metadata, dict) else None
     return found if isinstance(found, dict) else {}
 
 
@@ -457,8 +462,7 @@ def evidence(incident: Incident) -> list[dict[str, Any]]:
 
 
 def evidence_in(metadata: Any) -> list[dict[str, Any]]:
-    found = metadata.get(NS) if isinstance(metadata, dict) else None
-    kept = found.get("evidence") if isinstance(found, dict) else None
+    kept = _namespace(metadata).get("evidence")
     return list(kept) if isinstance(kept, list) else []
 
 
