@@ -58,11 +58,12 @@ def _database() -> dict[str, Any]:
             # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait
             # (busy timeout) instead of failing half-way with "database is locked".
             "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     elif db["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_URL must be a sqlite:// or postgres:// URL")
+    # The same backends with bounded waits (heliograph.lib.db.guard).
+    db["ENGINE"] = "heliograph.lib.db." + db["ENGINE"].rsplit(".", 1)[1]
     # Lets concurrent test runs on one PostgreSQL server keep out of each other's way.
     db["TEST"] = (
         {"NAME": os.environ["HELIOGRAPH_TEST_DB_NAME"]}
@@ -72,11 +73,29 @@ def _database() -> dict[str, Any]:
     return db
 
 
+def _seconds(name: str, default: float, low: float = 0.5) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not low <= value <= 3600:
+        raise ImproperlyConfigured(f"{name} must be between {low} and 3600 seconds, not {raw!r}")
+    return value
+
+
 BASE_URL = _read_base_url()
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("HELIOGRAPH_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]  # public pages are served for any Host; pages map domains themselves
 EXPORT_DIR = DATA_DIR / "export"
+RUN_DIR = DATA_DIR / "run"  # heartbeats of this node's processes, for /healthz
+POLL_INTERVAL = _seconds("HELIOGRAPH_POLL_INTERVAL", 0.5, low=0.05)
+
+# How long one database call may wait before it is given up: a web request then answers
+# 503 instead of holding a thread. Background loops (worker, publisher) allow longer.
+DB_TIMEOUT = _seconds("HELIOGRAPH_DB_TIMEOUT", 5.0)
+DB_BACKGROUND_TIMEOUT = max(DB_TIMEOUT, 30.0)
 
 # Notifications (heliograph.notify validates these at start-up: `heliograph check`).
 HELIOGRAPH_SMTP_URL = os.environ.get("HELIOGRAPH_SMTP_URL", "")
@@ -102,6 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "heliograph.lib.outage.DatabaseOutageMiddleware",
     "heliograph.lib.middleware.refuse_nul_characters",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -125,7 +145,6 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BASE_URL.startswith("https://")
 CSRF_TRUSTED_ORIGINS = [BASE_URL]
 
 ROOT_URLCONF = "heliograph.urls"
-WSGI_APPLICATION = "heliograph.wsgi.application"
 
 TEMPLATES = [
     {

@@ -10,3 +10,5 @@ urlpatterns = [
     path("", include("heliograph.monitors.urls")),  # /metrics (Prometheus)
     path("", include("heliograph.notify.urls")),
 ]
+
+handler500 = "heliograph.lib.outage.server_error"

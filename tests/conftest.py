@@ -100,7 +100,7 @@ def _postgres_problem() -> str | None:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if not db["ENGINE"].endswith("postgresql"):
         return "DATABASE_URL is not a PostgreSQL URL"
     try:
         psycopg.connect(

@@ -43,13 +43,20 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, error.headers, error.read()
 
+    def status_of(self, path: str) -> int:
+        """The status of a GET, or 0 while nothing answers (a restart under way)."""
+        try:
+            return self.get(path)[0]
+        except OSError:
+            return 0
+
     def health(self) -> dict:
         return json.loads(self.get("/healthz")[2])
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "heliograph", *args], env=self.env, capture_output=True,
-            text=True, timeout=60,
+            text=True, timeout=60, input=stdin,
         )  # fmt: skip
 
 
@@ -57,7 +64,7 @@ class Server:
 def scratch_database() -> Iterator[str | None]:
     """A new empty PostgreSQL database when tests run on PostgreSQL; None on SQLite."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if not db["ENGINE"].endswith("postgresql"):
         yield None
         return
     name = f"heliograph_live_{uuid.uuid4().hex[:10]}"
@@ -90,10 +97,10 @@ def running_demo(
         _wait_until_published(server)
         yield server
     finally:
-        _stop(process)
+        stop(process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -116,33 +123,54 @@ def _wait_until_published(server: Server, timeout: float = 60) -> None:
 
 
 class TcpProxy:
-    """Forwards a loopback port to PostgreSQL; ``cut()`` makes the database unreachable."""
+    """Forwards a loopback port to PostgreSQL, and breaks the way networks break.
+
+    ``cut()``: the database refuses (connections reset, new ones refused). ``hang()``: a
+    black hole, as in a partition or a stuck volume: bytes are accepted and never answered,
+    new connections are accepted and never served. ``restore()`` ends a hang.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sockets: list[socket.socket] = []
+        self.hanging = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
         while True:
             try:
                 client, _ = self.listener.accept()
+                self.sockets.append(client)
+                if self.hanging.is_set():
+                    continue  # accepted, never read: the client waits for an answer forever
                 upstream = socket.create_connection(self.target)
             except OSError:
                 return
-            self.sockets += [client, upstream]
+            self.sockets.append(upstream)
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                sink.sendall(data)
+                if not self.hanging.is_set():  # in a hang, swallowed
+                    sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_RDWR)
+
+    def hang(self) -> None:
+        self.hanging.set()
+
+    def restore(self) -> None:
+        """Serve again; connections from the hang carry swallowed bytes, so they close."""
+        broken, self.sockets = self.sockets, []
+        self.hanging.clear()
+        for sock in broken:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
 
     def cut(self) -> None:
         with contextlib.suppress(OSError):

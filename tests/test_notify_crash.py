@@ -47,7 +47,7 @@ LEASE_SECONDS = 15
 KILL_AT = 0.35  # of TOTAL received: inside the fourth batch of 500
 DEADLINE = 120.0  # for the rest of the fan-out after the kill
 ROOT = Path(__file__).resolve().parents[1]
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
 def seed(emails: int, hooks: int, hook_base: str) -> None:

@@ -28,12 +28,11 @@ from heliograph.notify.models import (
 from heliograph.notify.smtp_config import Relay, parse_smtp_url
 from heliograph.notify.system_checks import check_notify_settings
 from heliograph.publish.build import publish_page
-from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
 from tests.live import free_port
 from tests.notify_support import smtp_sink, subscribe
 from tests.probe_servers import make_certs, silent, tcp_server
-from tests.test_readpath import Response, django_app
+from tests.test_readpath import Response, node
 
 BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
 
@@ -103,7 +102,7 @@ def test_it_mails_links_that_work_when_followed(
     publish_page(incident.page)
     store = SnapshotStore()
     store.refresh()
-    public = Response(ReadPath(django_app, store), local(incident.shortlink))
+    public = Response(node(store), local(incident.shortlink))
     assert public.status == 200 and b"Cluster A - Inbound Delays" in public.body
     page = client.get(local(links["Unsubscribe"]))  # asks first: scanners open every link
     assert page.status_code == 200 and Subscriber.objects.get().unsubscribed_at is None

@@ -18,13 +18,12 @@ from heliograph.notify import rules, views, worker
 from heliograph.notify.models import EMAIL, WEBHOOK, Notification, Subscriber
 from heliograph.publish import html
 from heliograph.publish.build import publish_page
-from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
 from heliograph.publish.world import load_world
 from tests.notify_support import hook_sink, smtp_sink, subscribe
 from tests.test_notify_email import relay
 from tests.test_notify_webhook import notify
-from tests.test_readpath import Response, django_app
+from tests.test_readpath import Response, node
 
 API = "/api/v2/subscribers.json"
 
@@ -221,7 +220,7 @@ def test_it_links_the_public_header_to_the_subscribe_page(client: Client, page: 
     publish_page(page)
     store = SnapshotStore()
     store.refresh()
-    home = Response(ReadPath(django_app, store), "/")
+    home = Response(node(store), "/")
     assert b'href="/notify/subscribe">Subscribe</a>' in home.body
 
 
@@ -231,7 +230,7 @@ def test_it_passes_subscribe_writes_to_django_and_keeps_reads_on_the_snapshot(
     publish_page(page)
     store = SnapshotStore()
     store.refresh()
-    app = ReadPath(django_app, store)
+    app = node(store)
     assert Response(app, API, "POST").body == b"django"
     assert Response(app, "/notify/subscribe", "POST").body == b"django"
     assert Response(app, "/notify/unsubscribe/abc", "POST").body == b"django"

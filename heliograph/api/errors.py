@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from heliograph.lib import outage
 from heliograph.lib.errors import InputError
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ def install(api: NinjaAPI) -> None:
         ValidationError: _validation,
         InputError: _input_error,
         SuspiciousOperation: _suspicious,
+        DatabaseError: outage.refuse,
     }
     for exc_class, handler in handlers.items():
         api.add_exception_handler(exc_class, handler)

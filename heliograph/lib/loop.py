@@ -7,9 +7,25 @@ import logging
 import threading
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
+from heliograph.lib import heartbeat, supervisor
+from heliograph.lib.db import guard
+
 log = logging.getLogger(__name__)
+
+_waiting: set[str] = set()  # loops of this process that wait for the database
+
+
+def start_background_process(role: str) -> heartbeat.Beat:
+    """For the publisher and the worker: a longer database bound than a web request's,
+    and a heartbeat saying whether their loops are working or waiting for the database."""
+    guard.configure(settings.DB_BACKGROUND_TIMEOUT)
+    supervisor.exit_with_parent()
+    beat = heartbeat.Beat(settings.RUN_DIR, role, state="running")
+    beat.state_of = lambda: "waiting for the database" if _waiting else "running"
+    return beat.start()
 
 
 def run_until_stopped(
@@ -35,10 +51,12 @@ def run_until_stopped(
             if not healthy:
                 log.info("%s: database reachable again", name)
             healthy = True
+            _waiting.discard(name)
         except DatabaseError as exc:
             if healthy:
                 log.warning("%s: database unavailable (%s); retrying", name, exc)
             healthy = False
+            _waiting.add(name)
             if on_outage:
                 on_outage()
             with contextlib.suppress(DatabaseError):

@@ -200,10 +200,16 @@ class Scheduler:
         allowed = netguard.allowed_networks()
         try:
             async with common.shared_clients():
+                healthy = True
                 while not stop.is_set():
                     try:
                         await self.tick(allowed)
-                    except Exception:  # the database may be away; the next tick tries again
+                        healthy = True
+                    except DatabaseError as exc:  # away: the next tick tries again
+                        if healthy:
+                            log.warning("monitors: database unavailable (%s); retrying", exc)
+                        healthy = False
+                    except Exception:  # a bug in one tick must not stop the monitors
                         log.exception("monitors: tick failed; retrying")
                     await asyncio.sleep(TICK)
                 await asyncio.gather(*self.running, return_exceptions=True)

@@ -1,30 +1,44 @@
-"""The public read path: a thin WSGI layer that answers public URLs from memory.
+"""The public read path: public URLs answered from the in-memory snapshot.
 
-No middleware, no query: the request is matched against the current snapshot and the
-stored bytes go out with ETag/304, caching, CORS and HEAD. Everything else (the console,
-the Manage API) falls through to Django.
+No middleware, no query, no thread: the request is matched against the current snapshot
+and the stored bytes go out with ETag/304, caching, CORS and HEAD. Everything else (the
+console, the Manage API, subscribing) is Django's, and ``answer`` returns None for it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from heliograph.lib import cors
 from heliograph.publish.build import Entry
 from heliograph.publish.store import Site, SnapshotStore
-
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 DJANGO_PREFIXES = (
     "/v1/", "/console", "/admin", "/accounts", "/metrics", "/static/",
     "/notify/", "/api/v2/subscribers.json",  # subscribing writes: heliograph.notify.views
 )  # fmt: skip
 CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=60, stale-if-error=86400"
-COMMON = [("Access-Control-Allow-Origin", "*"), ("Cache-Control", CACHE_CONTROL)]
+READ_METHODS = "GET, HEAD, OPTIONS"
+# Public pages run no script; the inline <style> is theirs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
+)
+SECURITY = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+]
 NOT_YET = b"No status page has been published yet. Create one: heliograph page create NAME\n"
+
+Header = Callable[[str], str]  # a request header by lower-case name, "" when absent
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
 
 def normalize(path: str) -> str:
@@ -34,72 +48,64 @@ def normalize(path: str) -> str:
 
 
 class ReadPath:
-    def __init__(self, django_app: WSGIApp, store: SnapshotStore | None = None) -> None:
-        self.django_app = django_app
-        if store is None:
-            store = SnapshotStore(float(os.environ.get("HELIOGRAPH_POLL_INTERVAL", "0.5")))
-            store.start()
+    def __init__(self, store: SnapshotStore) -> None:
         self.store = store
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+    def answer(self, method: str, path: str, header: Header) -> Answer | None:
+        """The answer to a public request; None when the path is Django's."""
         if path.startswith(DJANGO_PREFIXES):
-            return self.django_app(environ, start_response)
-        if path == "/healthz":
-            return self.health(start_response)
-        method = environ.get("REQUEST_METHOD", "GET")
+            return None
+        site = self.store.site_for(header("host"))
         if method == "OPTIONS":
-            start_response("204 No Content", [*COMMON, ("Allow", "GET, HEAD, OPTIONS")])
-            return []
+            return Answer(204, [*cors.preflight(READ_METHODS), *_common(site)], b"")
         if method not in ("GET", "HEAD"):
-            return respond(start_response, "405 Method Not Allowed", "text/plain", b"Read only\n")
-        head = method == "HEAD"
-        site = self.store.site_for(environ.get("HTTP_HOST"))
+            return not_allowed(path, site)
         if site is None:
-            body = respond(start_response, "503 Service Unavailable", "text/plain", NOT_YET)
-            return [] if head else body
+            return _with_body(503, _common(site), "text/plain; charset=utf-8", NOT_YET, method)
         entry = site.entries.get(normalize(path))
         if entry is None:
-            body = not_found(site, path, start_response)
-            return [] if head else body
-        return serve(entry, site, environ, start_response, head=head)
-
-    def health(self, start_response: StartResponse) -> list[bytes]:
-        body = json.dumps({
-            "database": "ok" if self.store.database_ok else "unreachable",
-            "pages": {pid: site.version for pid, site in self.store.sites.items()},
-        }).encode()  # fmt: skip
-        start_response(
-            "200 OK", [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-        )
-        return [body]
+            return not_found(site, path, method)
+        return serve(entry, site, header("if-none-match"), method)
 
 
-def serve(
-    entry: Entry, site: Site, environ: dict[str, Any], start_response: StartResponse, head: bool
-) -> list[bytes]:
-    headers = [*COMMON, ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
-    if entry.etag in environ.get("HTTP_IF_NONE_MATCH", ""):
-        start_response("304 Not Modified", headers)
-        return []
-    headers += [("Content-Type", entry.content_type), ("Content-Length", str(len(entry.body)))]
-    start_response("200 OK", headers)
-    return [] if head else [entry.body]
+def _common(site: Site | None) -> list[tuple[str, str]]:
+    ancestors = "*" if site is not None and site.embeddable else "'none'"
+    headers = [
+        *cors.SIMPLE, *SECURITY, ("Cache-Control", CACHE_CONTROL),
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(ancestors=ancestors)),
+    ]  # fmt: skip
+    if ancestors == "'none'":
+        headers.append(("X-Frame-Options", "DENY"))
+    return headers
 
 
-def not_found(site: Site, path: str, start_response: StartResponse) -> list[bytes]:
+def serve(entry: Entry, site: Site, if_none_match: str, method: str) -> Answer:
+    headers = [*_common(site), ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
+    if if_none_match and entry.etag in if_none_match:
+        return Answer(304, headers, b"")
+    return _with_body(200, headers, entry.content_type, entry.body, method)
+
+
+def not_found(site: Site, path: str, method: str) -> Answer:
     page = site.entries.get("/404.html")
     if path.startswith("/api/") or page is None:
-        return respond(
-            start_response, "404 Not Found", "application/json", b'{"error":"Not found"}'
-        )
-    return respond(start_response, "404 Not Found", page.content_type, page.body)
+        return _with_body(404, _common(site), "application/json", b'{"error":"Not found"}', method)
+    return _with_body(404, _common(site), page.content_type, page.body, method)
 
 
-def respond(
-    start_response: StartResponse, status: str, content_type: str, body: bytes
-) -> list[bytes]:
-    start_response(
-        status, [*COMMON, ("Content-Type", content_type), ("Content-Length", str(len(body)))]
-    )
-    return [body]
+def not_allowed(path: str, site: Site | None) -> Answer:
+    """405: names what is allowed, and is never cached (the next request may be a GET)."""
+    headers = [(name, value) for name, value in _common(site) if name != "Cache-Control"] + [
+        ("Allow", READ_METHODS),
+        ("Cache-Control", "no-store"),
+    ]
+    if path.startswith("/api/"):
+        return _with_body(405, headers, "application/json", b'{"error":"Read only"}', "GET")
+    return _with_body(405, headers, "text/plain; charset=utf-8", b"Read only\n", "GET")
+
+
+def _with_body(
+    status: int, headers: list[tuple[str, str]], content_type: str, body: bytes, method: str
+) -> Answer:
+    headers = [*headers, ("Content-Type", content_type), ("Content-Length", str(len(body)))]
+    return Answer(status, headers, b"" if method == "HEAD" else body)

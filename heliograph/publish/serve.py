@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
-import subprocess
+import signal
 import sys
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import F
 from granian import Granian
 from granian.constants import Interfaces
 
 from heliograph.accounts.setup import first_run_hint
 from heliograph.catalog.models import Page
+from heliograph.lib import heartbeat
+from heliograph.lib.db import guard
+from heliograph.lib.supervisor import Child, Supervisor
 from heliograph.publish.publisher import publish_stale
 
 
@@ -23,12 +26,21 @@ def prepare(*, host: str, port: int) -> None:
     if "HELIOGRAPH_BASE_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings.BASE_URL = os.environ["HELIOGRAPH_BASE_URL"] = f"http://{shown}:{port}"
-    call_command("migrate", interactive=False, verbosity=0)
+    with guard.limit(2.5):  # a hanging database fails here, quickly
+        connection.ensure_connection()
+    connection.close()
+    guard.configure(None)  # a migration may rightly take long
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+    finally:
+        connection.close()
+        guard.configure(settings.DB_TIMEOUT)
     Page.objects.update(version=F("version") + 1)
     publish_stale()
 
 
 def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None:
+    """Prepare, then run the web server, the publisher and the worker under supervision."""
     hint = None
     try:
         prepare(host=host, port=port)
@@ -36,33 +48,28 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     except DatabaseError as exc:
         # The page must come up even now: nodes serve the last export until it is back.
         print(f"warning: database unreachable ({exc}); serving the last published snapshot")
-    # Both run beside the web server and keep all their state in the database, so either
-    # can crash or restart without losing work.
+    connection.close()
+    web = ["web", "--host", host, "--port", str(port), "--workers", str(workers)]
     children = [
-        subprocess.Popen([sys.executable, "-m", "heliograph", *command])
-        for command in (["publish", "--watch"], ["worker"])
-    ]
-    url = f"{settings.BASE_URL}/"
-    print(f"Heliograph is serving at {url}{announce}", flush=True)
+        Child(role, [sys.executable, "-m", "heliograph", *command])
+        for role, command in (("web", web), ("publisher", ["publish", "--watch"]),
+                              ("worker", ["worker"]))
+    ]  # fmt: skip
+    print(f"Heliograph is serving at {settings.BASE_URL}/{announce}", flush=True)
     if hint:
         print(hint, flush=True)
-    try:
-        Granian(
-            "heliograph.wsgi:application", address=host, port=port,
-            interface=Interfaces.WSGI, workers=workers, blocking_threads=8, log_access=False,
-            # A worker whose main thread missed the signal is killed rather than awaited.
-            workers_kill_timeout=5,
-        ).serve()  # fmt: skip
-    finally:
-        _stop(children)
+    beat = heartbeat.Beat(settings.RUN_DIR, "supervisor", state="running").start()
+    supervisor = Supervisor(children, on_change=lambda report: beat.extra.update(children=report))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: supervisor.stop.set())
+    supervisor.run()
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+def serve_web(*, host: str, port: int, workers: int = 1) -> None:
+    """The web server alone: public reads and Django (``heliograph.asgi``)."""
+    Granian(
+        "heliograph.asgi:application", address=host, port=port, interface=Interfaces.ASGI,
+        workers=workers, log_access=False,
+        # A dead worker is replaced at once; the supervisor restarts Granian itself.
+        respawn_failed_workers=True, workers_kill_timeout=5,
+    ).serve()  # fmt: skip

@@ -18,6 +18,7 @@ from django.db import DatabaseError, close_old_connections, connection, connecti
 from django.db.models import Max
 
 from heliograph.catalog.models import Page
+from heliograph.lib.db import guard
 from heliograph.publish.build import (
     Entry,
     export_if_missing,
@@ -30,12 +31,20 @@ from heliograph.publish.models import Snapshot
 
 log = logging.getLogger(__name__)
 
+# A poll normally takes milliseconds. Past SLOW_AFTER the database is "slow"; past
+# UNREACHABLE_AFTER (or on an error) "unreachable", and Django requests are refused at
+# once rather than left to wait; the watchdog ends the poll at POLL_TIMEOUT (+ grace).
+SLOW_AFTER = 1.0
+UNREACHABLE_AFTER = 3.0
+POLL_TIMEOUT = 2.5
+
 
 @dataclass(frozen=True)
 class Site:
     page_id: str
     version: int
     entries: dict[str, Entry]
+    embeddable: bool = False  # may other sites show it in a frame
 
 
 @dataclass
@@ -46,7 +55,18 @@ class SnapshotStore:
     default_page: str | None = None
     pages: list[tuple[str, str]] = field(default_factory=list)  # (id, domain), oldest first
     database_ok: bool = False
+    _poll_started: float | None = None  # monotonic time of the poll under way
     _thread: threading.Thread | None = None
+
+    def database_state(self) -> str:
+        """``ok``, ``slow`` (a poll waits longer than it should) or ``unreachable``."""
+        if self._poll_started is not None:
+            waited = time.monotonic() - self._poll_started
+            if waited > UNREACHABLE_AFTER:
+                return "unreachable"
+            if waited > SLOW_AFTER:
+                return "slow"
+        return "ok" if self.database_ok else "unreachable"
 
     def site_for(self, host: str | None) -> Site | None:
         page_id = self.domains.get((host or "").split(":")[0].lower(), self.default_page)
@@ -67,6 +87,7 @@ class SnapshotStore:
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
+        self.database_ok = True
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""
@@ -86,32 +107,37 @@ class SnapshotStore:
         self.default_page = pages[0][0] if pages else None
 
     def refresh_safely(self) -> None:
+        self._poll_started = time.monotonic()
+        was_ok = self.database_ok
         try:
-            close_old_connections()
-            self.refresh()
+            with guard.limit(POLL_TIMEOUT):
+                close_old_connections()
+                self.refresh()
             if connection.vendor == "sqlite":
                 connection.close()  # reopen each poll: notices a replaced or broken file
-            if not self.database_ok:
+            if not was_ok:
                 log.info("snapshot store: database reachable")
-            self.database_ok = True
         except DatabaseError as exc:
-            if self.database_ok or not self.sites:
+            if was_ok or not self.sites:
                 log.warning("snapshot store: database unreachable, serving what we have: %s", exc)
             self.database_ok = False
             with contextlib.suppress(DatabaseError):
                 connections.close_all()
+        finally:
+            self._poll_started = None
 
-    def start(self) -> None:
-        """Load now (database, else export folder), then keep polling in the background."""
-        self.refresh_safely()
-        if not self.sites:
-            self.load_export()
+    def start(self) -> SnapshotStore:
+        """Serve the export folder at once, then load and poll the database in the
+        background: a node must come up even while the database hangs."""
+        self.load_export()
+        guard.watch_state(self.database_state)
         self._thread = threading.Thread(target=self._poll, name="snapshot-poll", daemon=True)
         self._thread.start()
+        return self
 
     def _poll(self) -> None:
         # Leave SIGINT/SIGTERM to the server's main thread, which must see them to stop.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while True:
-            time.sleep(self.poll_interval)
             self.refresh_safely()
+            time.sleep(self.poll_interval)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from heliograph.incidents.maintenance import run_due
 from heliograph.lib.command import HeliographCommand
-from heliograph.lib.loop import run_until_stopped
+from heliograph.lib.loop import run_until_stopped, start_background_process
 from heliograph.monitors import automation, metrics, scheduler
 from heliograph.notify import worker as notify_worker
 
@@ -111,6 +111,7 @@ class Command(HeliographCommand):
                 f"{probed} monitor(s) run"
             )
             return
+        start_background_process("worker")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from heliograph.lib.command import HeliographCommand
+from heliograph.lib.loop import start_background_process
 from heliograph.publish.publisher import publish_stale, watch
 
 
@@ -20,6 +21,7 @@ class Command(HeliographCommand):
         if not options["watch"]:
             self.stdout.write(f"published {publish_stale()} page(s)")
             return
+        start_background_process("publisher")
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())

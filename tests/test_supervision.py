@@ -1,0 +1,107 @@
+"""`heliograph run` keeps its processes running: whatever is killed comes back, and the
+page goes on serving and publishing meanwhile."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from heliograph.lib.supervisor import Child, Supervisor
+from tests.live import Server, running_demo, scratch_database
+from tests.test_outage import wait_for
+
+ROLES = {"web": "web", "publish": "publisher", "worker": "worker"}
+
+
+def children(pid: int) -> dict[str, int]:
+    """The supervisor's children by role."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if len(argv) > 3 and argv[1:3] == [b"-m", b"heliograph"]:
+                found[ROLES[argv[3].decode()]] = int(child)
+    return found
+
+
+def web_worker(web_pid: int) -> int:
+    return int(Path(f"/proc/{web_pid}/task/{web_pid}/children").read_text().split()[0])
+
+
+def process_report(server: Server, role: str) -> dict:
+    """What /healthz says of a role's process; {} while nothing answers."""
+    try:
+        return next(p for p in server.health()["processes"] if p["role"] == role)
+    except (OSError, StopIteration):
+        return {}
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[Server]:
+    with scratch_database() as url, running_demo(tmp_path, url) as server:
+        yield server
+
+
+def test_it_brings_back_every_process_that_is_killed(node: Server) -> None:
+    top = node.process.pid
+    assert wait_for(lambda: set(children(top)) == {"web", "publisher", "worker"}, 10)
+    for role in ("worker", "publisher", "web"):
+        before = children(top)[role]
+        os.kill(before, signal.SIGKILL)
+        assert wait_for(lambda: children(top).get(role, before) != before, 5), role  # noqa: B023
+        assert wait_for(lambda: node.status_of("/api/v2/status.json") == 200, 10)
+    assert wait_for(lambda: process_report(node, "worker").get("restarts") == 1, 10)
+    worker = process_report(node, "worker")
+    assert worker["last_exit"] == "was killed by SIGKILL" and worker["state"] == "running"
+    # The web server's own worker process: replaced by the web server, the page stays up.
+    granian = children(top)["web"]
+    assert wait_for(lambda: _has_worker(granian), 10)
+    os.kill(web_worker(granian), signal.SIGKILL)
+    assert wait_for(lambda: node.status_of("/") == 200, 10)
+    assert children(top)["web"] == granian
+    # And the publisher that came back publishes: a change reaches the page.
+    changed = node.cli("component", "set", "Cluster A", "major_outage", "--page", "OpenSRS")
+    assert changed.returncode == 0, changed.stderr
+    assert wait_for(lambda: _status(node) == "Major System Outage", 10)
+    assert node.process.poll() is None
+
+
+def _has_worker(pid: int) -> bool:
+    try:
+        return bool(web_worker(pid))
+    except (OSError, IndexError):
+        return False
+
+
+def _status(server: Server) -> str:
+    return str(json.loads(server.get("/api/v2/status.json")[2])["status"]["description"])
+
+
+def test_it_backs_off_from_a_child_that_keeps_crashing(caplog: pytest.LogCaptureFixture) -> None:
+    crashing = Child("crashing", [sys.executable, "-c", "raise SystemExit(3)"])
+    steady = Child("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
+    supervisor = Supervisor([crashing, steady])
+    runner = threading.Thread(target=supervisor.run)
+    with caplog.at_level(logging.WARNING, logger="heliograph.supervisor"):
+        runner.start()
+        try:
+            assert wait_for(lambda: crashing.restarts >= 4, 20)
+            steady_pid = steady.process.pid if steady.process else None
+        finally:
+            supervisor.stop.set()
+            runner.join()
+    pauses = [r.getMessage() for r in caplog.records if "restarting it in" in r.getMessage()]
+    assert pauses[:4] == [
+        f"crashing exited with code 3; restarting it in {pause} s"
+        for pause in ("0.25", "0.50", "1.00", "2.00")
+    ]
+    assert steady.restarts == 0 and steady_pid is not None
+    assert steady.process is not None and steady.process.poll() is not None  # stopped with us
