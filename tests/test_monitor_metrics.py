@@ -368,4 +368,4 @@ def test_it_wants_the_bearer_token_when_one_is_set(
 
 def test_it_routes_metrics_past_the_snapshot_to_django() -> None:
     store = SnapshotStore()
-    assert ReadPath(store).answer("GET", "/metrics", lambda name: "") is None
+    assert ReadPath(store).answer("GET", "/metrics", "", "") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,30 +19,20 @@ from heliograph.publish.store import SnapshotStore
 
 
 class Response:
-    """One request through the web node, as Granian would make it."""
+    """One request through the web node, as Granian would make it (RSGI)."""
 
     def __init__(self, app: Node, path: str, method: str = "GET", **headers: str) -> None:
-        scope = {
-            "type": "http", "method": method, "path": path,
-            "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
-        }  # fmt: skip
-        sent: list[dict[str, Any]] = []
+        names = {k.replace("_", "-").lower(): v for k, v in headers.items()}
+        scope = SimpleNamespace(method=method, path=path, headers=names)
+        protocol = SimpleNamespace(response_bytes=self._respond)
+        asyncio.run(app.__rsgi__(scope, protocol))
 
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        asyncio.run(app(scope, receive, send))
-        self.status = sent[0]["status"]
-        self.headers = {k.decode(): v.decode() for k, v in sent[0]["headers"]}
-        self.body = b"".join(message.get("body", b"") for message in sent[1:])
+    def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, dict(headers), body
 
 
-async def django_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"django"})
+async def django_app(scope: Any, protocol: Any) -> None:
+    protocol.response_bytes(200, [], b"django")
 
 
 def node(store: SnapshotStore) -> Node:
@@ -90,8 +81,37 @@ def test_it_answers_404_for_unknown_paths(app: Node) -> None:
     assert missing.status == 404 and b"<html" in missing.body.lower()
 
 
-def test_it_refuses_writes_to_public_paths(app: Node) -> None:
-    assert Response(app, "/api/v2/summary.json", method="POST").status == 405
+def test_it_refuses_writes_to_public_paths_saying_what_is_allowed(app: Node) -> None:
+    api = Response(app, "/api/v2/summary.json", method="POST")
+    assert api.status == 405 and api.headers["Allow"] == "GET, HEAD, OPTIONS"
+    assert api.headers["Cache-Control"] == "no-store"  # a later GET must not get the 405
+    assert api.headers["Content-Type"] == "application/json" and b"Read only" in api.body
+    assert api.headers["Access-Control-Allow-Origin"] == "*"
+    page = Response(app, "/history", method="DELETE")
+    assert page.status == 405 and page.headers["Content-Type"].startswith("text/plain")
+
+
+def test_it_answers_a_browsers_cors_preflight(app: Node) -> None:
+    preflight = Response(
+        app, "/api/v2/summary.json", method="OPTIONS", origin="https://example.org",
+        access_control_request_headers="if-none-match",
+    )  # fmt: skip
+    assert preflight.status == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "If-None-Match" in preflight.headers["Access-Control-Allow-Headers"]
+    assert int(preflight.headers["Access-Control-Max-Age"]) >= 600
+    got = Response(app, "/api/v2/summary.json")
+    assert got.headers["Access-Control-Expose-Headers"] == "ETag"  # scripts may revalidate
+
+
+def test_it_protects_public_pages_from_sniffing_framing_and_scripts(app: Node) -> None:
+    index = Response(app, "/")
+    policy = index.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'none'" in policy
+    assert "script-src" not in policy  # public pages run no script at all
+    assert index.headers["X-Content-Type-Options"] == "nosniff"
+    assert index.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 
 
 def test_it_hands_other_paths_to_django(app: Node) -> None:

@@ -89,6 +89,10 @@ class Board:
             self.records = read(self.run_dir)  # a whole-list swap: readers see old or new
             time.sleep(INTERVAL)
 
+    def started_since(self, role: str, moment: float) -> bool:
+        """Whether a process of ``role`` started after ``moment`` and beats."""
+        return any(r["role"] == role and r["started"] > moment for r in self.records)
+
     def report(self, now: float) -> list[dict[str, Any]]:
         return describe(self.records, now)
 

@@ -26,6 +26,7 @@ LONGEST_PAUSE = 30.0
 STABLE_AFTER = 30.0  # seconds up after which a child's next crash counts as its first
 CHECK_EVERY = 0.1
 STOP_GRACE = 10.0
+REPLACEMENT_WAIT = 15.0
 
 
 @dataclass
@@ -111,15 +112,21 @@ class Supervisor:
                 process.wait()
 
 
-def exit_with_parent() -> None:
+def exit_with_parent(replaced: Callable[[float], bool] | None = None) -> None:
     """End this process when the one that started it dies (even by SIGKILL), so that a
-    restarted supervisor never finds a second publisher or a stray web worker beside it."""
+    restarted supervisor never finds a second publisher or a stray web worker beside it.
+
+    With ``replaced``, linger until it says a successor started after the parent died
+    (at most REPLACEMENT_WAIT): a web worker keeps answering until the next one does."""
     parent = os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(0.5)
-        log.warning("parent process %d is gone; exiting", parent)
+            time.sleep(0.2)
+        orphaned = time.time()
+        log.warning("parent process %d is gone; exiting once replaced", parent)
+        while replaced and not replaced(orphaned) and time.time() - orphaned < REPLACEMENT_WAIT:
+            time.sleep(0.2)
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -1,13 +1,13 @@
 """The public read path: public URLs answered from the in-memory snapshot.
 
 No middleware, no query, no thread: the request is matched against the current snapshot
-and the stored bytes go out with ETag/304, caching, CORS and HEAD. Everything else (the
-console, the Manage API, subscribing) is Django's, and ``answer`` returns None for it.
+and the stored bytes go out with ETag/304, caching, CORS and HEAD. Each answer's headers
+are built once per published version, not per request. Everything else (the console,
+the Manage API, subscribing) is Django's, and ``answer`` returns None for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from heliograph.lib import cors
@@ -26,19 +26,28 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}"
 )
 SECURITY = [
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "strict-origin-when-cross-origin"),
-]
+    ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin")
+]  # fmt: skip
 NOT_YET = b"No status page has been published yet. Create one: heliograph page create NAME\n"
 
-Header = Callable[[str], str]  # a request header by lower-case name, "" when absent
+Headers = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class Answer:
     status: int
-    headers: list[tuple[str, str]]
+    headers: Headers
     body: bytes
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An entry's 200 and 304 answers, ready to send."""
+
+    etag: str
+    ok: Answer
+    not_modified: Answer
+    head: Answer
 
 
 def normalize(path: str) -> str:
@@ -51,51 +60,65 @@ class ReadPath:
     def __init__(self, store: SnapshotStore) -> None:
         self.store = store
 
-    def answer(self, method: str, path: str, header: Header) -> Answer | None:
+    def answer(self, method: str, path: str, host: str, if_none_match: str) -> Answer | None:
         """The answer to a public request; None when the path is Django's."""
         if path.startswith(DJANGO_PREFIXES):
             return None
-        site = self.store.site_for(header("host"))
+        site = self.store.site_for(host)
+        if method == "GET" or method == "HEAD":
+            if site is None:
+                return _with_body(503, common(site), "text/plain; charset=utf-8", NOT_YET, method)
+            prepared = _prepared(site, normalize(path))
+            if prepared is None:
+                return not_found(site, path, method)
+            if if_none_match and prepared.etag in if_none_match:
+                return prepared.not_modified
+            return prepared.ok if method == "GET" else prepared.head
         if method == "OPTIONS":
-            return Answer(204, [*cors.preflight(READ_METHODS), *_common(site)], b"")
-        if method not in ("GET", "HEAD"):
-            return not_allowed(path, site)
-        if site is None:
-            return _with_body(503, _common(site), "text/plain; charset=utf-8", NOT_YET, method)
-        entry = site.entries.get(normalize(path))
+            return Answer(204, [*cors.preflight(READ_METHODS), *_protections(site)], b"")
+        return not_allowed(path, site)
+
+
+def _prepared(site: Site, path: str) -> Prepared | None:
+    prepared = site.prepared.get(path)
+    if prepared is None:
+        entry = site.entries.get(path)
         if entry is None:
-            return not_found(site, path, method)
-        return serve(entry, site, header("if-none-match"), method)
+            return None
+        prepared = site.prepared[path] = _prepare(entry, site)  # racing threads agree
+    return prepared  # type: ignore[no-any-return]
 
 
-def _common(site: Site | None) -> list[tuple[str, str]]:
+def _prepare(entry: Entry, site: Site) -> Prepared:
+    headers = [*common(site), ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
+    # Granian adds Content-Length to a body; HEAD has none, so it states the GET's.
+    ok = Answer(200, [*headers, ("Content-Type", entry.content_type)], entry.body)
+    head = _with_body(200, headers, entry.content_type, entry.body, "HEAD")
+    return Prepared(entry.etag, ok, Answer(304, headers, b""), head)
+
+
+def common(site: Site | None) -> Headers:
+    return [*cors.SIMPLE, *_protections(site)]
+
+
+def _protections(site: Site | None) -> Headers:
     ancestors = "*" if site is not None and site.embeddable else "'none'"
-    headers = [
-        *cors.SIMPLE, *SECURITY, ("Cache-Control", CACHE_CONTROL),
+    return [
+        *SECURITY, ("Cache-Control", CACHE_CONTROL),
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(ancestors=ancestors)),
     ]  # fmt: skip
-    if ancestors == "'none'":
-        headers.append(("X-Frame-Options", "DENY"))
-    return headers
-
-
-def serve(entry: Entry, site: Site, if_none_match: str, method: str) -> Answer:
-    headers = [*_common(site), ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
-    if if_none_match and entry.etag in if_none_match:
-        return Answer(304, headers, b"")
-    return _with_body(200, headers, entry.content_type, entry.body, method)
 
 
 def not_found(site: Site, path: str, method: str) -> Answer:
     page = site.entries.get("/404.html")
     if path.startswith("/api/") or page is None:
-        return _with_body(404, _common(site), "application/json", b'{"error":"Not found"}', method)
-    return _with_body(404, _common(site), page.content_type, page.body, method)
+        return _with_body(404, common(site), "application/json", b'{"error":"Not found"}', method)
+    return _with_body(404, common(site), page.content_type, page.body, method)
 
 
 def not_allowed(path: str, site: Site | None) -> Answer:
     """405: names what is allowed, and is never cached (the next request may be a GET)."""
-    headers = [(name, value) for name, value in _common(site) if name != "Cache-Control"] + [
+    headers = [(name, value) for name, value in common(site) if name != "Cache-Control"] + [
         ("Allow", READ_METHODS),
         ("Cache-Control", "no-store"),
     ]

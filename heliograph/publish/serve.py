@@ -68,7 +68,7 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
 def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     """The web server alone: public reads and Django (``heliograph.asgi``)."""
     Granian(
-        "heliograph.asgi:application", address=host, port=port, interface=Interfaces.ASGI,
+        "heliograph.node:application", address=host, port=port, interface=Interfaces.RSGI,
         workers=workers, log_access=False,
         # A dead worker is replaced at once; the supervisor restarts Granian itself.
         respawn_failed_workers=True, workers_kill_timeout=5,

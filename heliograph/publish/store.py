@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, connections
 from django.db.models import Max
@@ -45,6 +46,8 @@ class Site:
     version: int
     entries: dict[str, Entry]
     embeddable: bool = False  # may other sites show it in a frame
+    # Answers encoded once per version (publish.readpath), filled as paths are asked for.
+    prepared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
