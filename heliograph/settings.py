@@ -101,6 +101,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every answer carries their headers: refusals and error pages too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "heliograph.lib.middleware.refuse_nul_characters",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -108,8 +111,26 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Security headers on every answer Django gives (the read path sets its own). The console
+# runs no script at all, and styles itself inline (<style> and style=""), so that is all
+# the policy allows; images may come from https (markdown previews). No site may frame
+# the console or the APIs: a page's own `embeddable` setting is for the read path.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'none'"],
+        "style-src": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+    }
+}
 
 AUTH_USER_MODEL = "accounts.User"
 PASSWORD_HASHERS = [
