@@ -51,7 +51,7 @@ def refusal(path: str, text: str, status: int = 400) -> HttpResponse:
         return JsonResponse({"message": text}, status=status)
     if path.startswith("/api/"):  # the public API's, readable by other sites' scripts
         response = JsonResponse({"error": text}, status=status)
-        for name, value in cors.response_headers():
+        for name, value in cors.SIMPLE:
             response[name] = value
         return response
     return HttpResponse(text + "\n", status=status, content_type="text/plain")

@@ -100,7 +100,7 @@ def api_subscribe(request: HttpRequest) -> HttpResponse:
     """Statuspage's public ``POST /api/v2/subscribers.json``, which other sites' scripts call
     (hence CORS, preflight included, on every answer)."""
     if request.method == "OPTIONS":
-        return _with_headers(HttpResponse(status=204), cors.preflight_headers(API_METHODS))
+        return _with_headers(HttpResponse(status=204), cors.preflight(API_METHODS))
     if request.method == "POST":
         response = _api_subscribe(request)
     else:
@@ -108,10 +108,10 @@ def api_subscribe(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"error": text}, status=405)
         response["Allow"] = API_METHODS
     response["Cache-Control"] = "no-store"
-    return _with_headers(response, cors.response_headers())
+    return _with_headers(response, cors.SIMPLE)
 
 
-def _with_headers(response: HttpResponse, headers: cors.Headers) -> HttpResponse:
+def _with_headers(response: HttpResponse, headers: list[tuple[str, str]]) -> HttpResponse:
     for name, value in headers:
         response[name] = value
     return response
