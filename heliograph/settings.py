@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,6 +99,7 @@ INSTALLED_APPS = [
     "heliograph.console",
     "heliograph.notify",
     "heliograph.monitors",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +113,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns axes' lock into the login page's 429
 ]
 
 # Security headers on every answer Django gives (the read path sets its own). The console
@@ -133,6 +136,22 @@ CONTENT_SECURITY_POLICY = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked username or address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Console login throttling (django-axes), counted in the database so that every process
+# and node shares it: 10 failures within 15 minutes lock that username (from any address)
+# and, separately, that address (for any username) for 15 minutes from the last failure.
+# Failures during a lock are not counted, so the minutes the login page announces hold.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "heliograph.accounts.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "heliograph.console.views.auth.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins: not axes' business here
+AXES_VERBOSE = False  # no start-up banner in every command's output
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
