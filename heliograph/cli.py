@@ -9,7 +9,7 @@ COMMANDS = {
     "run": "migrate, publish and serve the status page",
     "demo": "like run, with the OpenSRS example loaded",
     "publish": "render the public artifacts now (or --watch to keep publishing)",
-    "page": "create or list pages",
+    "page": "create, change or list pages",
     "group": "create component groups",
     "component": "create components, set their status",
     "incident": "open, update, resolve and reopen incidents",

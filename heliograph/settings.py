@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,9 +118,13 @@ INSTALLED_APPS = [
     "heliograph.console",
     "heliograph.notify",
     "heliograph.monitors",
+    "axes",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so every answer carries their headers: refusals and error pages too.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "heliograph.lib.outage.DatabaseOutageMiddleware",
     "heliograph.lib.middleware.refuse_nul_characters",
@@ -128,10 +133,45 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns axes' lock into the login page's 429
 ]
 
+# Security headers on every answer Django gives (the read path sets its own). The console
+# runs no script at all, and styles itself inline (<style> and style=""), so that is all
+# the policy allows; images may come from https (markdown previews). No site may frame
+# the console or the APIs: a page's own `embeddable` setting is for the read path.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'none'"],
+        "style-src": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+    }
+}
+
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked username or address first
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Console login throttling (django-axes), counted in the database so that every process
+# and node shares it: 10 failures within 15 minutes lock that username (from any address)
+# and, separately, that address (for any username) for 15 minutes from the last failure.
+# Failures during a lock are not counted, so the minutes the login page announces hold.
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "heliograph.accounts.throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "heliograph.console.views.auth.locked_out"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins: not axes' business here
+AXES_VERBOSE = False  # no start-up banner in every command's output
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -4,6 +4,9 @@ from django.urls import include, path
 
 from heliograph.api.v1 import api
 
+# A body too large to read: a plain 400 in each part's error shape, not Django's page.
+handler400 = "heliograph.lib.middleware.bad_request"
+
 urlpatterns = [
     path("v1/", api.urls),
     path("console/", include("heliograph.console.urls")),

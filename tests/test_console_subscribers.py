@@ -18,6 +18,7 @@ from heliograph.accounts.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.console.views import subscribers as views
 from heliograph.incidents import services as incidents
+from heliograph.notify import subscriptions
 from heliograph.notify.importing import import_subscribers
 from heliograph.notify.models import (
     CONFIRMATION,
@@ -175,6 +176,28 @@ def test_it_exports_what_the_import_command_reads_back(
     assert result.imported == 3 and not result.errors
     again = exported(as_role("owner").get("/console/subscribers/export"))
     assert {(r["mode"], r["email"], r["endpoint"], r["components"]) for r in again} == before
+
+
+FORMULAS = ["=1+1@example.com", "+31@example.org", "-2@example.net", "'=3@example.com"]
+
+
+def test_it_exports_no_cell_a_spreadsheet_would_run_as_a_formula(
+    as_role: Login, page: Page, tmp_path: Path
+) -> None:
+    """Addresses are typed by the public; "=1+1@..." must open as text, and import back."""
+    for address in FORMULAS:
+        subscriptions.subscribe_email(page=page, email=address)
+    response = as_role("admin").get("/console/subscribers/export?state=all")
+    body = b"".join(response.streaming_content).decode()
+    cells = [row[2] for row in csv.reader(io.StringIO(body))][1:]
+    assert sorted(cells) == sorted(["'=1+1@example.com", "'+31@example.org",
+                                    "'-2@example.net", "''=3@example.com"])  # fmt: skip
+    assert not any(line.startswith(("=", "+", "-", "@")) for line in body.splitlines())
+    path = tmp_path / "export.csv"
+    path.write_text(body, encoding="utf-8")
+    Subscriber.objects.all().delete()
+    assert import_subscribers(page=page, path=path, confirmed=True).imported == 4
+    assert sorted(Subscriber.objects.values_list("email", flat=True)) == sorted(FORMULAS)
 
 
 def _lines(rows: list[dict[str, str]]) -> str:

@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from heliograph.lib import outage
 from heliograph.lib.errors import InputError
+from heliograph.lib.middleware import TOO_MUCH, refuse_too_much
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -72,7 +73,8 @@ def _input_error(request: HttpRequest, exc: InputError) -> HttpResponse:
 
 
 def _suspicious(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
-    # e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE: the client's doing, not ours
+    if isinstance(exc, TOO_MUCH):  # a body too large: said without naming Django's settings
+        return refuse_too_much(request, exc)
     return message(400, f"Bad request: {exc}")
 
 

@@ -44,6 +44,7 @@ def update_page(request: HttpRequest, page_id: str, data: PageIn) -> Json:
         page=page, actor=actor(request), name=fields.name, url=fields.url,
         time_zone=fields.time_zone, domain=fields.domain,
         allow_subscribers=fields.allow_page_subscribers, allow_feeds=fields.allow_rss_atom_feeds,
+        embeddable=fields.embeddable,
     )  # fmt: skip
     page.refresh_from_db()
     return page_body(page)

@@ -104,6 +104,7 @@ class PageOut(Schema):
     allow_rss_atom_feeds: bool
     allow_webhook_subscribers: bool
     time_zone: str
+    embeddable: bool = Field(description="Heliograph: other sites may frame the public page")
 
 
 class PageFields(Schema):
@@ -113,6 +114,9 @@ class PageFields(Schema):
     time_zone: Text64 | None = None
     allow_page_subscribers: bool | None = None
     allow_rss_atom_feeds: bool | None = None
+    embeddable: bool | None = Field(
+        None, description="Heliograph: let other sites frame the public page"
+    )
 
 
 class PageIn(Schema):

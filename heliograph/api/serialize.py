@@ -72,6 +72,7 @@ def page_body(page: Page) -> Json:
         "allow_rss_atom_feeds": page.allow_feeds,
         "allow_webhook_subscribers": page.allow_subscribers,
         "time_zone": page.time_zone,
+        "embeddable": page.embeddable,  # Heliograph's own
     }
 
 

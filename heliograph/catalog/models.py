@@ -23,6 +23,8 @@ class Page(models.Model):
     domain = models.CharField(max_length=255, blank=True, help_text="Host this page answers")
     allow_subscribers = models.BooleanField(default=True)
     allow_feeds = models.BooleanField(default=True)
+    # Whether other sites may frame the public page (the read path's frame-ancestors).
+    embeddable = models.BooleanField(default=False)
     uptime_partial_weight = models.FloatField(default=0.3)
     uptime_degraded_weight = models.FloatField(default=0.0)
     uptime_counts_maintenance = models.BooleanField(default=False)

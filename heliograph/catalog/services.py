@@ -99,12 +99,16 @@ def _group_snapshot(group: ComponentGroup) -> dict[str, Any]:
 
 @transaction.atomic
 def create_page(
-    *, name: str, time_zone: str = "UTC", url: str = "", domain: str = "", actor: str = "cli"
-) -> Page:
+    *, name: str, time_zone: str = "UTC", url: str = "", domain: str = "",
+    embeddable: bool = False, actor: str = "cli",
+) -> Page:  # fmt: skip
     name = unique_name(Page.objects.all(), None, "a page")(name)
     check_time_zone(time_zone)
     url, domain = check_url(url), check_domain(None)(domain)
-    page = Page.objects.create(name=name, time_zone=time_zone, url=url, domain=domain)
+    page = Page.objects.create(
+        name=name, time_zone=time_zone, url=url, domain=domain,
+        embeddable=check_bool("embeddable")(embeddable),
+    )  # fmt: skip
     audit.record(
         actor=actor, action="page.create", target=page, page_id=page.pk,
         after=audit.snapshot(page),
@@ -126,11 +130,12 @@ def update_page(
     uptime_partial_weight: float | None = None,
     uptime_degraded_weight: float | None = None,
     uptime_counts_maintenance: bool | None = None,
+    embeddable: bool | None = None,
 ) -> Page:
     """Change a page's settings; arguments left as None stay as they are."""
     given = dict(
         name=name, url=url, time_zone=time_zone, domain=domain,
-        allow_subscribers=allow_subscribers, allow_feeds=allow_feeds,
+        allow_subscribers=allow_subscribers, allow_feeds=allow_feeds, embeddable=embeddable,
         uptime_partial_weight=uptime_partial_weight,
         uptime_degraded_weight=uptime_degraded_weight,
         uptime_counts_maintenance=uptime_counts_maintenance,
@@ -140,7 +145,7 @@ def update_page(
         "url": check_url,
         "time_zone": check_time_zone,
         "domain": check_domain(page.pk),
-        **{f: check_bool(f) for f in ("allow_subscribers", "allow_feeds")},
+        **{f: check_bool(f) for f in ("allow_subscribers", "allow_feeds", "embeddable")},
         **{f: check_weight(f) for f in ("uptime_partial_weight", "uptime_degraded_weight")},
         "uptime_counts_maintenance": check_bool("uptime_counts_maintenance"),
     }

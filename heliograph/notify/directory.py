@@ -20,6 +20,7 @@ from django.utils import timezone
 from heliograph.accounts import audit
 from heliograph.catalog.models import Page
 from heliograph.incidents.models import Incident
+from heliograph.lib.csvcells import safe_row
 from heliograph.lib.errors import InputError
 from heliograph.notify import outbox, subscriptions
 from heliograph.notify.models import EMAIL, SUBSCRIBER_KINDS, WEBHOOK, Subscriber, new_token
@@ -300,7 +301,7 @@ def export_csv(subscribers: Iterable[Subscriber]) -> Iterable[str]:
     def line(row: Sequence[Any]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(row)
+        writer.writerow(safe_row(row))  # no cell a spreadsheet would run as a formula
         return buffer.getvalue()
 
     yield line(EXPORT_COLUMNS)

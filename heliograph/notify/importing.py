@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from heliograph.accounts import audit
 from heliograph.catalog.models import Page
+from heliograph.lib.csvcells import restore
 from heliograph.lib.errors import InputError
 from heliograph.lib.ids import new_ids
 from heliograph.notify import outbox
@@ -200,7 +201,9 @@ class Checker:
 
     def _cell(self, values: list[str], column: str) -> str:
         position = self.columns.get(column)
-        return values[position].strip() if position is not None and position < len(values) else ""
+        if position is None or position >= len(values):
+            return ""
+        return restore(values[position]).strip()  # the quote our export puts before "=" etc.
 
     def _components(self, cell: str) -> tuple[str, ...]:
         refs = [ref.strip() for ref in cell.split(COMPONENT_SEPARATOR) if ref.strip()]

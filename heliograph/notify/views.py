@@ -17,6 +17,7 @@ from heliograph.api.ratelimit import TokenBucket
 from heliograph.catalog.models import Page
 from heliograph.incidents.lifecycle import FOLLOWABLE
 from heliograph.incidents.models import Incident
+from heliograph.lib import cors
 from heliograph.lib.errors import InputError
 from heliograph.notify import rules, subscriptions
 from heliograph.notify.models import Subscriber
@@ -26,6 +27,7 @@ from heliograph.publish.html import page_context
 # Public subscribe: a burst of 10, then one a minute, per client address, in this process.
 SUBSCRIBE_BURST = 10
 SUBSCRIBE_PER_MINUTE = 1.0
+API_METHODS = "POST, OPTIONS"
 _limiter: TokenBucket | None = None
 
 WEBHOOK_REGISTERED = (
@@ -94,9 +96,29 @@ def _too_many(wait: int, response: HttpResponse) -> HttpResponse:
 
 
 @csrf_exempt
-@require_http_methods(["POST"])
 def api_subscribe(request: HttpRequest) -> HttpResponse:
-    """Statuspage's public ``POST /api/v2/subscribers.json`` (form fields ``subscriber[…]``)."""
+    """Statuspage's public ``POST /api/v2/subscribers.json``, which other sites' scripts call
+    (hence CORS, preflight included, on every answer)."""
+    if request.method == "OPTIONS":
+        return _with_headers(HttpResponse(status=204), cors.preflight(API_METHODS))
+    if request.method == "POST":
+        response = _api_subscribe(request)
+    else:
+        text = f"{request.method} is not allowed here: subscribe with POST"
+        response = JsonResponse({"error": text}, status=405)
+        response["Allow"] = API_METHODS
+    response["Cache-Control"] = "no-store"
+    return _with_headers(response, cors.SIMPLE)
+
+
+def _with_headers(response: HttpResponse, headers: list[tuple[str, str]]) -> HttpResponse:
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
+def _api_subscribe(request: HttpRequest) -> HttpResponse:
+    """Form fields ``subscriber[…]``, as Statuspage documents them."""
     wait = _wait(request)
     if wait:
         return _too_many(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
-from heliograph.accounts import setup
+from heliograph.accounts import setup, throttle
 from heliograph.console.access import attempt, show
 from heliograph.console.forms import SetupForm
 
@@ -16,6 +17,20 @@ from heliograph.console.forms import SetupForm
 class ConsoleLogin(LoginView):
     template_name = "console/login.html"
     redirect_authenticated_user = True
+
+
+def locked_out(
+    request: HttpRequest, response: HttpResponse | None, credentials: dict[str, str] | None
+) -> HttpResponse:
+    """axes' answer (``AXES_LOCKOUT_CALLABLE``) when this username or address is locked:
+    the login page again, saying for how long, with 429."""
+    username = request.POST.get("username", "")
+    context = {
+        "form": AuthenticationForm(request, initial={"username": username}),
+        "locked": throttle.lockout_message(request, credentials),
+        "next": request.POST.get("next", ""),
+    }
+    return render(request, "console/login.html", context, status=429)
 
 
 logout_view = LogoutView.as_view(next_page="console:login")
