@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
@@ -103,6 +105,14 @@ def test_it_answers_a_browsers_cors_preflight(app: Node) -> None:
     assert int(preflight.headers["Access-Control-Max-Age"]) >= 600
     got = Response(app, "/api/v2/summary.json")
     assert got.headers["Access-Control-Expose-Headers"] == "ETag"  # scripts may revalidate
+
+
+def test_it_lets_other_sites_frame_a_page_only_when_it_is_embeddable(app: Node, page: Page) -> None:
+    assert "frame-ancestors 'none'" in Response(app, "/").headers["Content-Security-Policy"]
+    call_command("page", "update", "OpenSRS", "--embeddable", stdout=StringIO())
+    publish_page(Page.objects.get(pk=page.pk))
+    app.store.refresh()
+    assert "frame-ancestors *" in Response(app, "/").headers["Content-Security-Policy"]
 
 
 def test_it_protects_public_pages_from_sniffing_framing_and_scripts(app: Node) -> None:

@@ -12,7 +12,7 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection, connections
@@ -81,12 +81,15 @@ class SnapshotStore:
         latest = dict(
             Snapshot.objects.values_list("page").annotate(v=Max("version")).values_list("page", "v")
         )
+        embeddable = set(Page.objects.filter(embeddable=True).values_list("id", flat=True))
         sites = dict(self.sites)
         for page_id, version in latest.items():
             if page_id not in sites or sites[page_id].version < version:
                 snapshot = Snapshot.objects.get(page_id=page_id, version=version)
                 sites[page_id] = Site(page_id, version, load_snapshot(snapshot.pk))
                 export_if_missing(page_id, version, sites[page_id].entries)
+            if sites[page_id].embeddable != (page_id in embeddable):
+                sites[page_id] = replace(sites[page_id], embeddable=page_id in embeddable)
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
