@@ -33,6 +33,7 @@ REPLACEMENT_WAIT = 15.0
 class Child:
     role: str
     argv: list[str]
+    env: dict[str, str] | None = None  # None: this process's environment
     process: subprocess.Popen[bytes] | None = None
     started: float = 0.0
     restart_at: float = 0.0
@@ -87,7 +88,7 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         try:
-            child.process = subprocess.Popen(child.argv)
+            child.process = subprocess.Popen(child.argv, env=child.env)
         except OSError as exc:  # e.g. out of processes: try again after the next pause
             log.error("cannot start %s: %s", child.role, exc)
             child.pause = min(child.pause * 2 or FIRST_PAUSE, LONGEST_PAUSE)

@@ -16,7 +16,7 @@ from typing import Any
 
 from heliograph.lib import heartbeat, outage
 from heliograph.lib.db import guard
-from heliograph.publish.readpath import Answer, ReadPath
+from heliograph.publish.readpath import FRESH_HEADER, Answer, ReadPath
 from heliograph.publish.store import SnapshotStore
 
 Django = Callable[[Any, Any], Awaitable[None]]
@@ -37,8 +37,9 @@ class Node:
         else:
             headers = scope.headers
             answer = self.read_path.answer(
-                scope.method, path, headers.get("host", ""), headers.get("if-none-match", "")
-            )
+                scope.method, path, headers.get("host", ""), headers.get("if-none-match", ""),
+                fresh=FRESH_HEADER in headers,
+            )  # fmt: skip
         if answer is None and guard.database_state() == "unreachable":
             answer = Answer(*outage.refusal(path))
         if answer is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heliograph.lib import cors
+from heliograph.lib.db import guard
 from heliograph.publish.build import Entry
 from heliograph.publish.store import Site, SnapshotStore
 
@@ -28,6 +29,7 @@ CONTENT_SECURITY_POLICY = (
 SECURITY = [
     ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin")
 ]  # fmt: skip
+FRESH_HEADER = "x-heliograph-require-fresh"  # set by the balancer (deploy/nginx.conf)
 NOT_YET = b"No status page has been published yet. Create one: heliograph page create NAME\n"
 
 Headers = list[tuple[str, str]]
@@ -50,6 +52,12 @@ class Prepared:
     head: Answer
 
 
+CANNOT_VOUCH = Answer(
+    503, [("Content-Type", "text/plain"), ("Cache-Control", "no-store")],
+    b"This node cannot reach the database, so it cannot vouch that its copy is current.\n",
+)  # fmt: skip
+
+
 def normalize(path: str) -> str:
     if path.endswith("/index.html"):
         path = path[: -len("index.html")]
@@ -60,10 +68,17 @@ class ReadPath:
     def __init__(self, store: SnapshotStore) -> None:
         self.store = store
 
-    def answer(self, method: str, path: str, host: str, if_none_match: str) -> Answer | None:
-        """The answer to a public request; None when the path is Django's."""
+    def answer(
+        self, method: str, path: str, host: str, if_none_match: str, fresh: bool = False
+    ) -> Answer | None:
+        """The answer to a public request; None when the path is Django's.
+
+        ``fresh``: the balancer asks only for what this node can vouch is current; a node
+        cut off from the database says 503, so the balancer asks another (or its disk)."""
         if path.startswith(DJANGO_PREFIXES):
             return None
+        if fresh and guard.database_state() == "unreachable":
+            return CANNOT_VOUCH
         site = self.store.site_for(host)
         if method == "GET" or method == "HEAD":
             if site is None:
