@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.cluster import NODES, ROLES, Cluster
+from tests.live import TcpProxy
 
 READ_PATHS = ("/", "/api/v2/summary.json", "/api/v2/incidents.json", "/history")
 HOOKS = 3
@@ -221,3 +222,79 @@ def run_drill(cluster: Cluster, *, pause: float, cut_seconds: float) -> Figures:
         time.sleep(pause)
     drill.count_deliveries(wait=60)
     return drill.figures
+
+
+@dataclass
+class HangFigures:
+    """One node, its database black-holed while requests that need it pile up."""
+
+    reads: int = 0
+    read_failures: int = 0
+    read_seconds: list[float] = field(default_factory=list)
+    health_seconds: list[float] = field(default_factory=list)
+    noticed_after: float = 0.0  # hang → /healthz says unreachable
+    refused: Counter[int] = field(default_factory=Counter)  # status of each hung request
+    refused_seconds: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, object]:
+        reads = sorted(self.read_seconds) or [0.0]
+        return {
+            "public reads": self.reads, "read failures": self.read_failures,
+            "read p99 ms": round(reads[int(len(reads) * 0.99)] * 1000, 1),
+            "read max ms": round(reads[-1] * 1000, 1),
+            "healthz max ms": round(max(self.health_seconds, default=0) * 1000, 1),
+            "unreachable reported after s": round(self.noticed_after, 2),
+            "database requests answered": dict(self.refused),
+            "slowest database request s": round(max(self.refused_seconds, default=0), 2),
+        }  # fmt: skip
+
+
+def hang_drill(url: str, proxy: TcpProxy, key: str, seconds: float, hung: int) -> HangFigures:
+    """Black-hole the database for ``seconds`` with ``hung`` database requests in flight
+    (refilled as they end), reading every public path meanwhile."""
+    figures, stop = HangFigures(), threading.Event()
+    auth = {"Authorization": f"OAuth {key}"}
+    calls = [
+        lambda: request(url + "/v1/pages", headers=auth, timeout=60),
+        lambda: request(
+            url + "/api/v2/subscribers.json",
+            "POST",
+            {"subscriber[email]": "reader@example.org"},
+            timeout=60,
+        ),  # fmt: skip
+    ]
+
+    def keep_hanging(i: int) -> None:
+        while not stop.is_set():
+            began = time.monotonic()
+            status, _ = calls[i % len(calls)]()
+            figures.refused[status] += 1
+            figures.refused_seconds.append(time.monotonic() - began)
+            stop.wait(1.0)  # a client told to come back later (Retry-After: 30) is not faster
+
+    def read() -> None:
+        while not stop.is_set():
+            for path in (*READ_PATHS, "/healthz"):
+                began = time.monotonic()
+                status, body = request(url + path, timeout=5)
+                spent = time.monotonic() - began
+                figures.reads += 1
+                figures.read_failures += status != 200
+                (figures.health_seconds if path == "/healthz" else figures.read_seconds).append(
+                    spent
+                )
+                if path == "/healthz" and not figures.noticed_after and b'"unreachable"' in body:
+                    figures.noticed_after = time.monotonic() - hung_at
+
+    proxy.hang()
+    hung_at = time.monotonic()
+    threads = [threading.Thread(target=keep_hanging, args=(i,), daemon=True) for i in range(hung)]
+    threads += [threading.Thread(target=read, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    proxy.restore()
+    for thread in threads:
+        thread.join(90)
+    return figures

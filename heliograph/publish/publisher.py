@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from django.db import connection
 from django.db.models import F, Max, Q
@@ -12,6 +13,7 @@ from heliograph.lib.loop import run_until_stopped
 from heliograph.publish.build import publish_page, write_sites
 
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
+TAKEOVER_AFTER = 1.0  # seconds a version may wait for the lock holder before others step in
 
 
 def stale_pages() -> list[Page]:
@@ -22,9 +24,10 @@ def stale_pages() -> list[Page]:
     )
 
 
-def publish_stale() -> int:
-    """Publish every page whose snapshot is behind; returns how many were published."""
-    published = sum(publish_page(page) is not None for page in stale_pages())
+def publish_stale(pages: list[Page] | None = None) -> int:
+    """Publish every page whose snapshot is behind (or those given); returns how many."""
+    stale = stale_pages() if pages is None else pages
+    published = sum(publish_page(page) is not None for page in stale)
     write_sites(list(Page.objects.order_by("created_at").values_list("id", "domain")))
     return published
 
@@ -37,14 +40,36 @@ def _take_lock() -> bool:
         return bool(cursor.fetchone()[0])
 
 
+class Standby:
+    """What a publisher without the lock does: publish what the holder leaves stale for
+    more than TAKEOVER_AFTER seconds. The holder may be dead, stuck, or cut off from the
+    database while its session, and so its lock, lives on at the server; concurrent
+    publishing is safe (one snapshot per version), only wasteful."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[tuple[str, int], float] = {}
+
+    def one_pass(self) -> int:
+        now = time.monotonic()
+        stale = {(page.pk, page.version): page for page in stale_pages()}
+        self.first_seen = {key: self.first_seen.get(key, now) for key in stale}
+        overdue = [
+            page for key, page in stale.items() if now - self.first_seen[key] > TAKEOVER_AFTER
+        ]
+        return publish_stale(overdue) if overdue else 0
+
+
 def watch(stop: threading.Event, interval: float = 0.3) -> None:
     """Publish until ``stop`` is set; rides out database outages."""
     held = {"lock": False}  # a session lock: lost with the connection in an outage
+    standby = Standby()
 
     def one_pass() -> None:
         held["lock"] = held["lock"] or _take_lock()
         if held["lock"]:
             publish_stale()
+        else:
+            standby.one_pass()
 
     run_until_stopped(
         stop, interval, one_pass, name="publisher", on_outage=lambda: held.update(lock=False)

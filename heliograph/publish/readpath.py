@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heliograph.lib import cors
-from heliograph.lib.db import guard
 from heliograph.publish.build import Entry
 from heliograph.publish.store import Site, SnapshotStore
 
@@ -77,7 +76,7 @@ class ReadPath:
         cut off from the database says 503, so the balancer asks another (or its disk)."""
         if path.startswith(DJANGO_PREFIXES):
             return None
-        if fresh and guard.database_state() == "unreachable":
+        if fresh and not self.store.vouches():
             return CANNOT_VOUCH
         site = self.store.site_for(host)
         if method == "GET" or method == "HEAD":

@@ -26,7 +26,7 @@ def prepare(*, host: str, port: int) -> None:
     if "HELIOGRAPH_BASE_URL" not in os.environ:
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         settings.BASE_URL = os.environ["HELIOGRAPH_BASE_URL"] = f"http://{shown}:{port}"
-    with guard.limit(2.5):  # a hanging database fails here, quickly
+    with guard.limit(2.0, probe=True):  # a hanging database fails here, quickly
         connection.ensure_connection()
     connection.close()
     guard.configure(None)  # a migration may rightly take long

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # once rather than left to wait; the watchdog ends the poll at POLL_TIMEOUT (+ grace).
 SLOW_AFTER = 1.0
 UNREACHABLE_AFTER = 3.0
+VOUCH_SLACK = 1.0  # seconds past a poll interval without news before a node steps aside
 POLL_TIMEOUT = 2.5
 
 
@@ -57,19 +58,25 @@ class SnapshotStore:
     domains: dict[str, str] = field(default_factory=dict)
     default_page: str | None = None
     pages: list[tuple[str, str]] = field(default_factory=list)  # (id, domain), oldest first
-    database_ok: bool = False
+    database_ok: bool = True  # until a poll says otherwise (one starts at once)
     _poll_started: float | None = None  # monotonic time of the poll under way
+    _last_ok: float = -1e9  # monotonic time the last successful poll ended
     _thread: threading.Thread | None = None
 
     def database_state(self) -> str:
         """``ok``, ``slow`` (a poll waits longer than it should) or ``unreachable``."""
-        if self._poll_started is not None:
-            waited = time.monotonic() - self._poll_started
+        if self._poll_started is not None and self.database_ok:  # after a failure, until a
+            waited = time.monotonic() - self._poll_started  # success: unreachable
             if waited > UNREACHABLE_AFTER:
                 return "unreachable"
             if waited > SLOW_AFTER:
                 return "slow"
         return "ok" if self.database_ok else "unreachable"
+
+    def vouches(self) -> bool:
+        """Whether this node can say its copy is current: it heard from the database a
+        moment ago. A balancer asks only such nodes (deploy/nginx.conf)."""
+        return time.monotonic() - self._last_ok < self.poll_interval + VOUCH_SLACK
 
     def site_for(self, host: str | None) -> Site | None:
         page_id = self.domains.get((host or "").split(":")[0].lower(), self.default_page)
@@ -116,11 +123,12 @@ class SnapshotStore:
         self._poll_started = time.monotonic()
         was_ok = self.database_ok
         try:
-            with guard.limit(POLL_TIMEOUT):
+            with guard.limit(POLL_TIMEOUT, probe=True):
                 close_old_connections()
                 self.refresh()
             if connection.vendor == "sqlite":
                 connection.close()  # reopen each poll: notices a replaced or broken file
+            self._last_ok = time.monotonic()
             if not was_ok:
                 log.info("snapshot store: database reachable")
         except DatabaseError as exc:

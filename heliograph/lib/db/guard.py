@@ -45,14 +45,19 @@ def timeout() -> float | None:
 
 
 @contextlib.contextmanager
-def limit(seconds: float) -> Iterator[None]:
-    """A tighter bound for this thread's calls (the health poll wants an answer soon)."""
-    before = getattr(_local, "seconds", None)
-    _local.seconds = seconds
+def limit(seconds: float, probe: bool = False) -> Iterator[None]:
+    """A tighter bound for this thread's calls (the health poll wants an answer soon).
+    A ``probe`` may connect even while the database is known to be unreachable."""
+    before = getattr(_local, "seconds", None), getattr(_local, "probe", False)
+    _local.seconds, _local.probe = seconds, probe
     try:
         yield
     finally:
-        _local.seconds = before
+        _local.seconds, _local.probe = before
+
+
+def probing() -> bool:
+    return bool(getattr(_local, "probe", False))
 
 
 def _assume_ok() -> str:

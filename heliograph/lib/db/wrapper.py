@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import OperationalError
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from heliograph.lib.db import guard
@@ -33,6 +34,10 @@ class GuardedWrapper(BaseDatabaseWrapper):
             return execute(sql, params, many, context)
 
     def connect(self) -> None:
+        # While this node knows the database is unreachable, requests fail at once rather
+        # than each waiting out a connect timeout; the node's own poll still tries.
+        if guard.database_state() == "unreachable" and not guard.probing():
+            raise OperationalError("the database is unreachable (this node's last check failed)")
         with self._watch("a new connection"):
             super().connect()
 
