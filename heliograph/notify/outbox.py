@@ -255,18 +255,37 @@ def record_success(
     *, deliveries: Sequence[Delivery | int], now: datetime | None = None, owner: str = ""
 ) -> int:
     """Mark sent (one statement for the batch), and note each attempt; returns how many
-    rows changed (one sent already, by a worker whose lease had lapsed, stays as it is)."""
-    now = now or timezone.now()
+    rows changed (one sent already, by a worker whose lease had lapsed, stays as it is).
+
+    Plain SQL: this runs for every few messages sent, and the ORM's statement building
+    and model instances cost more CPU than the sending itself."""
     ids = _ids(deliveries)
-    with transaction.atomic():
-        changed = Delivery.objects.filter(pk__in=ids, status=PENDING).update(
-            status=SENT, sent_at=now, attempts=F("attempts") + 1, leased_until=None,
-            last_error="",
-        )  # fmt: skip
-        DeliveryAttempt.objects.bulk_create(
-            DeliveryAttempt(delivery_id=pk, at=now, outcome=SENT, worker=owner) for pk in ids
+    if not ids:
+        return 0
+    when = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, sent_at = %s, attempts = attempts + 1, "
+            f"leased_until = NULL, last_error = '' WHERE status = %s AND id IN ({marks})",
+            [SENT, when, PENDING, *ids],
         )
+        changed = max(cursor.rowcount, 0)
+        _note_attempts(cursor, ids, when, SENT, "", owner)
     return changed
+
+
+def _note_attempts(
+    cursor: Any, ids: Sequence[int], when: Any, outcome: str, error: str, owner: str
+) -> None:
+    """One history row per attempt (``when`` as the database backend takes it)."""
+    table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
+    cursor.executemany(
+        f"INSERT INTO {table} (delivery_id, at, outcome, error, worker) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        [(pk, when, outcome, error, owner) for pk in ids],
+    )
 
 
 def release(*, deliveries: Sequence[Delivery | int], owner: str) -> int:
@@ -320,14 +339,14 @@ def record_failure(
     final = rules.gives_up(attempts)
     delay = rules.retry_delay(attempts, random.random() if rand is None else rand)
     rows = Delivery.objects.filter(pk=delivery.pk, status=PENDING)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         rows.filter(**({"lease_owner": owner} if owner else {})).update(
             status=FAILED if final else PENDING, attempts=attempts, leased_until=None,
             next_attempt_at=now + timedelta(seconds=delay), last_error=error[:2000],
         )  # fmt: skip
-        DeliveryAttempt.objects.create(
-            delivery_id=delivery.pk, at=now, outcome=outcome, error=error[:2000], worker=owner
-        )
+        with connection.cursor() as cursor:
+            when = connection.ops.adapt_datetimefield_value(now)
+            _note_attempts(cursor, [delivery.pk], when, outcome, error[:2000], owner)
         if outcome == FAILED and channel_of(delivery) == WEBHOOK:
             note_webhook_failure(subscriber_id=delivery.subscriber_id, now=now)
     return FAILED if final else PENDING

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import queue
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +28,8 @@ from heliograph.notify import outbox
 from heliograph.notify.models import Delivery
 
 log = logging.getLogger(__name__)
+
+LINGER = 0.004  # seconds a commit may wait for more results to share it
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 
@@ -43,8 +47,11 @@ class Recorder:
     """Results in, group commits out; ``run`` on the database's thread, ``record`` on the
     event loop's."""
 
-    def __init__(self, owner: str, now: datetime | None = None) -> None:
+    def __init__(
+        self, owner: str, now: datetime | None = None, busy: Callable[[], int] = lambda: 0
+    ) -> None:
         self.owner, self.now = owner, now
+        self.busy = busy  # how many connections are sending (not waiting for a commit)
         self.inbox: queue.SimpleQueue[tuple[Done, _Waiter] | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
         self.commits = 0
@@ -74,16 +81,24 @@ class Recorder:
             raise self.broken
 
     def _next_group(self) -> tuple[list[tuple[Done, _Waiter]], bool]:
-        """What has arrived (waiting for the first); True once ``close`` was seen."""
+        """What arrives until every connection waits for us, or for at most LINGER after
+        the first result (a commit per message would cost more CPU than the sending);
+        True once ``close`` was seen."""
         first = self.inbox.get()
         if first is None:
             return [], True
-        group = [first]
+        group, until = [first], time.monotonic() + LINGER
         while True:
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
-                return group, False
+                left = until - time.monotonic()
+                if left <= 0 or self.busy() <= 0:
+                    return group, False
+                try:
+                    item = self.inbox.get(timeout=left)
+                except queue.Empty:
+                    return group, False
             if item is None:
                 return group, True
             group.append(item)

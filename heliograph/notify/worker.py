@@ -121,7 +121,7 @@ def _deliver(
             outbox.record_failure(
                 delivery=deliveries[pk], error=error, now=now, outcome=OURS, owner=taken.owner
             )
-    recorder = Recorder(taken.owner, now)
+    recorder = Recorder(taken.owner, now, busy=lambda: pacer.busy)
     pacer = _Pacer(recorder, deliveries, taken.lease * SENDING_SHARE, stop)
     emails = {k: m for k, m in taken.batch.emails.items() if k in deliveries}
     hooks = {k: r for k, r in taken.batch.hooks.items() if k in deliveries}
@@ -163,6 +163,7 @@ class _Pacer:
         self.until = time.monotonic() + within
         self.started: set[int] = set()
         self.reported: set[int] = set()
+        self.busy = 0  # connections sending a message (the others wait for a commit)
 
     def may_start(self, key: int) -> bool:
         if time.monotonic() >= self.until or self.recorder.broken is not None:
@@ -170,10 +171,12 @@ class _Pacer:
         if self.stop is not None and self.stop.is_set():
             return False
         self.started.add(key)
+        self.busy += 1
         return True
 
     async def finished(self, key: int, result: str | None) -> None:
         self.reported.add(key)
+        self.busy -= 1
         outcome = SENT if result is None else FAILED
         await self.recorder.record(Done(self.deliveries[key], result, outcome))
 
