@@ -15,9 +15,8 @@ import asyncio
 import contextlib
 import logging
 import queue
-import time
+import threading
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,11 +46,10 @@ class Recorder:
     """Results in, group commits out; ``run`` on the database's thread, ``record`` on the
     event loop's."""
 
-    def __init__(
-        self, owner: str, now: datetime | None = None, busy: Callable[[], int] = lambda: 0
-    ) -> None:
+    def __init__(self, owner: str, now: datetime | None = None) -> None:
         self.owner, self.now = owner, now
-        self.busy = busy  # how many connections are sending (not waiting for a commit)
+        # Set by whoever drives the connections while none is sending (all wait for us).
+        self.idle = threading.Event()
         self.inbox: queue.SimpleQueue[tuple[Done, _Waiter] | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
         self.commits = 0
@@ -87,18 +85,13 @@ class Recorder:
         first = self.inbox.get()
         if first is None:
             return [], True
-        group, until = [first], time.monotonic() + LINGER
+        self.idle.wait(LINGER)  # one wake-up, not one per result: CPU is what is short
+        group = [first]
         while True:
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
-                left = until - time.monotonic()
-                if left <= 0 or self.busy() <= 0:
-                    return group, False
-                try:
-                    item = self.inbox.get(timeout=left)
-                except queue.Empty:
-                    return group, False
+                return group, False
             if item is None:
                 return group, True
             group.append(item)

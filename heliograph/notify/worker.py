@@ -121,7 +121,7 @@ def _deliver(
             outbox.record_failure(
                 delivery=deliveries[pk], error=error, now=now, outcome=OURS, owner=taken.owner
             )
-    recorder = Recorder(taken.owner, now, busy=lambda: pacer.busy)
+    recorder = Recorder(taken.owner, now)
     pacer = _Pacer(recorder, deliveries, taken.lease * SENDING_SHARE, stop)
     emails = {k: m for k, m in taken.batch.emails.items() if k in deliveries}
     hooks = {k: r for k, r in taken.batch.hooks.items() if k in deliveries}
@@ -164,6 +164,7 @@ class _Pacer:
         self.started: set[int] = set()
         self.reported: set[int] = set()
         self.busy = 0  # connections sending a message (the others wait for a commit)
+        recorder.idle.set()
 
     def may_start(self, key: int) -> bool:
         if time.monotonic() >= self.until or self.recorder.broken is not None:
@@ -172,11 +173,15 @@ class _Pacer:
             return False
         self.started.add(key)
         self.busy += 1
+        if self.busy == 1:
+            self.recorder.idle.clear()
         return True
 
     async def finished(self, key: int, result: str | None) -> None:
         self.reported.add(key)
         self.busy -= 1
+        if self.busy == 0:  # every connection waits for the recorder: commit now
+            self.recorder.idle.set()
         outcome = SENT if result is None else FAILED
         await self.recorder.record(Done(self.deliveries[key], result, outcome))
 
