@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from django.core.exceptions import ImproperlyConfigured
+from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
 from heliograph.catalog.models import Component
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
-from heliograph.notify import outbox, payloads, worker
+from heliograph.notify import outbox, payloads, recorder, worker
 from heliograph.notify.channels.email import CONNECTIONS
 from heliograph.notify.models import (
     INCIDENT_UPDATE,
@@ -129,6 +135,79 @@ def test_it_sends_many_over_a_few_reused_connections(settings: Any, incident: In
         assert worker.run_once(owner="test") == 40
     assert sorted(m["To"] for m in sink.messages) == sorted(f"u{n}@example.net" for n in range(40))
     assert 1 <= len(sink.sessions) <= CONNECTIONS
+
+
+@dataclass
+class Auditor:
+    """An SMTP server that, as each message starts (MAIL FROM), looks in the database for
+    the previous message on the same connection: it must be recorded as sent already, or a
+    crash at that instant would send it again."""
+
+    last: dict[int, int] = field(default_factory=dict)  # connection → its latest delivery
+    checked: list[int] = field(default_factory=list)
+    unrecorded: list[int] = field(default_factory=list)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        previous = self.last.get(id(session))
+        if previous is not None:
+            self.checked.append(previous)
+            if not await asyncio.to_thread(recorded_as_sent, previous):
+                self.unrecorded.append(previous)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        headers = BytesHeaderParser().parsebytes(envelope.content)
+        self.last[id(session)] = int(headers["X-Heliograph-Delivery"])
+        return "250 OK"
+
+
+def recorded_as_sent(pk: int) -> bool:
+    """From a thread of its own (its own connection), as another process would see it.
+
+    On PostgreSQL only what is committed shows. The test database on SQLite is an
+    in-memory one with a shared cache, where a reader would lock the writer out (a file
+    in WAL mode, as in production, has no such lock): there the reader reads
+    uncommitted rows, which still shows that the result was written first."""
+    try:
+        if connection.vendor == "sqlite":
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA read_uncommitted = 1")
+        for _ in range(100):
+            try:
+                return Delivery.objects.filter(pk=pk, status="sent").exists()
+            except OperationalError:  # SQLite's shared cache: a writer holds the table
+                time.sleep(0.02)
+        raise AssertionError("the database stayed locked")
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_records_each_message_before_its_connection_sends_the_next(
+    settings: Any, incident: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Commits wait long for company: a connection that went on without waiting for its
+    # own would start its next message well before its last one is written.
+    monkeypatch.setattr(recorder, "LINGER", 0.5)
+    for n in range(60):
+        subscribe(incident.page, email_address=f"u{n}@example.net")
+    notify(incident)
+    auditor = Auditor()
+    port = free_port()
+    controller = Controller(auditor, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        relay(settings, port)
+        assert worker.run_once(owner="test") == 60
+    finally:
+        controller.stop()
+    assert len(auditor.checked) >= 60 - CONNECTIONS  # every connection's second message on
+    assert auditor.unrecorded == []
+    assert Delivery.objects.filter(status="sent").count() == 60
 
 
 def test_it_mails_an_address_with_an_international_domain_in_its_ascii_form(

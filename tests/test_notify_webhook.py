@@ -101,6 +101,41 @@ def test_it_retries_after_a_server_error_with_backoff(settings: Any, incident: I
     # The same delivery id both times, so a receiver can tell a retry from a new event.
     assert {r.headers["X-Heliograph-Delivery"] for r in sink.received} == {str(delivery.pk)}
     assert outbox.counts(notification) == {"sent": 1, "failed": 0, "pending": 0, "skipped": 0}
+    # The success does not erase the failure: every attempt stays in the history.
+    history = [(a.outcome, a.error) for a in delivery.history.all()]
+    assert history == [("failed", "HTTP 500 Internal Server Error"), ("sent", "")]
+
+
+def test_it_holds_no_cut_off_send_against_a_slow_healthy_webhook(
+    settings: Any, incident: Incident
+) -> None:
+    """A batch that runs out of its own time is the worker's doing, not the receiver's:
+    ten sends cut off at once must not quarantine a webhook that answers 200, only late."""
+    settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
+    late = threading.Event()
+
+    def answer_late(n: int) -> int:
+        late.wait(10)
+        return 200
+
+    with hook_sink(answer=answer_late) as sink:
+        hook = subscribe(incident.page, endpoint=sink.url)
+        for _ in range(rules.QUARANTINE_FAILURES):
+            notify(incident)
+        try:
+            assert worker.run_once(owner="test", lease=1) == 10  # cut off at 0.8 s
+        finally:
+            late.set()
+        hook.refresh_from_db()
+        assert hook.quarantined_at is None and hook.recent_failures == []
+        cut = list(Delivery.objects.filter(status="pending", last_error=worker.UNFINISHED))
+        assert len(cut) == 10
+        assert worker.run_once(owner="test", now=timezone.now() + timedelta(hours=1)) == 10
+    assert Delivery.objects.filter(status="sent").count() == 10
+    for delivery in cut:
+        assert [a.outcome for a in delivery.history.all()] == ["ours", "sent"]
+    # The retries carried the same delivery ids as the sends that were cut off.
+    assert {r.headers["X-Heliograph-Delivery"] for r in sink.received} == {str(d.pk) for d in cut}
 
 
 def test_it_counts_a_redirect_as_a_failure(settings: Any, incident: Incident) -> None:

@@ -35,6 +35,11 @@ NOTIFICATION_KINDS = [
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 DELIVERY_STATUSES = [(s, s) for s in (PENDING, SENT, FAILED, SKIPPED)]
+# What became of one attempt: sent; failed (the relay's or receiver's own answer, which
+# counts towards a webhook's quarantine); or ours (the worker's side: the batch's time ran
+# out mid-send, or the message could not be built), never held against the receiver.
+OURS = "ours"
+ATTEMPT_OUTCOMES = [(s, s) for s in (SENT, FAILED, OURS)]
 
 
 def new_token() -> str:
@@ -143,3 +148,19 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at a delivery, kept for good: a later success never erases a failure."""
+
+    delivery = models.ForeignKey(Delivery, models.CASCADE, related_name="history")
+    at = models.DateTimeField()
+    outcome = models.CharField(max_length=8, choices=ATTEMPT_OUTCOMES)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=100, blank=True)  # the lease owner that tried
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} at delivery {self.delivery_id} ({self.outcome})"

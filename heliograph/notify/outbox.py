@@ -38,6 +38,7 @@ from heliograph.notify.models import (
     WEBHOOK,
     WEBHOOK_WELCOME,
     Delivery,
+    DeliveryAttempt,
     Notification,
     Subscriber,
 )
@@ -250,12 +251,41 @@ def _ids(deliveries: Iterable[Delivery | int]) -> list[int]:
     return [d.pk if isinstance(d, Delivery) else d for d in deliveries]
 
 
-def record_success(*, deliveries: Sequence[Delivery | int], now: datetime | None = None) -> int:
-    """Mark sent (one statement for the batch); returns how many rows changed."""
-    return Delivery.objects.filter(pk__in=_ids(deliveries), status=PENDING).update(
-        status=SENT, sent_at=now or timezone.now(), attempts=F("attempts") + 1,
-        leased_until=None, last_error="",
-    )  # fmt: skip
+def record_success(
+    *, deliveries: Sequence[Delivery | int], now: datetime | None = None, owner: str = ""
+) -> int:
+    """Mark sent (one statement for the batch), and note each attempt; returns how many
+    rows changed (one sent already, by a worker whose lease had lapsed, stays as it is).
+
+    Plain SQL: this runs for every few messages sent, and the ORM's statement building
+    and model instances cost more CPU than the sending itself."""
+    ids = _ids(deliveries)
+    if not ids:
+        return 0
+    when = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    marks = ", ".join(["%s"] * len(ids))
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, sent_at = %s, attempts = attempts + 1, "
+            f"leased_until = NULL, last_error = '' WHERE status = %s AND id IN ({marks})",
+            [SENT, when, PENDING, *ids],
+        )
+        changed = max(cursor.rowcount, 0)
+        _note_attempts(cursor, ids, when, SENT, "", owner)
+    return changed
+
+
+def _note_attempts(
+    cursor: Any, ids: Sequence[int], when: Any, outcome: str, error: str, owner: str
+) -> None:
+    """One history row per attempt (``when`` as the database backend takes it)."""
+    table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
+    cursor.executemany(
+        f"INSERT INTO {table} (delivery_id, at, outcome, error, worker) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        [(pk, when, outcome, error, owner) for pk in ids],
+    )
 
 
 def release(*, deliveries: Sequence[Delivery | int], owner: str) -> int:
@@ -266,6 +296,26 @@ def release(*, deliveries: Sequence[Delivery | int], owner: str) -> int:
     )
 
 
+def renew(
+    *, deliveries: Sequence[Delivery | int], owner: str, lease_seconds: float,
+    now: datetime | None = None,
+) -> set[int]:  # fmt: skip
+    """Extend the leases that ``owner`` still holds, as it starts sending them; returns
+    their ids. A lease that lapsed meanwhile may be another worker's now: left alone."""
+    now = now or timezone.now()
+    held = Delivery.objects.filter(
+        pk__in=_ids(deliveries), status=PENDING, lease_owner=owner, leased_until__gt=now
+    )
+    if connection.vendor == "postgresql":
+        held = held.select_for_update()
+    with transaction.atomic():
+        ids = set(held.values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=ids).update(
+            leased_until=now + timedelta(seconds=lease_seconds)
+        )
+    return ids
+
+
 def record_skipped(*, deliveries: Sequence[Delivery | int], reason: str) -> int:
     return Delivery.objects.filter(pk__in=_ids(deliveries), status=PENDING).update(
         status=SKIPPED, leased_until=None, last_error=reason
@@ -273,22 +323,32 @@ def record_skipped(*, deliveries: Sequence[Delivery | int], reason: str) -> int:
 
 
 def record_failure(
-    *, delivery: Delivery, error: str, now: datetime | None = None, rand: float | None = None
-) -> str:
-    """Schedule a retry with backoff, or give up; returns the delivery's new status.
+    *, delivery: Delivery, error: str, now: datetime | None = None, rand: float | None = None,
+    outcome: str = FAILED, owner: str = "",
+) -> str:  # fmt: skip
+    """Note the attempt, and schedule a retry with backoff or give up; returns the
+    delivery's new status.
 
-    A failed webhook attempt also counts towards its subscriber's quarantine.
+    Only a failure of the receiver's own (``outcome`` FAILED: its answer, its refusal, its
+    timeout) counts towards a webhook's quarantine; OURS (the worker ran out of time, or
+    could not build the message) never does. An ``owner`` that no longer holds the lease
+    changes nothing but the history: the delivery is another worker's now.
     """
     now = now or timezone.now()
     attempts = delivery.attempts + 1
     final = rules.gives_up(attempts)
     delay = rules.retry_delay(attempts, random.random() if rand is None else rand)
-    Delivery.objects.filter(pk=delivery.pk, status=PENDING).update(
-        status=FAILED if final else PENDING, attempts=attempts, leased_until=None,
-        next_attempt_at=now + timedelta(seconds=delay), last_error=error[:2000],
-    )  # fmt: skip
-    if channel_of(delivery) == WEBHOOK:
-        note_webhook_failure(subscriber_id=delivery.subscriber_id, now=now)
+    rows = Delivery.objects.filter(pk=delivery.pk, status=PENDING)
+    with transaction.atomic(savepoint=False):
+        rows.filter(**({"lease_owner": owner} if owner else {})).update(
+            status=FAILED if final else PENDING, attempts=attempts, leased_until=None,
+            next_attempt_at=now + timedelta(seconds=delay), last_error=error[:2000],
+        )  # fmt: skip
+        with connection.cursor() as cursor:
+            when = connection.ops.adapt_datetimefield_value(now)
+            _note_attempts(cursor, [delivery.pk], when, outcome, error[:2000], owner)
+        if outcome == FAILED and channel_of(delivery) == WEBHOOK:
+            note_webhook_failure(subscriber_id=delivery.subscriber_id, now=now)
     return FAILED if final else PENDING
 
 

@@ -32,6 +32,7 @@ from django.utils import timezone
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import local_clock
 from heliograph.notify import payloads, rules, smtp_config
+from heliograph.notify.channels import Pacer
 from heliograph.notify.models import (
     CONFIRMATION,
     MAINTENANCE,
@@ -285,8 +286,10 @@ async def send_batch(
     relays: list[Relay] | None = None,
     connections: int | None = None,
     results: dict[int, Result] | None = None,
+    pacer: Pacer | None = None,
 ) -> dict[int, Result]:
-    """Send every message; returns, per key, None (accepted) or the reason it was not.
+    """Send every message (or those ``pacer`` lets start); returns, per key, None
+    (accepted) or the reason it was not.
 
     Each result lands in ``results`` as it comes, so a cancelled batch keeps what it did.
     """
@@ -300,7 +303,7 @@ async def send_batch(
         queue.put_nowait(item)
     connections = connection_count() if connections is None else connections
     workers = [_Sender(relays) for _ in range(max(1, min(connections, len(messages))))]
-    await asyncio.gather(*(w.drain(queue, results) for w in workers))
+    await asyncio.gather(*(w.drain(queue, results, pacer) for w in workers))
     return results
 
 
@@ -323,12 +326,17 @@ class _Sender:
         self.relay: Relay | None = None
 
     async def drain(
-        self, queue: asyncio.Queue[tuple[int, Outgoing]], results: dict[int, Result]
-    ) -> None:
+        self, queue: asyncio.Queue[tuple[int, Outgoing]], results: dict[int, Result],
+        pacer: Pacer | None = None,
+    ) -> None:  # fmt: skip
         try:
             while not queue.empty():
                 key, message = queue.get_nowait()
-                results[key] = await self.send(message)
+                if pacer is not None and not pacer.may_start(key):
+                    break
+                results[key] = result = await self.send(message)
+                if pacer is not None:
+                    await pacer.finished(key, result)
         finally:
             await self.close()
 

@@ -19,6 +19,7 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 import httpx
 
 from heliograph.notify import netguard, payloads, rules
+from heliograph.notify.channels import Pacer
 from heliograph.notify.models import Delivery
 
 TIMEOUT = 30.0
@@ -61,9 +62,11 @@ async def post_batch(
     timeout: float = TIMEOUT,
     allowed: list[rules.Network] | None = None,
     results: dict[int, Result] | None = None,
+    pacer: Pacer | None = None,
 ) -> dict[int, Result]:
-    """POST every request; returns, per key, None (2xx) or what went wrong (also put in
-    ``results`` as each comes, so a cancelled batch keeps what it did).
+    """POST every request (or those ``pacer`` lets start); returns, per key, None (2xx) or
+    what went wrong (also put in ``results`` as each comes, so a cancelled batch keeps
+    what it did).
 
     ``concurrency`` lanes take requests from one queue; each keeps its connection open
     for its next request to the same address. Each host is resolved and checked once.
@@ -74,7 +77,7 @@ async def post_batch(
         queue.put_nowait(item)
     results = {} if results is None else results
     lanes = [_Lane(resolver, timeout) for _ in range(max(1, min(concurrency, len(requests))))]
-    await asyncio.gather(*(lane.drain(queue, results) for lane in lanes))
+    await asyncio.gather(*(lane.drain(queue, results, pacer) for lane in lanes))
     return results
 
 
@@ -98,12 +101,17 @@ class _Lane:
         self.address: tuple[str, str, int, str] | None = None  # scheme, ip, port, SNI name
 
     async def drain(
-        self, queue: asyncio.Queue[tuple[int, Request]], results: dict[int, Result]
-    ) -> None:
+        self, queue: asyncio.Queue[tuple[int, Request]], results: dict[int, Result],
+        pacer: Pacer | None = None,
+    ) -> None:  # fmt: skip
         try:
             while not queue.empty():
                 key, request = queue.get_nowait()
-                results[key] = await self.post(request)
+                if pacer is not None and not pacer.may_start(key):
+                    break
+                results[key] = result = await self.post(request)
+                if pacer is not None:
+                    await pacer.finished(key, result)
         finally:
             self.close()
 
