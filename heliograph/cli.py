@@ -21,6 +21,7 @@ COMMANDS = {
     "subscribers": "import subscribers from a CSV file",
     "monitors": "apply monitors.toml, list monitors",
     "worker": "run scheduled work: maintenance, notifications, monitors",
+    "web": "serve the page and the console only (run starts it with the others)",
     "migrate": "create or upgrade the database tables",
 }
 
@@ -45,6 +46,15 @@ def main(argv: list[str] | None = None) -> None:
         django.setup()
     except ImproperlyConfigured as exc:
         sys.exit(f"error: {exc}")
+    from django.conf import settings
     from django.core.management import execute_from_command_line
 
+    from heliograph.lib.db import guard
+
+    # Web requests must not wait long on the database; commands may (an import, a
+    # migration), though never on a database that does not answer at all.
+    if args[0] == "migrate":
+        guard.configure(None)
+    elif args[0] not in ("web", "run", "demo"):
+        guard.configure(settings.DB_BACKGROUND_TIMEOUT)
     execute_from_command_line(["heliograph", *args])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from django.test import Client
 
@@ -18,6 +19,11 @@ from heliograph.incidents.models import Incident
 from tests.live import Server, running_demo, scratch_database
 
 POSTGRES_REQUIRED = os.environ.get("HELIOGRAPH_REQUIRE_POSTGRES") == "1"
+
+# Rules are checked for what they decide, not how fast: a busy shared machine must not
+# turn a slow example into a failure.
+hypothesis.settings.register_profile("heliograph", deadline=None)
+hypothesis.settings.load_profile("heliograph")
 
 # A fixed "now" for rendering, so day-based output does not depend on the clock.
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -13,13 +13,23 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 
 import psycopg
 from django.conf import settings
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Whether ``check`` came true within ``timeout`` seconds (asked every 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def free_port() -> int:

@@ -7,16 +7,15 @@ does not allow it (403); a responder's flow shows on the public JSON within seco
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.live import Server, running_demo, scratch_database
+from tests.live import Server, running_demo, scratch_database, wait_for
 
 Reply = tuple[int, Any, dict[str, str]]
 
@@ -85,15 +84,6 @@ def request(
     except urllib.error.HTTPError as error:
         raw, status, got = error.read(), error.code, dict(error.headers)
     return status, json.loads(raw) if raw else None, got
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 WRITES = [

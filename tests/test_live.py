@@ -5,21 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.live import Server, TcpProxy, running_demo, scratch_database, through_proxy
-
-
-def wait_for(check, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+from tests.live import Server, TcpProxy, running_demo, scratch_database, through_proxy, wait_for
 
 
 def test_it_prints_the_url_and_serves_the_example(demo_server: Server) -> None:

@@ -19,7 +19,15 @@ import pytest
 from django.conf import settings
 
 from tests.conftest import USER_PASSWORD
-from tests.live import Server, TcpProxy, running_demo, scratch_database, stop, through_proxy
+from tests.live import (
+    Server,
+    TcpProxy,
+    running_demo,
+    scratch_database,
+    stop,
+    through_proxy,
+    wait_for,
+)  # fmt: skip
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 PUBLIC = ["/", "/history", "/history.atom", "/api/v2/summary.json", "/api/v2/status.json",
@@ -117,15 +125,6 @@ def world(tmp_path: Path) -> Iterator[World]:
             assert responder.log_in("responder").status == 302
             stranger.open_login()
             yield World(server, proxy, key, responder, stranger)
-
-
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def read_while(server: Server, done: threading.Event) -> list[tuple[str, Answer]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from heliograph.lib import heartbeat
 from heliograph.lib.supervisor import Child, Supervisor
-from tests.live import Server, running_demo, scratch_database
-from tests.test_outage import wait_for
+from tests.live import Server, running_demo, scratch_database, wait_for
 
 ROLES = {"web": "web", "publish": "publisher", "worker": "worker"}
 
@@ -106,3 +106,26 @@ def test_it_backs_off_from_a_child_that_keeps_crashing(caplog: pytest.LogCapture
     ]
     assert steady.restarts == 0 and steady_pid is not None
     assert steady.process is not None and steady.process.poll() is not None  # stopped with us
+
+
+def test_it_reports_a_silent_process_as_stale_and_one_being_restarted() -> None:
+    now = 1_000_000.0
+    records = [
+        {"role": "web", "pid": 11, "state": "running", "beat": now - 0.4},
+        {"role": "publisher", "pid": 12, "state": "running", "beat": now - 30},
+        {"role": "supervisor", "pid": 10, "state": "running", "beat": now, "children": {
+            "web": {"state": "running", "restarts": 0, "last_exit": ""},
+            "publisher": {"state": "running", "restarts": 0, "last_exit": ""},
+            "worker": {"state": "restarting", "restarts": 2, "last_exit": "exited with code 1"},
+        }},
+    ]  # fmt: skip
+    report = {entry["role"]: entry for entry in heartbeat.describe(records, now)}
+    assert report["web"]["state"] == "running" and report["web"]["seconds_since_heartbeat"] == 0.4
+    assert report["publisher"]["state"] == "stale"  # stuck, or gone without a word
+    assert report["worker"] == {
+        "role": "worker",
+        "state": "restarting",
+        "restarts": 2,
+        "last_exit": "exited with code 1",
+    }
+    assert "supervisor" not in report

@@ -111,16 +111,18 @@ def read(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def describe(records: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
-    """One entry per process, with the supervisor's view of children it is restarting."""
-    seen = {record["role"] for record in records}
-    processes = [_entry(record, now) for record in records if record["role"] != "supervisor"]
+    """One entry per process; where a supervisor runs them, with its restart count and
+    last exit, and an entry for a child it is restarting (no heartbeat yet)."""
+    supervised: dict[str, dict[str, Any]] = {}
     for record in records:
-        for role, child in record.get("children", {}).items():
-            for entry in processes:
-                if entry["role"] == role:
-                    entry.update(restarts=child["restarts"], last_exit=child["last_exit"])
-            if role not in seen:
-                processes.append({"role": role, "state": child["state"], **_restart_info(child)})
+        supervised.update(record.get("children", {}))
+    processes = [_entry(record, now) for record in records if record["role"] != "supervisor"]
+    beating = {entry["role"] for entry in processes}
+    processes += [{"role": role, "state": child["state"]} for role, child in
+                  supervised.items() if role not in beating]  # fmt: skip
+    for entry in processes:
+        if child := supervised.get(entry["role"]):
+            entry.update(restarts=child["restarts"], last_exit=child["last_exit"])
     return processes
 
 
@@ -131,10 +133,6 @@ def _entry(record: dict[str, Any], now: float) -> dict[str, Any]:
         "state": "stale" if age > STALE_AFTER else record["state"],
         "last_heartbeat": _iso(float(record["beat"])), "seconds_since_heartbeat": round(age, 1),
     }  # fmt: skip
-
-
-def _restart_info(child: dict[str, Any]) -> dict[str, Any]:
-    return {"restarts": child["restarts"], "last_exit": child["last_exit"]}
 
 
 def _iso(timestamp: float) -> str:

@@ -100,7 +100,7 @@ class SnapshotStore:
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
-        self.database_ok = True
+        self.database_ok, self._last_ok = True, time.monotonic()
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""
@@ -128,7 +128,6 @@ class SnapshotStore:
                 self.refresh()
             if connection.vendor == "sqlite":
                 connection.close()  # reopen each poll: notices a replaced or broken file
-            self._last_ok = time.monotonic()
             if not was_ok:
                 log.info("snapshot store: database reachable")
         except DatabaseError as exc:
