@@ -52,7 +52,6 @@ class Recorder:
         self.idle = threading.Event()
         self.inbox: queue.SimpleQueue[tuple[Done, _Waiter] | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
-        self.commits = 0
 
     async def record(self, done: Done) -> None:
         """Hand over one result; returns once it is committed (at once if recording broke,
@@ -118,7 +117,6 @@ class Recorder:
                     delivery=done.delivery, error=done.error or "", now=at,
                     outcome=done.outcome, owner=self.owner,
                 )  # fmt: skip
-        self.commits += 1
 
 
 def _wake(waiters: list[_Waiter]) -> None:
