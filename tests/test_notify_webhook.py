@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from heliograph.catalog.models import Component
@@ -81,7 +83,9 @@ def test_it_posts_component_changes_to_webhooks_only(settings: Any, cluster_a: C
     assert body["component"]["id"] == cluster_a.pk and body["component"]["name"] == "Cluster A"
 
 
-def test_it_retries_after_a_server_error_with_backoff(settings: Any, incident: Incident) -> None:
+def test_it_retries_after_a_server_error_with_backoff(
+    settings: Any, incident: Incident, as_role: Callable[[str], Client]
+) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
     now = timezone.now()
     with hook_sink(answer=lambda n: 500 if n == 0 else 204) as sink:
@@ -104,6 +108,9 @@ def test_it_retries_after_a_server_error_with_backoff(settings: Any, incident: I
     # The success does not erase the failure: every attempt stays in the history.
     history = [(a.outcome, a.error) for a in delivery.history.all()]
     assert history == [("failed", "HTTP 500 Internal Server Error"), ("sent", "")]
+    page = as_role("responder").get(f"/console/notifications/{notification.pk}?status=sent")
+    shown = page.content.decode()
+    assert "2 attempts" in shown and "failed: HTTP 500 Internal Server Error" in shown
 
 
 def test_it_holds_no_cut_off_send_against_a_slow_healthy_webhook(

@@ -39,7 +39,11 @@ DELIVERY_STATUSES = [(s, s) for s in (PENDING, SENT, FAILED, SKIPPED)]
 # counts towards a webhook's quarantine); or ours (the worker's side: the batch's time ran
 # out mid-send, or the message could not be built), never held against the receiver.
 OURS = "ours"
-ATTEMPT_OUTCOMES = [(s, s) for s in (SENT, FAILED, OURS)]
+ATTEMPT_OUTCOMES = [
+    (SENT, "sent"),
+    (FAILED, "failed"),
+    (OURS, "on Heliograph's side, not held against the receiver"),
+]
 
 
 def new_token() -> str:

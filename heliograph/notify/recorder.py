@@ -52,7 +52,6 @@ class Recorder:
         self.idle = threading.Event()
         self.inbox: queue.SimpleQueue[tuple[Done, _Waiter] | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
-        self.commits = 0
 
     async def record(self, done: Done) -> None:
         """Hand over one result; returns once it is committed (at once if recording broke,
@@ -107,17 +106,17 @@ class Recorder:
 
     def _write(self, results: list[Done]) -> None:
         at = self.now or timezone.now()
-        with transaction.atomic():
-            sent = [done.delivery for done in results if done.error is None]
+        sent = [done.delivery for done in results if done.error is None]
+        failed = [done for done in results if done.error is not None]
+        # Successes alone (the usual group) are one statement on PostgreSQL: no BEGIN.
+        with transaction.atomic() if failed else contextlib.nullcontext():
             if sent:
                 outbox.record_success(deliveries=sent, now=at, owner=self.owner)
-            for done in results:
-                if done.error is not None:
-                    outbox.record_failure(
-                        delivery=done.delivery, error=done.error, now=at, outcome=done.outcome,
-                        owner=self.owner,
-                    )  # fmt: skip
-        self.commits += 1
+            for done in failed:
+                outbox.record_failure(
+                    delivery=done.delivery, error=done.error or "", now=at,
+                    outcome=done.outcome, owner=self.owner,
+                )  # fmt: skip
 
 
 def _wake(waiters: list[_Waiter]) -> None:

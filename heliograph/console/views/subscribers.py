@@ -427,7 +427,11 @@ def notification_detail(request: HttpRequest, notification_id: str) -> HttpRespo
     request.session["page_id"] = notification.page_id
     status = request.GET.get("status") or FAILED
     status = status if status in DELIVERY_STATUSES else FAILED
-    deliveries = notification.deliveries.filter(status=status).select_related("subscriber")
+    deliveries = (
+        notification.deliveries.filter(status=status)
+        .select_related("subscriber")
+        .prefetch_related("history")  # every attempt: a success never hides a failure
+    )
     shown = Paginator(deliveries.order_by("pk"), PER_PAGE).get_page(request.GET.get("p"))
     counts = outbox.delivery_counts([notification.pk])[notification.pk]
     return show(request, "console/notification.html", {

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('at', models.DateTimeField()),
-                ('outcome', models.CharField(choices=[('sent', 'sent'), ('failed', 'failed'), ('ours', 'ours')], max_length=8)),
+                ('outcome', models.CharField(choices=[('sent', 'sent'), ('failed', 'failed'), ('ours', "on Heliograph's side, not held against the receiver")], max_length=8)),
                 ('error', models.TextField(blank=True)),
                 ('worker', models.CharField(blank=True, max_length=100)),
                 ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='history', to='notify.delivery')),
