@@ -288,7 +288,18 @@ def test_it_makes_no_query_given_a_loaded_world(page: Page, django_assert_num_qu
     world = load_world(page, now=NOW)
     with django_assert_num_queries(0):
         rendered = html.render(world)
-    assert len(rendered) == 4
+    # The index, /history, not found, the example's quarter and its incident.
+    assert set(rendered) == {
+        "/",
+        "/history",
+        "/404.html",
+        "/history/2021-q3",
+        *incident_paths(world),
+    }
+
+
+def incident_paths(world: Any) -> list[str]:
+    return [f"/incidents/{i.pk}" for i in world.incidents]
 
 
 # -- history and not found -------------------------------------------------------------
@@ -301,13 +312,18 @@ def test_it_lists_the_history_by_month(
         page=page, name="Outbound delays", body="Looking.", at=NOW - timedelta(days=1),
         components={cluster_a: DEGRADED},
     )  # fmt: skip
-    body = render(page)["/history"][1]
+    pages = render(page)
+    current = text_of(pages["/history"][1])
+    assert "October – December 2026 November 2026 Outbound delays" in current
+    assert "July 2021" not in current  # each page one quarter: its size does not grow
+    assert "← July – September 2021" in current  # the way back to the example's quarter
+    body = pages["/history/2021-q3"][1]
     text = text_of(body)
-    assert text.index("November 2026 Outbound delays") < text.index("July 2021")
     assert "Cluster A - Inbound Delays Minor impact · Postmortem" in text
     assert "started Jul 08, 2021 - 15:57 UTC (11:57 AM EDT) · impact 1 d 5 min" in text
     links = {a.get("href") for tag, a in read(body).tags if tag == "a"}
-    assert {f"/incidents/{incident.pk}", f"/incidents/{later.pk}"} <= links
+    assert {f"/incidents/{incident.pk}", "/history/2026-q4"} <= links
+    assert f"/incidents/{later.pk}" in {a.get("href") for _, a in read(pages["/history"][1]).tags}
 
 
 def test_it_has_a_friendly_not_found_page(page: Page) -> None:

@@ -72,10 +72,11 @@ def test_it_keeps_serving_when_the_database_goes_away(tmp_path: Path) -> None:
             assert restarted.health()["database"] == "unreachable"
 
 
-@pytest.mark.parametrize("path", ["/history.atom", "/history.rss", "/history"])
+@pytest.mark.parametrize("path", ["/history.atom", "/history.rss", "/history/2021-q3"])
 def test_it_serves_history_and_feeds(demo_server: Server, path: str) -> None:
     status, _, body = demo_server.get(path)
     assert status == 200 and b"Cluster A - Inbound Delays" in body
+    assert demo_server.get("/history")[0] == 200
 
 
 def test_it_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from django.core.management import call_command
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.lib import heartbeat
-from heliograph.publish.build import publish_page, read_export
+from heliograph.publish.build import publish_page
+from heliograph.publish.export import read_export
 from heliograph.publish.node import Node
 from heliograph.publish.store import SnapshotStore
 
@@ -153,12 +154,11 @@ def test_it_shows_a_new_version_after_refresh(app: Node, page: Page, cluster_a: 
     assert b"Major System Outage" in Response(app, "/api/v2/status.json").body
 
 
-def test_it_exports_a_tree_nginx_can_serve(page: Page, export_dir: Path) -> None:
-    publish_page(page)
-    entries = read_export(page.pk)
-    assert entries is not None
-    assert (export_dir / page.pk / "index.html").read_bytes() == entries["/"].body
+def test_it_exports_a_tree_nginx_can_serve(app: Node, page: Page, export_dir: Path) -> None:
+    assert (export_dir / page.pk / "index.html").read_bytes() == Response(app, "/").body
     assert (export_dir / page.pk / "api/v2/summary.json").exists()
+    exported = read_export(page.pk)
+    assert exported is not None and exported[0] == app.store.sites[page.pk].version
 
 
 def test_it_keeps_every_nodes_export_current(page: Page, export_dir: Path) -> None:
@@ -168,6 +168,31 @@ def test_it_keeps_every_nodes_export_current(page: Page, export_dir: Path) -> No
     shutil.rmtree(export_dir)
     store = SnapshotStore()
     store.refresh()
-    exported = read_export(page.pk)
-    assert exported is not None and exported["/"].body == store.sites[page.pk].entries["/"].body
+    assert (export_dir / page.pk / "index.html").read_bytes() == store.sites[page.pk].entries[
+        "/"
+    ].body
     assert (export_dir / "sites.json").exists()
+
+
+def test_it_keeps_old_pages_on_disk_and_reads_them_without_a_query(
+    app: Node, page: Page, incident: Any, export_dir: Path, django_assert_num_queries: Any
+) -> None:
+    site = app.store.sites[page.pk]
+    path = f"/incidents/{incident.pk}"
+    assert site.entries[path].body is None  # not held in memory: read when asked for
+    assert site.entries["/"].body is not None  # the bounded documents are
+    with django_assert_num_queries(0):
+        first = Response(app, path)
+    assert first.status == 200 and b"Cluster A - Inbound Delays" in first.body
+    assert (
+        first.body == (export_dir / page.pk / "incidents" / incident.pk / "index.html").read_bytes()
+    )
+
+
+def test_it_answers_503_when_a_body_is_gone_from_its_disk(
+    app: Node, page: Page, incident: Any, export_dir: Path
+) -> None:
+    shutil.rmtree(export_dir / f"{page.pk}.blobs")
+    missing = Response(app, f"/incidents/{incident.pk}")
+    assert missing.status == 503 and missing.headers["Retry-After"] == "5"
+    assert Response(app, "/").status == 200  # what it holds in memory it still serves

@@ -27,7 +27,8 @@ def children(pid: int) -> dict[str, int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
             argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            if len(argv) > 3 and argv[1:3] == [b"-m", b"heliograph"]:
+            # A child between fork and exec still shows the supervisor's own command.
+            if len(argv) > 3 and argv[1:3] == [b"-m", b"heliograph"] and argv[3] != b"demo":
                 found[ROLES[argv[3].decode()]] = int(child)
     return found
 

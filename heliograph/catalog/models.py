@@ -116,3 +116,19 @@ class StatusChange(models.Model):
         return (
             f"{self.component}: {self.old_status} → {self.new_status} at {self.at:%Y-%m-%d %H:%M}"
         )
+
+
+class Touch(models.Model):
+    """What a write changed, so the publisher re-renders only what depends on it.
+
+    Written in the write's own transaction by ``services.bump_version``; the publisher
+    deletes the rows it has published. ``kind`` names a model (``incident``,
+    ``component``, ``componentgroup``), ``status`` (a component's status alone) or
+    ``page`` (everything may have changed)."""
+
+    PAGE = "page"
+    STATUS = "status"  # a component's status alone changed
+
+    page = models.ForeignKey(Page, models.CASCADE, related_name="touches")
+    kind = models.CharField(max_length=16)
+    ref = models.CharField(max_length=64, blank=True)

@@ -8,12 +8,12 @@ picks the change up.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Model
 from django.utils import timezone
 
 from heliograph.accounts import audit
@@ -33,7 +33,14 @@ from heliograph.catalog.checks import (
     check_weight,
     unique_name,
 )
-from heliograph.catalog.models import SOURCES, Component, ComponentGroup, Page, StatusChange
+from heliograph.catalog.models import (
+    SOURCES,
+    Component,
+    ComponentGroup,
+    Page,
+    StatusChange,
+    Touch,
+)  # fmt: skip
 from heliograph.catalog.status import OPERATIONAL
 from heliograph.lib import events
 from heliograph.lib.errors import InputError
@@ -56,9 +63,23 @@ UNSET = Unset.UNSET
 _Ordered = TypeVar("_Ordered", Component, ComponentGroup)
 
 
-def bump_version(page: Page) -> None:
-    """Mark the page's public artifacts stale (call inside the writing transaction)."""
+def bump_version(
+    page: Page, touched: Iterable[Model] | None = None, statuses: Iterable[Component] = ()
+) -> None:
+    """Mark the page's public artifacts stale (call inside the writing transaction).
+
+    ``touched``: the incidents, components and groups the write changed, so the publisher
+    re-renders only what shows them (besides the page's bounded documents, always
+    rendered); an empty list when nothing beyond those changed; None (the default) when
+    anything may have. ``statuses``: components whose status alone changed."""
     Page.objects.filter(pk=page.pk).update(version=F("version") + 1, updated_at=timezone.now())
+    rows = (
+        [Touch(page=page, kind=Touch.PAGE)]
+        if touched is None
+        else [Touch(page=page, kind=str(obj._meta.model_name), ref=str(obj.pk)) for obj in touched]
+    )
+    rows += [Touch(page=page, kind=Touch.STATUS, ref=c.pk) for c in statuses]
+    Touch.objects.bulk_create(rows)
 
 
 def find_page(ref: str) -> Page:
@@ -153,7 +174,8 @@ def update_page(
     if changes:
         before = audit.snapshot(page)
         _save(page, changes)
-        bump_version(page)
+        # Who may frame the page and the host it answers are not in any artifact.
+        bump_version(page, [] if set(changes) <= {"embeddable", "domain"} else None)
         page.refresh_from_db(fields=["version", "updated_at"])
         audit.record(
             actor=actor, action="page.update", target=page, page_id=page.pk, before=before,
@@ -173,7 +195,7 @@ def create_group(
     check_text("a description")(description)
     position = (page.groups.aggregate(m=Max("position"))["m"] or 0) + 1
     group = page.groups.create(name=name, description=description, position=position)
-    bump_version(page)
+    bump_version(page, [group])
     audit.record(
         actor=actor, action="group.create", target=group, page_id=page.pk,
         after=_group_snapshot(group),
@@ -202,6 +224,8 @@ def update_group(
     changes = changed_fields(group, given, checks)
     members = None if components is None else check_members(page, components, "component")
     before = _group_snapshot(group)
+    # Members before and after: the page names a component with its group's name.
+    shown = set(group.components.all()) | set(members or [])
     if changes:
         _save(group, changes)
     if members is not None:
@@ -210,7 +234,7 @@ def update_group(
         page.components.filter(pk__in=keep).exclude(group=group).update(group=group, updated_at=now)
     after = _group_snapshot(group)
     if after != before:
-        bump_version(page)
+        bump_version(page, [group, *shown])
         audit.record(
             actor=actor, action="group.update", target=group, page_id=page.pk, before=before,
             after=_group_snapshot(group),
@@ -261,7 +285,7 @@ def create_component(
         start_date=start_date,
         created_at=created_at or timezone.now(),
     )
-    bump_version(page)
+    bump_version(page, [component])
     audit.record(
         actor=actor, action="component.create", target=component, page_id=page.pk,
         after=audit.snapshot(component),
@@ -320,7 +344,7 @@ def update_component(
     if status is not None:
         change = _record_status(component=component, status=status, source="manual", actor=actor)
     if changes or change:
-        bump_version(component.page)
+        bump_version(component.page, [component])
         audit.record(
             actor=actor, action="component.update", target=component,
             page_id=component.page_id, before=before, after=audit.snapshot(component),
@@ -373,7 +397,7 @@ def reorder_components(*, page: Page, ordered: list[Component], actor: str = "cl
 def reorder_groups(*, page: Page, ordered: list[ComponentGroup], actor: str = "cli") -> None:
     current = list(page.groups.order_by("position", "created_at"))
     before, after = _reorder(page, ordered, current, "group")
-    bump_version(page)
+    bump_version(page, [])  # group order shows on bounded documents only
     audit.record(
         actor=actor, action="group.reorder", target=page, page_id=page.pk,
         before={"order": before}, after={"order": after},
@@ -406,7 +430,9 @@ def set_component_status(
         incident_id=incident_id,
     )  # fmt: skip
     if change is not None:
-        bump_version(component.page)
+        # A change tied to an incident also moves that incident's impact windows.
+        incident = [change.incident] if change.incident else []
+        bump_version(component.page, incident, statuses=[component])
         timeline = {
             "old_status": change.old_status, "new_status": change.new_status,
             "at": change.at.isoformat(), "source": change.source, "incident": incident_id,

@@ -50,7 +50,7 @@ def record_change(
         title=title, at=at or timezone.now(), source=source, link=link, actor=actor
     )
     change.components.add(*components)
-    bump_version(page)
+    bump_version(page, [])  # no public page shows changes
     record(actor, "change.create", change, page, after=change)
     return change
 
@@ -106,7 +106,7 @@ def link_cause(
     before = {"caused_by": incident.caused_by_id, "caused_by_change": incident.caused_by_change_id}
     apply_cause(incident, cause)
     incident.save(update_fields=["caused_by", "caused_by_change"])
-    bump_version(incident.page)
+    bump_version(incident.page, [incident])
     after = {"caused_by": incident.caused_by_id, "caused_by_change": incident.caused_by_change_id}
     record(actor, "incident.link_cause", incident, incident.page, before, after)
     return incident

@@ -99,7 +99,7 @@ def refresh_incident(incident: Incident) -> None:
     incident.updated_at = max([u.updated_at for u in updates] + [incident.created_at] + published)
     # Only what is computed here: a stale object must not undo a concurrent worker's metadata.
     incident.save(update_fields=["status", "impact", "monitoring_at", "resolved_at", "updated_at"])
-    bump_version(incident.page)
+    bump_version(incident.page, [incident])
 
 
 def _first_at(updates: list[IncidentUpdate], *statuses: str) -> datetime | None:

@@ -59,7 +59,7 @@ def create_template(
         should_tweet=should_tweet, should_send_notifications=should_send_notifications,
     )  # fmt: skip
     template.components.add(*components)
-    bump_version(page)
+    bump_version(page, [])  # templates are for responders only
     record(actor, "template.create", template, page, after=template)
     return template
 
@@ -101,7 +101,7 @@ def update_template(
     template.save()
     if chosen is not None:
         template.components.set(chosen)
-    bump_version(page)
+    bump_version(page, [])  # templates are for responders only
     record(actor, "template.update", template, page, before=before, after=template)
     return template
 
@@ -111,4 +111,4 @@ def delete_template(*, template: IncidentTemplate, actor: str = "cli") -> None:
     page = template.page
     record(actor, "template.delete", template, page, before=template)
     template.delete()
-    bump_version(page)
+    bump_version(page, [])  # templates are for responders only

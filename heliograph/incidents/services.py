@@ -187,7 +187,7 @@ def publish_draft(
         raise InputError(f"incident {locked.name!r} is not a draft: it is already public")
     locked.draft = False
     locked.save(update_fields=["draft"])
-    bump_version(locked.page)
+    bump_version(locked.page, [locked])
     record(actor, "incident.publish", locked, locked.page, {"draft": True}, {"draft": False})
     latest = locked.updates.order_by("-display_at", "-created_at").first()
     if latest is not None:
@@ -316,8 +316,8 @@ def delete_incident(*, incident: Incident, actor: str = "cli") -> None:
     """Delete an incident; its components' timeline rows stay (they lose the link)."""
     page = incident.page
     record(actor, "incident.delete", incident, page, before=incident)
+    bump_version(page, [incident])  # before the row goes: the publisher drops its pages
     incident.delete()
-    bump_version(page)
 
 
 @transaction.atomic

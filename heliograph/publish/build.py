@@ -1,166 +1,215 @@
-"""Render a page's public artifacts, store them as a Snapshot, export them to disk."""
+"""Render a page's version: what the writes since the last one touched, reusing the rest.
+
+A version is its previous manifest with these rendered again: the bounded documents (the
+index, ``/history``, the v2 lists, the feeds: their size does not grow with the page's
+age), the pages of each incident the writes touched or that shows a touched component,
+the pages of incidents still changing with the clock, and the history quarters listing
+any of those. A full build renders every incident; both give the same bytes
+(tests/test_publish_incremental.py).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import shutil
-import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cache
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from heliograph.catalog.models import Page
-from heliograph.publish import feeds, html, v2json
-from heliograph.publish.models import Artifact, Snapshot
-from heliograph.publish.world import load_world
+from heliograph.catalog.models import Page, Touch
+from heliograph.publish import feeds, html, quarters, v2json
+from heliograph.publish.export import blob_folder, export
+from heliograph.publish.manifest import Manifest, blob_name, etag_of
+from heliograph.publish.models import Snapshot
+from heliograph.publish.scope import bounded_ids, public_ids, showing
+from heliograph.publish.snapshots import latest_manifest, save_snapshot, store_blobs
+from heliograph.publish.world import World, incidents_of, load_world
 
 log = logging.getLogger(__name__)
-KEEP_SNAPSHOTS = 5
-KEEP_EXPORTS = 3
-
-Rendered = dict[str, tuple[str, bytes]]  # URL path -> (content type, body)
+CHUNK = 500  # incidents rendered (and their bodies stored) at a time in a full build
 
 
-@dataclass(frozen=True)
-class Entry:
-    content_type: str
-    etag: str
-    body: bytes
+@dataclass
+class Touched:
+    """Incidents whose pages the writes since the last version changed."""
+
+    incidents: set[str] = field(default_factory=set)  # their pages, and their quarters
+    shown: set[str] = field(default_factory=set)  # listing a component that changed
+    json_only: set[str] = field(default_factory=set)  # ... whose status only changed
 
 
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+class Sink:
+    """Collects a version's artifacts; stores each new body once, a chunk at a time."""
+
+    def __init__(self, page_id: str, base: Manifest | None) -> None:
+        self.page_id = page_id
+        self.manifest = base.copy() if base else Manifest(renderers=renderers())
+        self.manifest.renderers = renderers()
+        self.pending: dict[str, bytes] = {}
+
+    def put(self, path: str, content_type: str, body: bytes) -> None:
+        etag = etag_of(body)
+        self.manifest.paths[path] = (etag, content_type)
+        self.pending[blob_name(etag)] = body
+        if len(self.pending) >= CHUNK:
+            self.flush()
+
+    def drop(self, path: str) -> None:
+        self.manifest.paths.pop(path, None)
+
+    def flush(self) -> None:
+        store_blobs(self.page_id, self.pending)
+        folder = blob_folder(self.page_id)
+        for name, body in self.pending.items():
+            folder.write(name, body)
+        self.pending = {}
 
 
-def render_all(page: Page) -> Rendered:
-    world = load_world(page)
-    if not page.allow_feeds:
-        return {**html.render(world), **v2json.render(world)}
-    return {**html.render(world), **v2json.render(world), **feeds.render(world)}
+def renderers() -> str:
+    """A fingerprint of the code and settings behind every artifact: an upgrade, or a new
+    base URL, rebuilds every page in full."""
+    return f"{_code()}:{settings.BASE_URL}"
 
 
-def publish_page(page: Page) -> Snapshot | None:
+@cache
+def _code() -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    package = Path(__file__).parent.parent
+    for source in sorted([*package.rglob("*.py"), *package.rglob("templates/publish/*.html")]):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def publish_page(page: Page, full: bool = False, now: datetime | None = None) -> Snapshot | None:
     """Publish the page's current version unless a snapshot of it already exists."""
     version = Page.objects.values_list("version", flat=True).get(pk=page.pk)
     if Snapshot.objects.filter(page=page, version__gte=version).exists():
         return None
+    # The writes first, then the version they go on from: a write whose mark another
+    # publisher has cleared is in that publisher's snapshot, the newest one.
+    touches = list(Touch.objects.filter(page=page).values_list("pk", "kind", "ref"))
+    base = None if full else latest_manifest(page)
+    touched = touched_by(page, touches)
+    if base is None or base.renderers != renderers() or touched is None:
+        base, touched = None, None
     # Rendered outside the write transaction so writers never wait on rendering; if the
     # data moved on meanwhile, the version did too and the next pass renders again.
-    rendered = render_all(page)
-    entries = {path: Entry(ct, etag_of(body), body) for path, (ct, body) in rendered.items()}
-    try:
-        with transaction.atomic():
-            snapshot = Snapshot.objects.create(page=page, version=version)
-            Artifact.objects.bulk_create(
-                Artifact(snapshot=snapshot, path=path, content_type=e.content_type,
-                         etag=e.etag, body=e.body)
-                for path, e in entries.items()
-            )  # fmt: skip
-            stale = Snapshot.objects.filter(page=page).order_by("-version")[KEEP_SNAPSHOTS:]
-            Snapshot.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
-    except IntegrityError:  # another publisher got there first: same version, same content
+    sink = render_version(page, now or timezone.now(), base, touched)
+    snapshot = save_snapshot(page, version, sink.manifest, [pk for pk, _, _ in touches])
+    if snapshot is None:
         return None
-    export(page.pk, version, entries)
-    log.info("published %s version %s (%d artifacts)", page.name, version, len(entries))
+    try:
+        export(page.pk, version, sink.manifest)
+    except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
+        log.error("could not export %s version %s: %s", page.name, version, exc)
+    log.info(
+        "published %s version %s (%s, %d artifacts)", page.name, version,
+        "in full" if touched is None else "what changed", len(sink.manifest.paths),
+    )  # fmt: skip
     return snapshot
 
 
-def load_snapshot(snapshot_id: int) -> dict[str, Entry]:
-    rows = Artifact.objects.filter(snapshot_id=snapshot_id).values_list(
-        "path", "content_type", "etag", "body"
-    )
-    return {path: Entry(ct, etag, bytes(body)) for path, ct, etag, body in rows}
-
-
-# -- the export folder -----------------------------------------------------------------
-# export/<page id> is a symlink to export/<page id>.v/<version>/: a whole version appears
-# at once (rename of a symlink is atomic), so nginx never serves a half-written tree.
-
-
-def export_file_path(url_path: str) -> str:
-    """Where nginx finds an artifact: directories hold index.html, files keep their name."""
-    trimmed = url_path.strip("/")
-    if not trimmed:
-        return "index.html"
-    return trimmed if "." in trimmed.rsplit("/", 1)[-1] else f"{trimmed}/index.html"
-
-
-def export(page_id: str, version: int, entries: dict[str, Entry]) -> Path:
-    root = Path(settings.EXPORT_DIR)
-    versions = root / f"{page_id}.v"
-    versions.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=versions))
-    manifest = {}
-    for url_path, entry in entries.items():
-        target = staging / export_file_path(url_path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(entry.body)
-        manifest[url_path] = {"file": export_file_path(url_path), "type": entry.content_type,
-                              "etag": entry.etag}  # fmt: skip
-    (staging / "manifest.json").write_text(json.dumps(manifest))
-    final = versions / str(version)
-    staging.chmod(0o755)
-    try:
-        staging.rename(final)
-    except OSError:  # another process exported this version first: same bytes
-        shutil.rmtree(staging, ignore_errors=True)
-    _point(root / page_id, final)
-    _prune(versions, keep=final.name)
-    return final
-
-
-def _point(link: Path, target: Path) -> None:
-    temp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    temp.unlink(missing_ok=True)
-    temp.symlink_to(target.relative_to(link.parent))
-    temp.replace(link)
-
-
-def _prune(versions: Path, keep: str) -> None:
-    numbered = sorted(
-        (p for p in versions.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
-    )
-    for old in numbered[:-KEEP_EXPORTS]:
-        if old.name != keep:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def export_if_missing(page_id: str, version: int, entries: dict[str, Entry]) -> None:
-    """Every node keeps its own export folder current, for an nginx next to it."""
-    if not (Path(settings.EXPORT_DIR) / f"{page_id}.v" / str(version)).exists():
-        export(page_id, version, entries)
-
-
-def read_export(page_id: str) -> dict[str, Entry] | None:
-    """The last exported version of a page, for starting while the database is down."""
-    folder = Path(settings.EXPORT_DIR) / page_id
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-        return {
-            path: Entry(meta["type"], meta["etag"], (folder / meta["file"]).read_bytes())
-            for path, meta in manifest.items()
-        }
-    except (OSError, ValueError, KeyError):
+def touched_by(page: Page, touches: Iterable[tuple[int, str, str]]) -> Touched | None:
+    """Which incidents' pages the marked writes change; None: every page may have."""
+    by_kind: dict[str, set[str]] = {}
+    for _, kind, ref in touches:
+        by_kind.setdefault(kind, set()).add(ref)
+    if Touch.PAGE in by_kind:
         return None
+    groups = by_kind.get("componentgroup", set())
+    components = by_kind.get("component", set()) | set(
+        page.components.filter(group_id__in=groups).values_list("pk", flat=True)
+    )
+    shown = showing(page, components)
+    statuses = showing(page, by_kind.get("status", set())) - shown
+    return Touched(by_kind.get("incident", set()), shown, statuses)
 
 
-def write_sites(sites: list[tuple[str, str]]) -> None:
-    """Which pages exist and the domains they answer, for starting without a database."""
-    root = Path(settings.EXPORT_DIR)
-    root.mkdir(parents=True, exist_ok=True)
-    temp = root / f".sites.{os.getpid()}.tmp"
-    temp.write_text(json.dumps([{"id": pid, "domain": domain} for pid, domain in sites]))
-    temp.replace(root / "sites.json")
+def render_version(
+    page: Page, now: datetime, base: Manifest | None, touched: Touched | None
+) -> Sink:
+    """Every artifact of the version into a sink; ``touched`` None renders in full."""
+    world = load_world(page, now, incident_ids=bounded_ids(page, now))
+    sink = Sink(page.pk, base)
+    before = dict(sink.manifest.quarters)
+    if touched is None:
+        render_incidents(world, sink, public_ids(page))
+        dirty = set(sink.manifest.quarters.values())
+    else:
+        live = set(sink.manifest.live)
+        again = touched.incidents | touched.shown | live
+        render_incidents(world, sink, again)
+        render_incidents(world, sink, touched.json_only - again, html_too=False)
+        moved = touched.incidents | live | sink.manifest.live
+        dirty = {q for q in map(before.get, moved) if q}
+        dirty |= {q for q in map(sink.manifest.quarters.get, moved) if q}
+    dirty |= quarters.changed_neighbours(before.values(), sink.manifest.quarters.values())
+    render_quarters(world, sink, dirty)
+    render_bounded(world, sink)
+    sink.flush()
+    return sink
 
 
-def read_sites() -> list[tuple[str, str]]:
-    try:
-        rows = json.loads((Path(settings.EXPORT_DIR) / "sites.json").read_text())
-        return [(row["id"], row["domain"]) for row in rows]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+def render_incidents(world: World, sink: Sink, ids: set[str], html_too: bool = True) -> None:
+    """The pages of these incidents; those no longer public lose theirs."""
+    manifest = sink.manifest
+    ordered, gone = sorted(ids), set[str]()
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        found = incidents_of(world.page, chunk)
+        part = replace(world, incidents=found)
+        for incident in found:
+            if html_too:
+                body = html.render_incident(part, incident)
+                sink.put(f"/incidents/{incident.pk}", html.CONTENT_TYPE, body)
+                manifest.quarters[incident.pk] = quarters.quarter_of(incident.started_at, part.zone)
+                if any(w.end is None for w in part.windows(incident)):
+                    manifest.live.add(incident.pk)
+                else:
+                    manifest.live.discard(incident.pk)
+            body = v2json.render_incident(part, incident)
+            sink.put(v2json.incident_path(incident.pk), v2json.CONTENT_TYPE, body)
+        gone |= set(chunk) - {i.pk for i in found}
+    for incident_id in gone:
+        sink.drop(f"/incidents/{incident_id}")
+        sink.drop(v2json.incident_path(incident_id))
+        manifest.quarters.pop(incident_id, None)
+        manifest.live.discard(incident_id)
+
+
+def render_quarters(world: World, sink: Sink, keys: set[str]) -> None:
+    listed = sink.manifest.quarters
+    for key in sorted(keys):
+        members = [i for i, q in listed.items() if q == key]
+        if not members:
+            sink.drop(quarters.path(key))
+            continue
+        part = replace(world, incidents=incidents_of(world.page, members))
+        body = html.render_history(part, key, part.incidents, listed.values())
+        sink.put(quarters.path(key), html.CONTENT_TYPE, body)
+
+
+def render_bounded(world: World, sink: Sink) -> None:
+    """The documents rendered again for every version; each lists a bounded number."""
+    listed = sink.manifest.quarters
+    key = quarters.latest(listed.values(), quarters.quarter_of(world.now, world.zone))
+    shown = replace(
+        world, incidents=incidents_of(world.page, [i for i, q in listed.items() if q == key])
+    )
+    history = html.render_history(shown, key, shown.incidents, listed.values(), current=True)
+    rendered = {
+        **html.render_bounded(world),
+        "/history": (html.CONTENT_TYPE, history),
+        **v2json.render_bounded(world),
+        **feeds.render(world),
+    }
+    for path in sink.manifest.bounded - rendered.keys():
+        sink.drop(path)
+    for path, (content_type, body) in rendered.items():
+        sink.put(path, content_type, body)
+    sink.manifest.bounded = set(rendered)

@@ -8,7 +8,7 @@ the page has to load and read well exactly when everything else is broken.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import humanize_duration, local_clock, posted_utc
 from heliograph.monitors import charts
+from heliograph.publish import quarters
 from heliograph.publish.world import World, day_range
 
 CONTENT_TYPE = "text/html; charset=utf-8"
@@ -39,10 +40,6 @@ PAST_DAYS = 15
 BAR_STEP = 5  # SVG units per day: a 3-unit bar and a 2-unit gap
 # Fixed English names: the page must not change with the server's locale.
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-_MONTH_NAMES = (
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
-)  # fmt: skip
 # Short CSS class names keep 90 bars per row light; "ok" is the default fill.
 _STATUS_CSS = {OPERATIONAL: "ok", MAINTENANCE: "mnt", DEGRADED: "deg", PARTIAL: "prt", MAJOR: "maj"}
 _IMPACT_CSS = {
@@ -460,20 +457,27 @@ def index_context(world: World) -> dict[str, Any]:
     }
 
 
-def history_context(world: World) -> dict[str, Any]:
+def history_context(
+    world: World, key: str, incidents: list[Incident], keys: Iterable[str], current: bool = False
+) -> dict[str, Any]:
+    """A quarter of the history, newest first by month, linked to its neighbours."""
     months: dict[tuple[int, int], list[Incident]] = {}
-    for incident in world.incidents:
+    for incident in incidents:
         local = incident.started_at.astimezone(world.zone)
         months.setdefault((local.year, local.month), []).append(incident)
+    older, newer = quarters.neighbours(keys, key)
     return {
-        "title": "Incident history",
+        "title": "Incident history" if current else f"Incident history: {quarters.label(key)}",
+        "span": quarters.label(key),
         "months": [
             (
-                f"{_MONTH_NAMES[month - 1]} {year}",
+                f"{quarters.MONTH_NAMES[month - 1]} {year}",
                 [event_view(i, world, updates=False) for i in _newest(months[(year, month)])],
             )
             for year, month in sorted(months, reverse=True)
         ],
+        "older": (quarters.path(older), quarters.label(older)) if older else None,
+        "newer": (quarters.path(newer), quarters.label(newer)) if newer else None,
     }
 
 
@@ -492,16 +496,47 @@ def _html(template: str, base: dict[str, Any], context: dict[str, Any]) -> bytes
     return render_to_string(f"publish/{template}", {**base, **context}).encode()
 
 
-def render(world: World) -> Rendered:
-    """Every public HTML page of the world: URL path -> (content type, body)."""
+def render_bounded(world: World) -> Rendered:
+    """The index and the not-found page: what every version renders again."""
     base = base_context(world)
     pages = {
         "/": _html("index.html", base, index_context(world)),
-        "/history": _html("history.html", base, history_context(world)),
         "/404.html": _html("404.html", base, {"title": "Page not found"}),
     }
-    for incident in world.incidents:
-        pages[f"/incidents/{incident.pk}"] = _html(
-            "incident.html", base, incident_context(incident, world)
-        )
     return {path: (CONTENT_TYPE, body) for path, body in pages.items()}
+
+
+def render_incident(world: World, incident: Incident) -> bytes:
+    return _html("incident.html", base_context(world), incident_context(incident, world))
+
+
+def render_history(
+    world: World, key: str, incidents: list[Incident], keys: Iterable[str], current: bool = False
+) -> bytes:
+    """One quarter's page; ``current``: ``/history`` itself (``quarters.latest``)."""
+    context = history_context(world, key, incidents, keys, current)
+    return _html("history.html", base_context(world), context)
+
+
+def by_quarter(world: World) -> dict[str, list[Incident]]:
+    grouped: dict[str, list[Incident]] = {}
+    for incident in world.incidents:
+        grouped.setdefault(quarters.quarter_of(incident.started_at, world.zone), []).append(
+            incident
+        )
+    return grouped
+
+
+def render(world: World) -> Rendered:
+    """Every public HTML page of the world: URL path -> (content type, body)."""
+    pages = render_bounded(world)
+    grouped = by_quarter(world)
+    key = quarters.latest(grouped, quarters.quarter_of(world.now, world.zone))
+    pages["/history"] = (
+        CONTENT_TYPE, render_history(world, key, grouped.get(key, []), grouped, current=True)
+    )  # fmt: skip
+    for key, members in grouped.items():
+        pages[quarters.path(key)] = (CONTENT_TYPE, render_history(world, key, members, grouped))
+    for incident in world.incidents:
+        pages[f"/incidents/{incident.pk}"] = (CONTENT_TYPE, render_incident(world, incident))
+    return pages

@@ -1,4 +1,4 @@
-"""Snapshots: every public artifact of a page, rendered once per version."""
+"""Snapshots: each published version of a page, and the bodies its artifacts share."""
 
 from __future__ import annotations
 
@@ -12,18 +12,20 @@ class Snapshot(models.Model):
     page = models.ForeignKey(Page, models.CASCADE, related_name="snapshots")
     version = models.PositiveBigIntegerField()
     built_at = models.DateTimeField(default=timezone.now)
+    manifest = models.BinaryField(default=b"")  # publish.manifest.Manifest, compressed
 
     class Meta:
         constraints = [models.UniqueConstraint("page", "version", name="unique_page_version")]
         ordering = ["-version"]
 
 
-class Artifact(models.Model):
-    snapshot = models.ForeignKey(Snapshot, models.CASCADE, related_name="artifacts")
-    path = models.CharField(max_length=512)
-    content_type = models.CharField(max_length=128)
-    etag = models.CharField(max_length=64)
+class Blob(models.Model):
+    """One artifact body, stored once for every version that shows it."""
+
+    page = models.ForeignKey(Page, models.CASCADE, related_name="blobs")
+    name = models.CharField(max_length=32)  # publish.manifest.blob_name of its ETag
     body = models.BinaryField()
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint("snapshot", "path", name="unique_snapshot_path")]
+        constraints = [models.UniqueConstraint("page", "name", name="unique_page_blob")]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Max, Q
 
-from heliograph.catalog.models import Page
+from heliograph.catalog.models import Page, Touch
 from heliograph.lib.loop import run_until_stopped
-from heliograph.publish.build import publish_page, write_sites
+from heliograph.publish.build import publish_page
+from heliograph.publish.export import write_sites
 
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
 TAKEOVER_AFTER = 1.0  # seconds a version may wait for the lock holder before others step in
@@ -30,6 +31,15 @@ def publish_stale(pages: list[Page] | None = None) -> int:
     published = sum(publish_page(page) is not None for page in stale)
     write_sites(list(Page.objects.order_by("created_at").values_list("id", "domain")))
     return published
+
+
+@transaction.atomic
+def mark_all_changed() -> None:
+    """Make every page's next version a full build (``heliograph publish --full``); the
+    version moves without touching ``updated_at``: nothing a person wrote changed."""
+    pages = list(Page.objects.values_list("pk", flat=True))
+    Page.objects.update(version=F("version") + 1)
+    Touch.objects.bulk_create(Touch(page_id=pk, kind=Touch.PAGE) for pk in pages)
 
 
 def _take_lock() -> bool:

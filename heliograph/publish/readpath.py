@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from heliograph.lib import cors
-from heliograph.publish.build import Entry
+from heliograph.publish.manifest import Entry, blob_name
 from heliograph.publish.store import Site, SnapshotStore
 
 DJANGO_PREFIXES = (
@@ -57,6 +57,13 @@ CANNOT_VOUCH = Answer(
 )  # fmt: skip
 
 
+UNAVAILABLE = Answer(
+    503, [("Content-Type", "text/plain"), ("Cache-Control", "no-store"), ("Retry-After", "5")],
+    b"This page cannot be read on this node right now. Try again in a few seconds.\n",
+)  # fmt: skip
+KEEP_RECENT = 512  # answers read from disk kept in memory per page
+
+
 def normalize(path: str) -> str:
     if path.endswith("/index.html"):
         path = path[: -len("index.html")]
@@ -82,7 +89,10 @@ class ReadPath:
         if method == "GET" or method == "HEAD":
             if site is None:
                 return _with_body(503, common(site), "text/plain; charset=utf-8", NOT_YET, method)
-            prepared = _prepared(site, normalize(path))
+            try:
+                prepared = _prepared(site, normalize(path))
+            except OSError:  # its body went missing from this node's disk
+                return UNAVAILABLE
             if prepared is None:
                 return not_found(site, path, method)
             if if_none_match and prepared.etag in if_none_match:
@@ -94,20 +104,36 @@ class ReadPath:
 
 
 def _prepared(site: Site, path: str) -> Prepared | None:
-    prepared = site.prepared.get(path)
-    if prepared is None:
-        entry = site.entries.get(path)
-        if entry is None:
-            return None
-        prepared = site.prepared[path] = _prepare(entry, site)  # racing threads agree
-    return prepared  # type: ignore[no-any-return]
+    prepared: Prepared | None = site.prepared.get(path)
+    if prepared is not None:
+        return prepared
+    if (recent := site.recent.get(path)) is not None:
+        site.recent.move_to_end(path)
+        return recent  # type: ignore[no-any-return]
+    entry = site.entries.get(path)
+    if entry is None:
+        return None
+    if entry.body is None:  # an old incident or quarter: on disk, kept while in demand
+        return _from_disk(site, path, entry)
+    prepared = site.prepared[path] = _prepare(entry, entry.body, site)  # threads agree
+    return prepared
 
 
-def _prepare(entry: Entry, site: Site) -> Prepared:
+def _from_disk(site: Site, path: str, entry: Entry) -> Prepared:
+    assert site.folder is not None
+    body = site.folder.read(blob_name(entry.etag))  # OSError: answered 503 by ``answer``
+    prepared = _prepare(entry, body, site)
+    site.recent[path] = prepared
+    while len(site.recent) > KEEP_RECENT:
+        site.recent.popitem(last=False)
+    return prepared
+
+
+def _prepare(entry: Entry, body: bytes, site: Site) -> Prepared:
     headers = [*common(site), ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
     # Granian adds Content-Length to a body; HEAD has none, so it states the GET's.
-    ok = Answer(200, [*headers, ("Content-Type", entry.content_type)], entry.body)
-    head = _with_body(200, headers, entry.content_type, entry.body, "HEAD")
+    ok = Answer(200, [*headers, ("Content-Type", entry.content_type)], body)
+    head = _with_body(200, headers, entry.content_type, body, "HEAD")
     return Prepared(entry.etag, ok, Answer(304, headers, b""), head)
 
 
@@ -125,7 +151,7 @@ def _protections(site: Site | None) -> Headers:
 
 def not_found(site: Site, path: str, method: str) -> Answer:
     page = site.entries.get("/404.html")
-    if path.startswith("/api/") or page is None:
+    if path.startswith("/api/") or page is None or page.body is None:
         return _with_body(404, common(site), "application/json", b'{"error":"Not found"}', method)
     return _with_body(404, common(site), page.content_type, page.body, method)
 

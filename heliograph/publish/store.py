@@ -12,6 +12,8 @@ import logging
 import signal
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -20,15 +22,18 @@ from django.db.models import Max
 
 from heliograph.catalog.models import Page
 from heliograph.lib.db import guard
-from heliograph.publish.build import (
-    Entry,
-    export_if_missing,
-    load_snapshot,
+from heliograph.publish.export import (
+    BlobFolder,
+    blob_folder,
+    entries_of,
+    export,
     read_export,
     read_sites,
     write_sites,
 )
+from heliograph.publish.manifest import Entry, Manifest
 from heliograph.publish.models import Snapshot
+from heliograph.publish.snapshots import manifest_of
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +50,24 @@ POLL_TIMEOUT = 2.5
 class Site:
     page_id: str
     version: int
-    entries: dict[str, Entry]
+    entries: dict[str, Entry]  # bodies of the bounded documents; the rest in ``folder``
+    folder: BlobFolder | None = None
     embeddable: bool = False  # may other sites show it in a frame
-    # Answers encoded once per version (publish.readpath), filled as paths are asked for.
+    # Answers encoded once per version (publish.readpath), filled as paths are asked for;
+    # ``recent`` holds the last few read from disk (an incident page, a history quarter).
     prepared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    recent: OrderedDict[str, Any] = field(default_factory=OrderedDict, compare=False, repr=False)
+
+
+def site_of(
+    page_id: str, version: int, manifest: Manifest, progress: Callable[[], None] | None = None
+) -> Site:
+    """A version as this node serves it; with ``progress`` (called after each batch),
+    bodies missing on disk come from the database first."""
+    folder = blob_folder(page_id)
+    if progress is not None:
+        folder.fill(manifest, progress)
+    return Site(page_id, version, entries_of(manifest, folder), folder)
 
 
 @dataclass
@@ -89,27 +108,30 @@ class SnapshotStore:
             Snapshot.objects.values_list("page").annotate(v=Max("version")).values_list("page", "v")
         )
         embeddable = set(Page.objects.filter(embeddable=True).values_list("id", flat=True))
-        sites = dict(self.sites)
+        sites, loaded = dict(self.sites), []
         for page_id, version in latest.items():
             if page_id not in sites or sites[page_id].version < version:
-                snapshot = Snapshot.objects.get(page_id=page_id, version=version)
-                sites[page_id] = Site(page_id, version, load_snapshot(snapshot.pk))
-                export_if_missing(page_id, version, sites[page_id].entries)
+                manifest = manifest_of(page_id, version)
+                sites[page_id] = site_of(page_id, version, manifest, progress=self._progress)
+                loaded.append((page_id, version, manifest))
             if sites[page_id].embeddable != (page_id in embeddable):
                 sites[page_id] = replace(sites[page_id], embeddable=page_id in embeddable)
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
         self.database_ok, self._last_ok = True, time.monotonic()
+        for page_id, version, manifest in loaded:  # for an nginx next to this node
+            export(page_id, version, manifest)
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""
         pages = read_sites()
         sites = {}
         for page_id, _ in pages:
-            entries = read_export(page_id)
-            if entries is not None:
-                sites[page_id] = Site(page_id, 0, entries)
+            exported = read_export(page_id)
+            with contextlib.suppress(OSError, LookupError):
+                if exported is not None:
+                    sites[page_id] = site_of(page_id, *exported)
         self._install(pages, sites)
 
     def _install(self, pages: list[tuple[str, str]], sites: dict[str, Site]) -> None:
@@ -118,6 +140,10 @@ class SnapshotStore:
         self.sites = {pid: site for pid, site in sites.items() if pid in dict(pages)}
         self.domains = {domain.lower(): pid for pid, domain in pages if domain}
         self.default_page = pages[0][0] if pages else None
+
+    def _progress(self) -> None:
+        """A long load (a node's first, fetching every body) is not a slow database."""
+        self._poll_started = time.monotonic()
 
     def refresh_safely(self) -> None:
         self._poll_started = time.monotonic()
@@ -136,6 +162,8 @@ class SnapshotStore:
             self.database_ok = False
             with contextlib.suppress(DatabaseError):
                 connections.close_all()
+        except Exception:  # a full disk, a body missing: keep serving, try again next poll
+            log.exception("snapshot store: could not load or export a new version")
         finally:
             self._poll_started = None
 

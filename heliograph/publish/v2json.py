@@ -29,12 +29,34 @@ Json = dict[str, Any]
 
 def render(world: World) -> dict[str, tuple[str, bytes]]:
     """Every v2 path of the page, mapped to (content type, body)."""
+    documents = render_bounded(world)
+    for incident in world.incidents:
+        documents[incident_path(incident.pk)] = (CONTENT_TYPE, render_incident(world, incident))
+    return documents
+
+
+def incident_path(incident_id: str) -> str:
+    return f"{PREFIX}/incidents/{incident_id}.json"
+
+
+def render_incident(world: World, incident: Incident) -> bytes:
+    """``/api/v2/incidents/<id>.json``. Its page's ``updated_at`` is when this document's
+    data last changed (the incident or a component it lists), where Statuspage puts the
+    page's latest change of anything: so a write elsewhere on the page leaves ten years
+    of incident documents as they are."""
+    body = incident_json(world, incident)
+    moments = [incident.updated_at] + [c.updated_at for c in world.affected(incident)]
+    page = {**page_json(world), "updated_at": _time(world, max(moments))}
+    return _dump({"page": page, "incident": body})
+
+
+def render_bounded(world: World) -> dict[str, tuple[str, bytes]]:
+    """The documents of bounded size, rendered again for every version."""
     page = page_json(world)
-    incidents = [incident_json(world, i) for i in world.incidents]
-    by_id = {i.pk: body for i, body in zip(world.incidents, incidents, strict=True)}
+    by_id: dict[str, Json] = {}
 
     def pick(chosen: Iterable[Incident]) -> list[Json]:
-        return [by_id[i.pk] for i in chosen]
+        return [by_id.get(i.pk) or by_id.setdefault(i.pk, incident_json(world, i)) for i in chosen]
 
     unresolved = pick(world.unresolved)
     scheduled = pick(world.upcoming) + pick(world.active_maintenance)
@@ -63,8 +85,6 @@ def render(world: World) -> dict[str, tuple[str, bytes]]:
             "scheduled_maintenances": pick(world.active_maintenance),
         },
     }
-    for incident_id, body in by_id.items():
-        documents[f"incidents/{incident_id}.json"] = {"page": page, "incident": body}
     return {f"{PREFIX}/{path}": (CONTENT_TYPE, _dump(doc)) for path, doc in documents.items()}
 
 

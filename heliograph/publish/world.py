@@ -6,12 +6,13 @@ snapshot is consistent across all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 
 from heliograph.catalog import uptime
@@ -129,34 +130,53 @@ def _began(component: Component, zone: ZoneInfo) -> datetime:
     return component.created_at
 
 
-def load_world(page: Page, now: datetime | None = None) -> World:
+def incidents_of(page: Page, ids: Iterable[str] | None = None) -> list[Incident]:
+    """Public incidents and maintenances with all they show, newest first; only ``ids``
+    when given (drafts are for responders only: no public artifact shows them)."""
+    found = page.incidents.filter(draft=False)
+    if ids is not None:
+        found = found.filter(pk__in=list(ids))
+    loaded = found.prefetch_related(
+        Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")),
+        Prefetch("components", queryset=Component.objects.select_related("group")),
+        Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id")),
+    ).select_related("postmortem")
+    # The id breaks ties, so any subset lists in the same order as the whole.
+    return sorted(loaded, key=lambda i: (i.created_at, i.pk), reverse=True)
+
+
+def load_world(
+    page: Page, now: datetime | None = None, incident_ids: Iterable[str] | None = None
+) -> World:
+    """The page's world: every public incident, or only ``incident_ids``."""
     page.refresh_from_db()
-    components = list(page.components.select_related("group"))
-    incidents = list(
-        # Drafts are for responders only: no public artifact shows them.
-        page.incidents.filter(draft=False)
-        .prefetch_related(
-            Prefetch(
-                "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
-            ),
-            Prefetch("components", queryset=Component.objects.select_related("group")),
-            Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id")),
-        )
-        .select_related("postmortem")
-    )
-    timelines: dict[str, list[StatusChange]] = {}
-    for change in StatusChange.objects.filter(component__page=page).order_by("at", "id"):
-        timelines.setdefault(change.component_id, []).append(change)
     now = now or timezone.now()
     return World(
         page=page,
         groups=list(page.groups.all()),
-        components=components,
-        incidents=incidents,
-        timelines=timelines,
+        components=list(page.components.select_related("group")),
+        incidents=incidents_of(page, incident_ids),
+        timelines=recent_timelines(page, now),
         now=now,
         charts=public_charts(page, now),
     )
+
+
+def recent_timelines(page: Page, now: datetime) -> dict[str, list[StatusChange]]:
+    """Each component's changes since before the uptime bars begin, oldest first, led by
+    the last change before then (the status the bars start in): older rows change nothing."""
+    since = now - timedelta(days=UPTIME_DAYS + 2)
+    leading = StatusChange.objects.filter(component=OuterRef("pk"), at__lt=since)
+    starts = page.components.annotate(
+        lead=Subquery(leading.order_by("-at", "-id").values("id")[:1])
+    ).values_list("lead", flat=True)
+    rows = StatusChange.objects.filter(
+        Q(component__page=page, at__gte=since) | Q(pk__in=[pk for pk in starts if pk])
+    )
+    timelines: dict[str, list[StatusChange]] = {}
+    for change in rows.order_by("at", "id"):
+        timelines.setdefault(change.component_id, []).append(change)
+    return timelines
 
 
 def day_range(world: World, days: int) -> list[date]:

@@ -6,7 +6,7 @@ from django.core.management.base import CommandParser
 
 from heliograph.lib.command import HeliographCommand
 from heliograph.lib.loop import start_background_process
-from heliograph.publish.publisher import publish_stale, watch
+from heliograph.publish.publisher import mark_all_changed, publish_stale, watch
 
 
 class Command(HeliographCommand):
@@ -16,8 +16,14 @@ class Command(HeliographCommand):
         parser.add_argument(
             "--watch", action="store_true", help="keep publishing changes until stopped"
         )
+        parser.add_argument(
+            "--full", action="store_true",
+            help="render every artifact of every page again, not only what changed",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["full"]:
+            mark_all_changed()
         if not options["watch"]:
             self.stdout.write(f"published {publish_stale()} page(s)")
             return

@@ -1,0 +1,193 @@
+"""The export folder: what nginx serves from disk, and what a node starts from.
+
+    export/<page id>/              the tree nginx serves; each file a hard link to a body
+    export/<page id>.blobs/<name>  every body once, named by its hash, never changed
+    export/<page id>.manifest      the version the tree holds, and its manifest
+    export/sites.json              which pages exist and the domains they answer
+
+A new version links only the files that changed, each replaced by an atomic rename, so
+it costs what changed, not the page's whole history; files a version no longer has go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from django.conf import settings
+
+from heliograph.publish.manifest import Entry, Manifest, blob_name, export_file_path
+from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, fetch_blobs
+
+
+class BlobFolder:
+    """A page's bodies on this node's disk, by blob name."""
+
+    def __init__(self, page_id: str) -> None:
+        self.page_id = page_id
+        self.path = Path(settings.EXPORT_DIR) / f"{page_id}.blobs"
+        self._names: set[str] | None = None
+        self.spare: dict[str, bytes] = {}  # bodies a full disk would not take
+
+    @property
+    def names(self) -> set[str]:
+        if self._names is None:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._names = {p.name for p in self.path.iterdir() if not p.name.startswith(".")}
+        return self._names
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def has(self, name: str) -> bool:
+        return name in self.names or name in self.spare
+
+    def read(self, name: str) -> bytes:
+        spare = self.spare.get(name)
+        return spare if spare is not None else self.file(name).read_bytes()
+
+    def write(self, name: str, body: bytes) -> None:
+        if self.has(name):
+            return
+        temp = self.path / f".{name}.{os.getpid()}.tmp"
+        try:
+            temp.write_bytes(body)
+            temp.chmod(0o644)
+            temp.replace(self.file(name))
+        except OSError:  # the disk is full: serve it from memory rather than not at all
+            temp.unlink(missing_ok=True)
+            self.spare[name] = body
+            return
+        self.names.add(name)
+
+    def fill(self, manifest: Manifest, progress: Callable[[], None] = lambda: None) -> None:
+        """Fetch from the database the bodies of ``manifest`` this node lacks."""
+        if not self.path.is_dir():  # removed by hand: what this process wrote is gone too
+            self._names = None
+        missing = {name for name in manifest.blob_names() if not self.has(name)}
+        for n, (name, body) in enumerate(fetch_blobs(self.page_id, missing), 1):
+            self.write(name, body)
+            if n % BATCH == 0:
+                progress()
+        if still := {name for name in missing if not self.has(name)}:
+            raise LookupError(f"{len(still)} artifact bodies are missing from the database")
+
+    def collect(self, keep: set[str]) -> None:
+        """Remove bodies ``keep`` does not list, once old enough that no node still
+        serving the previous version reads them."""
+        cutoff = time.time() - ORPHAN_AGE.total_seconds()
+        for name in list(self.names - keep):
+            with contextlib.suppress(FileNotFoundError):
+                if self.file(name).stat().st_mtime < cutoff:
+                    self.file(name).unlink()
+                    self.names.discard(name)
+
+
+_folders: dict[str, BlobFolder] = {}
+
+
+def blob_folder(page_id: str) -> BlobFolder:
+    """This process's view of a page's bodies (it remembers what it wrote)."""
+    folder = _folders.get(page_id)
+    if folder is None or folder.path.parent != Path(settings.EXPORT_DIR):
+        folder = _folders[page_id] = BlobFolder(page_id)
+    return folder
+
+
+def entries_of(manifest: Manifest, folder: BlobFolder) -> dict[str, Entry]:
+    """The version's entries: bounded documents in memory, the rest read when asked."""
+    return {
+        path: Entry(kind, etag, folder.read(blob_name(etag)) if path in manifest.bounded else None)
+        for path, (etag, kind) in manifest.paths.items()
+    }
+
+
+def export(page_id: str, version: int, manifest: Manifest) -> None:
+    """Bring the page's tree to ``version`` (never back to an older one)."""
+    root = Path(settings.EXPORT_DIR)
+    folder = blob_folder(page_id)
+    folder.fill(manifest)
+    with _locked(root / f"{page_id}.lock"):
+        current = read_export(page_id)
+        if current is not None and current[0] >= version:
+            return
+        tree = root / page_id
+        if tree.is_symlink():  # the layout before content-addressed bodies
+            tree.unlink()
+            shutil.rmtree(root / f"{page_id}.v", ignore_errors=True)
+            current = None
+        before = current[1].paths if current else {}
+        for path, (etag, _) in manifest.paths.items():
+            if before.get(path, ("",))[0] != etag:
+                _link(folder.file(blob_name(etag)), tree / export_file_path(path))
+        for path in before.keys() - manifest.paths.keys():
+            _remove(tree, export_file_path(path))
+        _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + manifest.dumps())
+    if len(folder.names) > 2 * len(manifest.paths) + 200:
+        folder.collect(manifest.blob_names())
+
+
+def read_export(page_id: str) -> tuple[int, Manifest] | None:
+    """The version the page's tree holds, for starting while the database is down."""
+    try:
+        data = (Path(settings.EXPORT_DIR) / f"{page_id}.manifest").read_bytes()
+        version, _, packed = data.partition(b"\n")
+        return int(version), Manifest.loads(packed)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """One exporter at a time per page folder (a publisher and a node may share it)."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _link(body: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.unlink(missing_ok=True)
+    os.link(body, temp)
+    temp.replace(target)
+
+
+def _remove(tree: Path, relative: str) -> None:
+    target = tree / relative
+    target.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # a folder of its own (incidents/<id>/), now empty
+        if target.parent != tree:
+            target.parent.rmdir()
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temp.write_bytes(data)
+    temp.replace(target)
+
+
+def write_sites(sites: list[tuple[str, str]]) -> None:
+    """Which pages exist and the domains they answer, for starting without a database."""
+    root = Path(settings.EXPORT_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    body = json.dumps([{"id": pid, "domain": domain} for pid, domain in sites]).encode()
+    _write_atomically(root / "sites.json", body)
+
+
+def read_sites() -> list[tuple[str, str]]:
+    try:
+        rows = json.loads((Path(settings.EXPORT_DIR) / "sites.json").read_text())
+        return [(row["id"], row["domain"]) for row in rows]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []

@@ -1,0 +1,75 @@
+"""What a published version holds: each public path's content, named by its hash.
+
+Bodies live apart, stored once however many versions share them (content-addressed), so
+a version costs the artifacts that changed plus this list. Pure code, no Django.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Entry:
+    content_type: str
+    etag: str
+    body: bytes | None  # None: kept on disk, read when asked for (publish.export)
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def blob_name(etag: str) -> str:
+    """The file (and row) a body is kept under: its ETag without the quotes."""
+    return etag.strip('"')
+
+
+@dataclass
+class Manifest:
+    # URL path -> (etag, content type)
+    paths: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Incident id -> the history quarter listing it; which incidents have pages.
+    quarters: dict[str, str] = field(default_factory=dict)
+    # Incidents whose pages change with the clock (an impact window still open).
+    live: set[str] = field(default_factory=set)
+    # Paths rendered again for every version (the index, the v2 lists, the feeds).
+    bounded: set[str] = field(default_factory=set)
+    # The renderers' fingerprint: a manifest from other renderers is rebuilt in full.
+    renderers: str = ""
+
+    def copy(self) -> Manifest:
+        return Manifest(
+            dict(self.paths), dict(self.quarters), set(self.live), set(self.bounded),
+            self.renderers,
+        )  # fmt: skip
+
+    def blob_names(self) -> set[str]:
+        return {blob_name(etag) for etag, _ in self.paths.values()}
+
+    def dumps(self) -> bytes:
+        document = {
+            "paths": self.paths, "quarters": self.quarters, "live": sorted(self.live),
+            "bounded": sorted(self.bounded), "renderers": self.renderers,
+        }  # fmt: skip
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+
+    @classmethod
+    def loads(cls, data: bytes) -> Manifest:
+        document = json.loads(zlib.decompress(data))
+        return cls(
+            {path: (etag, kind) for path, (etag, kind) in document["paths"].items()},
+            document["quarters"], set(document["live"]), set(document["bounded"]),
+            document["renderers"],
+        )  # fmt: skip
+
+
+def export_file_path(url_path: str) -> str:
+    """Where nginx finds an artifact: directories hold index.html, files keep their name."""
+    trimmed = url_path.strip("/")
+    if not trimmed:
+        return "index.html"
+    return trimmed if "." in trimmed.rsplit("/", 1)[-1] else f"{trimmed}/index.html"
