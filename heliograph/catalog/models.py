@@ -111,6 +111,8 @@ class StatusChange(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        # A component's timeline from a moment on (the uptime bars' last 90 days).
+        indexes = [models.Index(fields=["component", "at"], name="status_change_timeline")]
 
     def __str__(self) -> str:
         return (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from heliograph.catalog.status import DEGRADED, MAINTENANCE, MAJOR, OPERATIONAL, PARTIAL
@@ -57,7 +58,23 @@ def daily_uptime(
     initial_status: str = OPERATIONAL,
 ) -> list[DayUptime]:
     """``timeline`` is (at, new_status) oldest first; ``since`` is when the component began."""
+    # Days already over do not change with the clock: worked out once per timeline.
+    over = tuple(day for day in days if _bounds(day, zone)[1] <= now)
+    finished = _days_over(tuple(timeline), since, over, zone, policy, initial_status)
+    known = dict(zip(over, finished, strict=True))
     segments = _segments(timeline, since, now, initial_status)
+    return [known[day] if day in known else _day(day, segments, zone, policy) for day in days]
+
+
+@lru_cache(maxsize=1024)
+def _days_over(
+    timeline: tuple[tuple[datetime, str], ...], since: datetime, days: tuple[date, ...],
+    zone: ZoneInfo, policy: UptimePolicy, initial_status: str,
+) -> list[DayUptime]:  # fmt: skip
+    if not days:
+        return []
+    end = max(_bounds(day, zone)[1] for day in days)  # any moment after them gives the same
+    segments = _segments(timeline, since, end, initial_status)
     return [_day(day, segments, zone, policy) for day in days]
 
 
@@ -75,12 +92,18 @@ def _segments(
     return [(start, end, status) for (start, status), end in zip(points, ends, strict=True)]
 
 
+@lru_cache(maxsize=1024)
+def _bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The day's start and end in UTC, so a DST day is observed for its real 23 or 25
+    hours (the same 90 days for every component: worked out once)."""
+    start = datetime.combine(day, time(), zone).astimezone(UTC)
+    return start, datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+
+
 def _day(
     day: date, segments: list[tuple[datetime, datetime, str]], zone: ZoneInfo, policy: UptimePolicy
 ) -> DayUptime:
-    # In UTC, so a DST day is observed for its real 23 or 25 hours.
-    day_start = datetime.combine(day, time(), zone).astimezone(UTC)
-    day_end = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+    day_start, day_end = _bounds(day, zone)
     result = DayUptime(day)
     lost = 0.0
     for start, end, status in segments:

@@ -100,11 +100,12 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
     # Rendered outside the write transaction so writers never wait on rendering; if the
     # data moved on meanwhile, the version did too and the next pass renders again.
     sink = render_version(page, now or timezone.now(), base, touched)
-    snapshot = save_snapshot(page, version, sink.manifest, [pk for pk, _, _ in touches])
+    packed = sink.manifest.dumps()
+    snapshot = save_snapshot(page, version, packed, [pk for pk, _, _ in touches])
     if snapshot is None:
         return None
     try:
-        export(page.pk, version, sink.manifest)
+        export(page.pk, version, sink.manifest, packed)
     except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
         log.error("could not export %s version %s: %s", page.name, version, exc)
     log.info(
@@ -145,9 +146,9 @@ def render_version(
         again = touched.incidents | touched.shown | live
         render_incidents(world, sink, again)
         render_incidents(world, sink, touched.json_only - again, html_too=False)
-        moved = touched.incidents | live | sink.manifest.live
-        dirty = {q for q in map(before.get, moved) if q}
-        dirty |= {q for q in map(sink.manifest.quarters.get, moved) if q}
+        # Lists show an open impact as "ongoing": only the touched move their quarters.
+        dirty = {q for q in map(before.get, touched.incidents) if q}
+        dirty |= {q for q in map(sink.manifest.quarters.get, touched.incidents) if q}
     dirty |= quarters.changed_neighbours(before.values(), sink.manifest.quarters.values())
     render_quarters(world, sink, dirty)
     render_bounded(world, sink)
@@ -189,27 +190,29 @@ def render_quarters(world: World, sink: Sink, keys: set[str]) -> None:
         if not members:
             sink.drop(quarters.path(key))
             continue
-        part = replace(world, incidents=incidents_of(world.page, members))
+        part = replace(world, incidents=incidents_of(world.page, members, listed_only=True))
         body = html.render_history(part, key, part.incidents, listed.values())
         sink.put(quarters.path(key), html.CONTENT_TYPE, body)
 
 
 def render_bounded(world: World, sink: Sink) -> None:
     """The documents rendered again for every version; each lists a bounded number."""
-    listed = sink.manifest.quarters
-    key = quarters.latest(listed.values(), quarters.quarter_of(world.now, world.zone))
-    shown = replace(
-        world, incidents=incidents_of(world.page, [i for i, q in listed.items() if q == key])
-    )
-    history = html.render_history(shown, key, shown.incidents, listed.values(), current=True)
     rendered = {
         **html.render_bounded(world),
-        "/history": (html.CONTENT_TYPE, history),
         **v2json.render_bounded(world),
         **feeds.render(world),
     }
-    for path in sink.manifest.bounded - rendered.keys():
+    for path in sink.manifest.bounded - rendered.keys() - {"/history"}:
         sink.drop(path)
     for path, (content_type, body) in rendered.items():
         sink.put(path, content_type, body)
-    sink.manifest.bounded = set(rendered)
+    # /history is the newest quarter's page up to now: the same body, not rendered again.
+    listed = sink.manifest.quarters
+    key = quarters.latest(listed.values(), quarters.quarter_of(world.now, world.zone))
+    latest = sink.manifest.paths.get(quarters.path(key))
+    if latest is None:  # none up to now
+        empty = html.render_history(world, key, [], listed.values())
+        sink.put("/history", html.CONTENT_TYPE, empty)
+    else:
+        sink.manifest.paths["/history"] = latest
+    sink.manifest.bounded = {*rendered, "/history"}

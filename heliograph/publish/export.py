@@ -108,13 +108,14 @@ def entries_of(manifest: Manifest, folder: BlobFolder) -> dict[str, Entry]:
     }
 
 
-def export(page_id: str, version: int, manifest: Manifest) -> None:
-    """Bring the page's tree to ``version`` (never back to an older one)."""
+def export(page_id: str, version: int, manifest: Manifest, packed: bytes) -> None:
+    """Bring the page's tree to ``version`` (never back to an older one); ``packed``: the
+    manifest as ``Manifest.dumps`` gives it."""
     root = Path(settings.EXPORT_DIR)
     folder = blob_folder(page_id)
     folder.fill(manifest)
     with _locked(root / f"{page_id}.lock"):
-        current = read_export(page_id)
+        current = _exported(page_id)
         if current is not None and current[0] >= version:
             return
         tree = root / page_id
@@ -128,9 +129,27 @@ def export(page_id: str, version: int, manifest: Manifest) -> None:
                 _link(folder.file(blob_name(etag)), tree / export_file_path(path))
         for path in before.keys() - manifest.paths.keys():
             _remove(tree, export_file_path(path))
-        _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + manifest.dumps())
+        _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + packed)
+        _last_export[(root, page_id)] = (version, manifest)
     if len(folder.names) > 2 * len(manifest.paths) + 200:
         folder.collect(manifest.blob_names())
+
+
+_last_export: dict[tuple[Path, str], tuple[int, Manifest]] = {}
+
+
+def _exported(page_id: str) -> tuple[int, Manifest] | None:
+    """What the tree holds: what this process last wrote, unless another wrote since."""
+    root = Path(settings.EXPORT_DIR)
+    remembered = _last_export.get((root, page_id))
+    try:
+        with (root / f"{page_id}.manifest").open("rb") as handle:
+            on_disk = int(handle.readline())
+    except (OSError, ValueError):
+        return None
+    if remembered is not None and remembered[0] == on_disk:
+        return remembered
+    return read_export(page_id)
 
 
 def read_export(page_id: str) -> tuple[int, Manifest] | None:

@@ -262,9 +262,17 @@ def event_view(incident: Incident, world: World, updates: bool = True) -> EventV
         is_maintenance=incident.is_maintenance,
         started=stamp(incident.started_at, zone),
         schedule=schedule,
-        duration=humanize_duration(world.duration(incident)) if windows else "",
+        duration=_listed_duration(windows, world),
         updates=[update_view(u, world, incident) for u in shown],
     )
+
+
+def _listed_duration(windows: list[lifecycle.Window], world: World) -> str:
+    """Lists say "ongoing" rather than a figure that moves with the clock: a history page
+    changes when its incidents do, not every minute (the incident's page has the figure)."""
+    if any(w.end is None for w in windows):
+        return "ongoing"
+    return humanize_duration(lifecycle.total_duration(windows, world.now)) if windows else ""
 
 
 def window_views(incident: Incident, world: World) -> list[WindowView]:
@@ -458,7 +466,7 @@ def index_context(world: World) -> dict[str, Any]:
 
 
 def history_context(
-    world: World, key: str, incidents: list[Incident], keys: Iterable[str], current: bool = False
+    world: World, key: str, incidents: list[Incident], keys: Iterable[str]
 ) -> dict[str, Any]:
     """A quarter of the history, newest first by month, linked to its neighbours."""
     months: dict[tuple[int, int], list[Incident]] = {}
@@ -467,7 +475,7 @@ def history_context(
         months.setdefault((local.year, local.month), []).append(incident)
     older, newer = quarters.neighbours(keys, key)
     return {
-        "title": "Incident history" if current else f"Incident history: {quarters.label(key)}",
+        "title": f"Incident history: {quarters.label(key)}",
         "span": quarters.label(key),
         "months": [
             (
@@ -510,11 +518,9 @@ def render_incident(world: World, incident: Incident) -> bytes:
     return _html("incident.html", base_context(world), incident_context(incident, world))
 
 
-def render_history(
-    world: World, key: str, incidents: list[Incident], keys: Iterable[str], current: bool = False
-) -> bytes:
-    """One quarter's page; ``current``: ``/history`` itself (``quarters.latest``)."""
-    context = history_context(world, key, incidents, keys, current)
+def render_history(world: World, key: str, incidents: list[Incident], keys: Iterable[str]) -> bytes:
+    """One quarter's page (also ``/history`` itself, for ``quarters.latest``)."""
+    context = history_context(world, key, incidents, keys)
     return _html("history.html", base_context(world), context)
 
 
@@ -531,12 +537,12 @@ def render(world: World) -> Rendered:
     """Every public HTML page of the world: URL path -> (content type, body)."""
     pages = render_bounded(world)
     grouped = by_quarter(world)
-    key = quarters.latest(grouped, quarters.quarter_of(world.now, world.zone))
-    pages["/history"] = (
-        CONTENT_TYPE, render_history(world, key, grouped.get(key, []), grouped, current=True)
-    )  # fmt: skip
     for key, members in grouped.items():
         pages[quarters.path(key)] = (CONTENT_TYPE, render_history(world, key, members, grouped))
+    latest = quarters.latest(grouped, quarters.quarter_of(world.now, world.zone))
+    pages["/history"] = pages.get(quarters.path(latest)) or (
+        CONTENT_TYPE, render_history(world, latest, [], grouped)
+    )  # fmt: skip
     for incident in world.incidents:
         pages[f"/incidents/{incident.pk}"] = (CONTENT_TYPE, render_incident(world, incident))
     return pages

@@ -51,20 +51,36 @@ class Manifest:
         return {blob_name(etag) for etag, _ in self.paths.values()}
 
     def dumps(self) -> bytes:
+        """Compact: a path's type only where its name does not tell it."""
         document = {
-            "paths": self.paths, "quarters": self.quarters, "live": sorted(self.live),
+            "paths": {path: blob_name(etag) for path, (etag, _) in self.paths.items()},
+            "types": {p: kind for p, (_, kind) in self.paths.items() if kind != _type_of(p)},
+            "quarters": self.quarters, "live": sorted(self.live),
             "bounded": sorted(self.bounded), "renderers": self.renderers,
         }  # fmt: skip
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 6)
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
     @classmethod
     def loads(cls, data: bytes) -> Manifest:
         document = json.loads(zlib.decompress(data))
+        types = document["types"]
         return cls(
-            {path: (etag, kind) for path, (etag, kind) in document["paths"].items()},
+            {p: (f'"{n}"', types.get(p) or _type_of(p)) for p, n in document["paths"].items()},
             document["quarters"], set(document["live"]), set(document["bounded"]),
             document["renderers"],
         )  # fmt: skip
+
+
+_TYPES = {
+    "json": "application/json",
+    "atom": "application/atom+xml; charset=utf-8",
+    "rss": "application/rss+xml; charset=utf-8",
+}
+
+
+def _type_of(path: str) -> str:
+    """What a path's content type usually is (stored only where it is not)."""
+    return _TYPES.get(path.rsplit(".", 1)[-1], "text/html; charset=utf-8")
 
 
 def export_file_path(url_path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 
@@ -26,12 +27,16 @@ def latest_manifest(page: Page) -> Manifest | None:
     data = (
         Snapshot.objects.filter(page=page).order_by("-version").values_list("manifest", flat=True)
     ).first()
-    return Manifest.loads(bytes(data)) if data else None
+    try:
+        return Manifest.loads(bytes(data)) if data else None
+    except (ValueError, KeyError, zlib.error):  # another release's: rendered again in full
+        return None
 
 
-def manifest_of(page_id: str, version: int) -> Manifest:
+def packed_manifest(page_id: str, version: int) -> bytes:
+    """A version's manifest as stored (``Manifest.loads`` reads it)."""
     data = Snapshot.objects.values_list("manifest", flat=True).get(page_id=page_id, version=version)
-    return Manifest.loads(bytes(data))
+    return bytes(data)
 
 
 def store_blobs(page_id: str, bodies: dict[str, bytes]) -> None:
@@ -56,15 +61,12 @@ def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes
             yield name, bytes(body)
 
 
-def save_snapshot(
-    page: Page, version: int, manifest: Manifest, touches: list[int]
-) -> Snapshot | None:
-    """Store the version and forget the writes it shows; None if another publisher did."""
+def save_snapshot(page: Page, version: int, packed: bytes, touches: list[int]) -> Snapshot | None:
+    """Store the version (its packed manifest) and forget the writes it shows; None if
+    another publisher did."""
     try:
         with transaction.atomic():
-            snapshot = Snapshot.objects.create(
-                page=page, version=version, manifest=manifest.dumps()
-            )
+            snapshot = Snapshot.objects.create(page=page, version=version, manifest=packed)
             Touch.objects.filter(pk__in=touches).delete()
             stale = Snapshot.objects.filter(page=page).order_by("-version")[KEEP_SNAPSHOTS:]
             Snapshot.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()

@@ -33,7 +33,7 @@ from heliograph.publish.export import (
 )
 from heliograph.publish.manifest import Entry, Manifest
 from heliograph.publish.models import Snapshot
-from heliograph.publish.snapshots import manifest_of
+from heliograph.publish.snapshots import packed_manifest
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +111,18 @@ class SnapshotStore:
         sites, loaded = dict(self.sites), []
         for page_id, version in latest.items():
             if page_id not in sites or sites[page_id].version < version:
-                manifest = manifest_of(page_id, version)
+                packed = packed_manifest(page_id, version)
+                manifest = Manifest.loads(packed)
                 sites[page_id] = site_of(page_id, version, manifest, progress=self._progress)
-                loaded.append((page_id, version, manifest))
+                loaded.append((page_id, version, manifest, packed))
             if sites[page_id].embeddable != (page_id in embeddable):
                 sites[page_id] = replace(sites[page_id], embeddable=page_id in embeddable)
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
         self.database_ok, self._last_ok = True, time.monotonic()
-        for page_id, version, manifest in loaded:  # for an nginx next to this node
-            export(page_id, version, manifest)
+        for page_id, version, manifest, packed in loaded:  # for an nginx next to this node
+            export(page_id, version, manifest, packed)
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""

@@ -130,17 +130,26 @@ def _began(component: Component, zone: ZoneInfo) -> datetime:
     return component.created_at
 
 
-def incidents_of(page: Page, ids: Iterable[str] | None = None) -> list[Incident]:
+def incidents_of(
+    page: Page, ids: Iterable[str] | None = None, listed_only: bool = False
+) -> list[Incident]:
     """Public incidents and maintenances with all they show, newest first; only ``ids``
-    when given (drafts are for responders only: no public artifact shows them)."""
+    when given (drafts are for responders only: no public artifact shows them).
+    ``listed_only``: what a history list shows of them, without their updates."""
     found = page.incidents.filter(draft=False)
     if ids is not None:
         found = found.filter(pk__in=list(ids))
-    loaded = found.prefetch_related(
-        Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")),
-        Prefetch("components", queryset=Component.objects.select_related("group")),
-        Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id")),
-    ).select_related("postmortem")
+    changes = Prefetch("status_changes", queryset=StatusChange.objects.order_by("at", "id"))
+    if listed_only:
+        loaded = found.prefetch_related(changes)
+    else:
+        loaded = found.prefetch_related(
+            Prefetch(
+                "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
+            ),
+            Prefetch("components", queryset=Component.objects.select_related("group")),
+            changes,
+        ).select_related("postmortem")
     # The id breaks ties, so any subset lists in the same order as the whole.
     return sorted(loaded, key=lambda i: (i.created_at, i.pk), reverse=True)
 
