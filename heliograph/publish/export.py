@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -66,11 +66,11 @@ class BlobFolder:
             return
         self.names.add(name)
 
-    def fill(self, manifest: Manifest, progress: Callable[[], None] = lambda: None) -> None:
-        """Fetch from the database the bodies of ``manifest`` this node lacks."""
+    def fill(self, names: Iterable[str], progress: Callable[[], None] = lambda: None) -> None:
+        """Fetch from the database the bodies named that this node lacks."""
         if not self.path.is_dir():  # removed by hand: what this process wrote is gone too
             self._names = None
-        missing = {name for name in manifest.blob_names() if not self.has(name)}
+        missing = {name for name in names if not self.has(name)}
         for n, (name, body) in enumerate(fetch_blobs(self.page_id, missing), 1):
             self.write(name, body)
             if n % BATCH == 0:
@@ -113,7 +113,6 @@ def export(page_id: str, version: int, manifest: Manifest, packed: bytes) -> Non
     manifest as ``Manifest.dumps`` gives it."""
     root = Path(settings.EXPORT_DIR)
     folder = blob_folder(page_id)
-    folder.fill(manifest)
     with _locked(root / f"{page_id}.lock"):
         current = _exported(page_id)
         if current is not None and current[0] >= version:
@@ -123,11 +122,11 @@ def export(page_id: str, version: int, manifest: Manifest, packed: bytes) -> Non
             tree.unlink()
             shutil.rmtree(root / f"{page_id}.v", ignore_errors=True)
             current = None
-        before = current[1].paths if current else {}
-        for path, (etag, _) in manifest.paths.items():
-            if before.get(path, ("",))[0] != etag:
-                _link(folder.file(blob_name(etag)), tree / export_file_path(path))
-        for path in before.keys() - manifest.paths.keys():
+        changed = manifest.changed_since(current[1] if current else None)
+        folder.fill(blob_name(etag) for etag, _ in changed.values())
+        for path, (etag, _) in changed.items():
+            _link(folder.file(blob_name(etag)), tree / export_file_path(path))
+        for path in (current[1].paths if current else {}).keys() - manifest.paths.keys():
             _remove(tree, export_file_path(path))
         _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + packed)
         _last_export[(root, page_id)] = (version, manifest)

@@ -50,6 +50,13 @@ class Manifest:
     def blob_names(self) -> set[str]:
         return {blob_name(etag) for etag, _ in self.paths.values()}
 
+    def changed_since(self, other: Manifest | None) -> dict[str, tuple[str, str]]:
+        """The paths whose content differs from ``other`` (all of them without one)."""
+        if other is None:
+            return dict(self.paths)
+        before = other.paths
+        return {path: entry for path, entry in self.paths.items() if before.get(path) != entry}
+
     def dumps(self) -> bytes:
         """Compact: a path's type only where its name does not tell it."""
         document = {

@@ -29,7 +29,8 @@ def publish_stale(pages: list[Page] | None = None) -> int:
     """Publish every page whose snapshot is behind (or those given); returns how many."""
     stale = stale_pages() if pages is None else pages
     published = sum(publish_page(page) is not None for page in stale)
-    write_sites(list(Page.objects.order_by("created_at").values_list("id", "domain")))
+    if stale:  # a new page, or a new domain, comes with a new version
+        write_sites(list(Page.objects.order_by("created_at").values_list("id", "domain")))
     return published
 
 
@@ -69,7 +70,7 @@ class Standby:
         return publish_stale(overdue) if overdue else 0
 
 
-def watch(stop: threading.Event, interval: float = 0.3) -> None:
+def watch(stop: threading.Event, interval: float = 0.1) -> None:
     """Publish until ``stop`` is set; rides out database outages."""
     held = {"lock": False}  # a session lock: lost with the connection in an outage
     standby = Standby()

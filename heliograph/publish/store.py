@@ -31,7 +31,7 @@ from heliograph.publish.export import (
     read_sites,
     write_sites,
 )
-from heliograph.publish.manifest import Entry, Manifest
+from heliograph.publish.manifest import Entry, Manifest, blob_name
 from heliograph.publish.models import Snapshot
 from heliograph.publish.snapshots import packed_manifest
 
@@ -52,6 +52,7 @@ class Site:
     version: int
     entries: dict[str, Entry]  # bodies of the bounded documents; the rest in ``folder``
     folder: BlobFolder | None = None
+    manifest: Manifest | None = None  # what the next version is compared with
     embeddable: bool = False  # may other sites show it in a frame
     # Answers encoded once per version (publish.readpath), filled as paths are asked for;
     # ``recent`` holds the last few read from disk (an incident page, a history quarter).
@@ -60,14 +61,23 @@ class Site:
 
 
 def site_of(
-    page_id: str, version: int, manifest: Manifest, progress: Callable[[], None] | None = None
-) -> Site:
-    """A version as this node serves it; with ``progress`` (called after each batch),
+    page_id: str, version: int, manifest: Manifest, progress: Callable[[], None] | None = None,
+    previous: Site | None = None,
+) -> Site:  # fmt: skip
+    """A version as this node serves it, built on the ``previous`` one: what a write
+    changed, not the page's whole history. With ``progress`` (called after each batch),
     bodies missing on disk come from the database first."""
     folder = blob_folder(page_id)
+    if previous is None or previous.manifest is None:
+        if progress is not None:
+            folder.fill(manifest.blob_names(), progress)
+        return Site(page_id, version, entries_of(manifest, folder), folder, manifest)
+    changed = manifest.changed_since(previous.manifest)
     if progress is not None:
-        folder.fill(manifest, progress)
-    return Site(page_id, version, entries_of(manifest, folder), folder)
+        folder.fill((blob_name(etag) for etag, _ in changed.values()), progress)
+    entries = {path: previous.entries[path] for path in manifest.paths.keys() - changed.keys()}
+    entries.update(entries_of(Manifest(changed, bounded=manifest.bounded), folder))
+    return Site(page_id, version, entries, folder, manifest)
 
 
 @dataclass
@@ -113,7 +123,9 @@ class SnapshotStore:
             if page_id not in sites or sites[page_id].version < version:
                 packed = packed_manifest(page_id, version)
                 manifest = Manifest.loads(packed)
-                sites[page_id] = site_of(page_id, version, manifest, progress=self._progress)
+                sites[page_id] = site_of(
+                    page_id, version, manifest, self._progress, sites.get(page_id)
+                )
                 loaded.append((page_id, version, manifest, packed))
             if sites[page_id].embeddable != (page_id in embeddable):
                 sites[page_id] = replace(sites[page_id], embeddable=page_id in embeddable)
