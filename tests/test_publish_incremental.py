@@ -18,10 +18,12 @@ from heliograph.incidents import postmortems
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from heliograph.publish import quarters
+from heliograph.publish import quarters, snapshots
 from heliograph.publish.build import publish_page, render_version
+from heliograph.publish.manifest import Manifest
 from heliograph.publish.models import Blob
-from heliograph.publish.snapshots import latest_manifest
+from heliograph.publish.snapshots import load_manifest
+from heliograph.publish.store import SnapshotStore
 
 STATUSES = ["operational", "degraded_performance", "partial_outage", "major_outage"]
 Write = Callable[[Page, st.DataObject], None]
@@ -117,11 +119,24 @@ def world(page: Page, cluster_a: Component) -> Page:
     return page
 
 
+def published(page: Page) -> Manifest:
+    known = load_manifest(page.pk)
+    assert known is not None
+    return known.manifest
+
+
+@pytest.fixture(autouse=True)
+def short_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole manifest every third version: chains of changes and whole ones both run."""
+    monkeypatch.setattr(snapshots, "WHOLE_EVERY", 3)
+
+
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), writes=st.lists(st.sampled_from(WRITES), min_size=1, max_size=6))
 def test_it_renders_what_changed_exactly_as_a_full_build(
     world: Page, data: st.DataObject, writes: list[Write]
 ) -> None:
+    store = SnapshotStore()
     with transaction.atomic():
         catalog.bump_version(world)  # a first version in full, at a time the test knows
         publish_page(world, now=(published_at := timezone.now()))
@@ -131,21 +146,22 @@ def test_it_renders_what_changed_exactly_as_a_full_build(
             now = timezone.now()
             if publish_page(world, now=now) is not None:  # None: the write changed nothing
                 published_at = now
-            incremental = latest_manifest(world)
+            incremental = published(world)
             full = render_version(world, published_at, None, None).manifest
-            assert incremental is not None
             assert incremental.paths == full.paths, write.__name__
+            store.refresh()  # a node, following version after version
+            served = {path: entry.etag for path, entry in store.sites[world.pk].entries.items()}
+            assert served == {path: etag for path, (etag, _) in full.paths.items()}
             assert (incremental.quarters, incremental.live) == (full.quarters, full.live)
         transaction.set_rollback(True)
 
 
 def test_it_renders_only_what_a_write_touched(world: Page, cluster_a: Component) -> None:
-    before = latest_manifest(world)
+    before = published(world)
     other = world.incidents.exclude(reference="PR-2142").get()
     incidents.post_update(incident=other, status="identified", body="Found it.")
     publish_page(world)
-    after = latest_manifest(world)
-    assert before is not None and after is not None
+    after = published(world)
     changed = {p for p in after.paths if before.paths.get(p) != after.paths[p]}
     old = world.incidents.get(reference="PR-2142")
     assert f"/incidents/{other.pk}" in changed and f"/incidents/{old.pk}" not in changed

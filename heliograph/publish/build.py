@@ -27,7 +27,7 @@ from heliograph.publish.export import blob_folder, export
 from heliograph.publish.manifest import Manifest, blob_name, etag_of
 from heliograph.publish.models import Snapshot
 from heliograph.publish.scope import bounded_ids, public_ids, showing
-from heliograph.publish.snapshots import latest_manifest, save_snapshot, store_blobs
+from heliograph.publish.snapshots import Known, load_manifest, save_snapshot, store_blobs
 from heliograph.publish.world import World, incidents_of, load_world
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,10 @@ def _code() -> str:
     return digest.hexdigest()
 
 
-def publish_page(page: Page, full: bool = False, now: datetime | None = None) -> Snapshot | None:
+_published: dict[str, Known] = {}  # the version each page was last published at, here
+
+
+def publish_page(page: Page, full: bool = False, now: datetime | None = None) -> Known | None:
     """Publish the page's current version unless a snapshot of it already exists."""
     version = Page.objects.values_list("version", flat=True).get(pk=page.pk)
     if Snapshot.objects.filter(page=page, version__gte=version).exists():
@@ -93,26 +96,27 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
     # The writes first, then the version they go on from: a write whose mark another
     # publisher has cleared is in that publisher's snapshot, the newest one.
     touches = list(Touch.objects.filter(page=page).values_list("pk", "kind", "ref"))
-    base = None if full else latest_manifest(page)
+    known = None if full else load_manifest(page.pk, known=_published.get(page.pk))
     touched = touched_by(page, touches)
-    if base is None or base.renderers != renderers() or touched is None:
-        base, touched = None, None
+    if known is None or known.manifest.renderers != renderers() or touched is None:
+        known, touched = None, None
     # Rendered outside the write transaction so writers never wait on rendering; if the
     # data moved on meanwhile, the version did too and the next pass renders again.
+    base = known.manifest if known else None
     sink = render_version(page, now or timezone.now(), base, touched)
-    packed = sink.manifest.dumps()
-    snapshot = save_snapshot(page, version, packed, [pk for pk, _, _ in touches])
-    if snapshot is None:
+    saved = save_snapshot(page, version, sink.manifest, known, [pk for pk, _, _ in touches])
+    if saved is None:
         return None
+    _published[page.pk] = saved
     try:
-        export(page.pk, version, sink.manifest, packed)
+        export(page.pk, version, sink.manifest, sink.manifest.dumps())
     except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
         log.error("could not export %s version %s: %s", page.name, version, exc)
     log.info(
         "published %s version %s (%s, %d artifacts)", page.name, version,
         "in full" if touched is None else "what changed", len(sink.manifest.paths),
     )  # fmt: skip
-    return snapshot
+    return saved
 
 
 def touched_by(page: Page, touches: Iterable[tuple[int, str, str]]) -> Touched | None:

@@ -57,25 +57,39 @@ class Manifest:
         before = other.paths
         return {path: entry for path, entry in self.paths.items() if before.get(path) != entry}
 
-    def dumps(self) -> bytes:
-        """Compact: a path's type only where its name does not tell it."""
+    def dumps(self, base: Manifest | None = None) -> bytes:
+        """Compact: a path's type only where its name does not tell it; with ``base``,
+        only what differs from it (``loads`` with the same base reads it back)."""
+        paths = self.changed_since(base)
+        quarters = self.quarters
+        if base is not None:
+            quarters = {i: q for i, q in quarters.items() if base.quarters.get(i) != q}
         document = {
-            "paths": {path: blob_name(etag) for path, (etag, _) in self.paths.items()},
-            "types": {p: kind for p, (_, kind) in self.paths.items() if kind != _type_of(p)},
-            "quarters": self.quarters, "live": sorted(self.live),
-            "bounded": sorted(self.bounded), "renderers": self.renderers,
+            "paths": {path: blob_name(etag) for path, (etag, _) in paths.items()},
+            "types": {p: kind for p, (_, kind) in paths.items() if kind != _type_of(p)},
+            "removed": sorted(base.paths.keys() - self.paths.keys()) if base else [],
+            "quarters": quarters,
+            "unlisted": sorted(base.quarters.keys() - self.quarters.keys()) if base else [],
+            "live": sorted(self.live), "bounded": sorted(self.bounded),
+            "renderers": self.renderers,
         }  # fmt: skip
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
     @classmethod
-    def loads(cls, data: bytes) -> Manifest:
+    def loads(cls, data: bytes, base: Manifest | None = None) -> Manifest:
         document = json.loads(zlib.decompress(data))
         types = document["types"]
-        return cls(
-            {p: (f'"{n}"', types.get(p) or _type_of(p)) for p, n in document["paths"].items()},
-            document["quarters"], set(document["live"]), set(document["bounded"]),
-            document["renderers"],
-        )  # fmt: skip
+        manifest = base.copy() if base else cls()
+        for path in document["removed"]:
+            manifest.paths.pop(path, None)
+        for path, name in document["paths"].items():
+            manifest.paths[path] = (f'"{name}"', types.get(path) or _type_of(path))
+        for incident_id in document["unlisted"]:
+            manifest.quarters.pop(incident_id, None)
+        manifest.quarters.update(document["quarters"])
+        manifest.live, manifest.bounded = set(document["live"]), set(document["bounded"])
+        manifest.renderers = document["renderers"]
+        return manifest
 
 
 _TYPES = {

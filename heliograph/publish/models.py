@@ -12,7 +12,9 @@ class Snapshot(models.Model):
     page = models.ForeignKey(Page, models.CASCADE, related_name="snapshots")
     version = models.PositiveBigIntegerField()
     built_at = models.DateTimeField(default=timezone.now)
-    manifest = models.BinaryField(default=b"")  # publish.manifest.Manifest, compressed
+    manifest = models.BinaryField(default=b"")  # publish.manifest.Manifest, packed
+    # None: ``manifest`` is whole; else it holds only what changed since this version.
+    base_version = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint("page", "version", name="unique_page_version")]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from heliograph.catalog.models import Page, Touch
@@ -15,28 +17,80 @@ from heliograph.publish.manifest import Manifest
 from heliograph.publish.models import Blob, Snapshot
 
 log = logging.getLogger(__name__)
-KEEP_SNAPSHOTS = 5
+WHOLE_EVERY = 20  # versions: a manifest is read from at most this many rows
 BATCH = 500
 # A body not listed by any kept snapshot is deleted once it is this old: younger ones
 # may belong to a version another publisher is still rendering.
 ORPHAN_AGE = timedelta(minutes=10)
-COLLECT_EVERY = 50  # versions between collections of unused bodies
 
 
-def latest_manifest(page: Page) -> Manifest | None:
-    data = (
-        Snapshot.objects.filter(page=page).order_by("-version").values_list("manifest", flat=True)
-    ).first()
+@dataclass(frozen=True)
+class Known:
+    """A version's manifest as a process holds it. ``stamp`` (its row's id and build
+    time) tells it from another row of the same number (after a restored backup)."""
+
+    page_id: str
+    version: int
+    stamp: tuple[int, datetime]
+    manifest: Manifest
+
+
+NOT_STORED = (0, datetime.min)  # the stamp of a manifest read from the export folder
+
+
+def load_manifest(
+    page_id: str, version: int | None = None, known: Known | None = None
+) -> Known | None:
+    """A version's manifest (the newest without ``version``): its row, applied to the rows
+    it changes, back to a whole one; on ``known`` when it is a change to that. None when
+    there is none, or it cannot be read (another release's, or a row gone)."""
+    found = Snapshot.objects.filter(page_id=page_id)
+    version = version or found.aggregate(v=Max("version"))["v"]
+    if version is None:
+        return None
+    wanted = [version] + ([known.version] if known else [])
+    rows = {
+        v: ((pk, at), base)
+        for v, pk, at, base in found.filter(version__in=wanted).values_list(
+            "version", "pk", "built_at", "base_version"
+        )
+    }
+    if version not in rows:
+        return None
+    stamp, base = rows[version]
+    if known is not None and (known.version, known.stamp) == (version, stamp):
+        return known
     try:
-        return Manifest.loads(bytes(data)) if data else None
-    except (ValueError, KeyError, zlib.error):  # another release's: rendered again in full
+        if (
+            known is not None
+            and base == known.version
+            and rows.get(base, (None, None))[0] == known.stamp
+        ):
+            data = found.values_list("manifest", flat=True).get(version=version)
+            return Known(page_id, version, stamp, Manifest.loads(bytes(data), known.manifest))
+        return Known(page_id, version, stamp, _whole(found, version))
+    except (ValueError, KeyError, LookupError, zlib.error):
         return None
 
 
-def packed_manifest(page_id: str, version: int) -> bytes:
-    """A version's manifest as stored (``Manifest.loads`` reads it)."""
-    data = Snapshot.objects.values_list("manifest", flat=True).get(page_id=page_id, version=version)
-    return bytes(data)
+def _whole(found: QuerySet[Snapshot], version: int) -> Manifest:
+    start = found.filter(version__lte=version, base_version__isnull=True).aggregate(
+        v=Max("version")
+    )
+    rows = {
+        v: (base, bytes(data))
+        for v, base, data in found.filter(
+            version__gte=start["v"] or 0, version__lte=version
+        ).values_list("version", "base_version", "manifest")
+    }
+    chain = [version]
+    while (base := rows[chain[-1]][0]) is not None:
+        chain.append(base)  # KeyError: a row it builds on is gone
+    manifest = None
+    for v in reversed(chain):
+        manifest = Manifest.loads(rows[v][1], manifest)
+    assert manifest is not None
+    return manifest
 
 
 def store_blobs(page_id: str, bodies: dict[str, bytes]) -> None:
@@ -61,25 +115,35 @@ def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes
             yield name, bytes(body)
 
 
-def save_snapshot(page: Page, version: int, packed: bytes, touches: list[int]) -> Snapshot | None:
-    """Store the version (its packed manifest) and forget the writes it shows; None if
-    another publisher did."""
+def save_snapshot(
+    page: Page, version: int, manifest: Manifest, base: Known | None, touches: list[int]
+) -> Known | None:
+    """Store the version and forget the writes it shows; None if another publisher did.
+    It is stored as what changed since ``base``, and whole every WHOLE_EVERY versions."""
+    found = Snapshot.objects.filter(page=page)
+    whole = found.filter(base_version__isnull=True).aggregate(v=Max("version"))["v"]
+    since = found.filter(version__gt=whole).count() if whole is not None else WHOLE_EVERY
+    changes = base is not None and since < WHOLE_EVERY - 1
+    packed = manifest.dumps(base.manifest) if base and changes else manifest.dumps()
     try:
         with transaction.atomic():
-            snapshot = Snapshot.objects.create(page=page, version=version, manifest=packed)
+            snapshot = Snapshot.objects.create(
+                page=page, version=version, manifest=packed,
+                base_version=base.version if base and changes else None,
+            )  # fmt: skip
             Touch.objects.filter(pk__in=touches).delete()
-            stale = Snapshot.objects.filter(page=page).order_by("-version")[KEEP_SNAPSHOTS:]
-            Snapshot.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+            if not changes:  # the rows before a whole one are no longer needed
+                found.filter(version__lt=version).delete()
     except IntegrityError:  # another publisher got there first: same version, same content
         return None
-    if version % COLLECT_EVERY == 0:
+    if not changes:
         collect_blobs(page.pk)
-    return snapshot
+    return Known(page.pk, version, (snapshot.pk, snapshot.built_at), manifest)
 
 
 def collect_blobs(page_id: str) -> int:
     """Delete bodies no kept snapshot lists; returns how many."""
-    kept: set[str] = set()
+    kept: set[str] = set()  # every body a kept row names, whole or changed
     for data in Snapshot.objects.filter(page_id=page_id).values_list("manifest", flat=True):
         kept |= Manifest.loads(bytes(data)).blob_names()
     old = Blob.objects.filter(page_id=page_id, created_at__lt=timezone.now() - ORPHAN_AGE)

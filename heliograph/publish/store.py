@@ -33,7 +33,7 @@ from heliograph.publish.export import (
 )
 from heliograph.publish.manifest import Entry, Manifest, blob_name
 from heliograph.publish.models import Snapshot
-from heliograph.publish.snapshots import packed_manifest
+from heliograph.publish.snapshots import NOT_STORED, Known, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Site:
     version: int
     entries: dict[str, Entry]  # bodies of the bounded documents; the rest in ``folder``
     folder: BlobFolder | None = None
-    manifest: Manifest | None = None  # what the next version is compared with
+    known: Known | None = None  # its manifest, which the next version is compared with
     embeddable: bool = False  # may other sites show it in a frame
     # Answers encoded once per version (publish.readpath), filled as paths are asked for;
     # ``recent`` holds the last few read from disk (an incident page, a history quarter).
@@ -61,23 +61,21 @@ class Site:
 
 
 def site_of(
-    page_id: str, version: int, manifest: Manifest, progress: Callable[[], None] | None = None,
+    page_id: str, known: Known, progress: Callable[[], None] | None = None,
     previous: Site | None = None,
 ) -> Site:  # fmt: skip
     """A version as this node serves it, built on the ``previous`` one: what a write
     changed, not the page's whole history. With ``progress`` (called after each batch),
     bodies missing on disk come from the database first."""
-    folder = blob_folder(page_id)
-    if previous is None or previous.manifest is None:
-        if progress is not None:
-            folder.fill(manifest.blob_names(), progress)
-        return Site(page_id, version, entries_of(manifest, folder), folder, manifest)
-    changed = manifest.changed_since(previous.manifest)
+    folder, manifest = blob_folder(page_id), known.manifest
+    before = previous.known.manifest if previous and previous.known else None
+    changed = manifest.changed_since(before)
     if progress is not None:
         folder.fill((blob_name(etag) for etag, _ in changed.values()), progress)
-    entries = {path: previous.entries[path] for path in manifest.paths.keys() - changed.keys()}
+    kept = manifest.paths.keys() - changed.keys()
+    entries = {path: previous.entries[path] for path in kept} if previous else {}
     entries.update(entries_of(Manifest(changed, bounded=manifest.bounded), folder))
-    return Site(page_id, version, entries, folder, manifest)
+    return Site(page_id, known.version, entries, folder, known)
 
 
 @dataclass
@@ -118,23 +116,23 @@ class SnapshotStore:
             Snapshot.objects.values_list("page").annotate(v=Max("version")).values_list("page", "v")
         )
         embeddable = set(Page.objects.filter(embeddable=True).values_list("id", flat=True))
-        sites, loaded = dict(self.sites), []
+        sites, new = dict(self.sites), []
         for page_id, version in latest.items():
             if page_id not in sites or sites[page_id].version < version:
-                packed = packed_manifest(page_id, version)
-                manifest = Manifest.loads(packed)
-                sites[page_id] = site_of(
-                    page_id, version, manifest, self._progress, sites.get(page_id)
-                )
-                loaded.append((page_id, version, manifest, packed))
+                site = sites.get(page_id)
+                loaded = load_manifest(page_id, version, site.known if site else None)
+                if loaded is None:
+                    raise LookupError(f"version {version} of page {page_id} cannot be read")
+                sites[page_id] = site_of(page_id, loaded, self._progress, site)
+                new.append(loaded)
             if sites[page_id].embeddable != (page_id in embeddable):
                 sites[page_id] = replace(sites[page_id], embeddable=page_id in embeddable)
         if pages != self.pages:
             write_sites(pages)
         self._install(pages, sites)
         self.database_ok, self._last_ok = True, time.monotonic()
-        for page_id, version, manifest, packed in loaded:  # for an nginx next to this node
-            export(page_id, version, manifest, packed)
+        for known in new:  # for an nginx next to this node
+            export(known.page_id, known.version, known.manifest, known.manifest.dumps())
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""
@@ -144,7 +142,8 @@ class SnapshotStore:
             exported = read_export(page_id)
             with contextlib.suppress(OSError, LookupError):
                 if exported is not None:
-                    sites[page_id] = site_of(page_id, *exported)
+                    version, manifest = exported
+                    sites[page_id] = site_of(page_id, Known(page_id, version, NOT_STORED, manifest))
         self._install(pages, sites)
 
     def _install(self, pages: list[tuple[str, str]], sites: dict[str, Site]) -> None:

@@ -27,6 +27,11 @@ class Migration(migrations.Migration):
             name="manifest",
             field=models.BinaryField(default=b""),
         ),
+        migrations.AddField(
+            model_name="snapshot",
+            name="base_version",
+            field=models.PositiveBigIntegerField(blank=True, null=True),
+        ),
         migrations.CreateModel(
             name="Blob",
             fields=[
