@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +23,7 @@ from heliograph.lib.errors import InputError
 from heliograph.publish import quarters, snapshots
 from heliograph.publish.build import publish_page, render_version
 from heliograph.publish.manifest import Manifest
-from heliograph.publish.models import Blob
+from heliograph.publish.models import Blob, Snapshot
 from heliograph.publish.snapshots import load_manifest
 from heliograph.publish.store import SnapshotStore
 
@@ -169,3 +171,15 @@ def test_it_renders_only_what_a_write_touched(world: Page, cluster_a: Component)
     assert "/api/v2/status.json" in after.bounded
     # Each body is stored once: an unchanged page costs no new row.
     assert Blob.objects.filter(page=world).count() == len(after.blob_names() | before.blob_names())
+
+
+def test_publish_full_renders_every_artifact_again_from_the_command_line(world: Page) -> None:
+    out = StringIO()
+    call_command("publish", "--full", stdout=out)
+    assert "published 1 page(s)" in out.getvalue()
+    newest = Snapshot.objects.filter(page=world).order_by("-version").first()
+    assert newest is not None and newest.base_version is None  # whole, not what changed
+    assert Snapshot.objects.filter(page=world).count() == 1  # rows before it are let go
+    assert (
+        published(world).paths == render_version(world, timezone.now(), None, None).manifest.paths
+    )

@@ -213,8 +213,10 @@ def user_html(text: str) -> SafeString:
 def duration_note(update: IncidentUpdate, world: World, incident: Incident) -> str:
     """What the record says, next to an update whose text states a different duration."""
     claim = lifecycle.claimed_duration(update.body)
+    if claim is None:
+        return ""
     windows = world.windows(incident)
-    if claim is None or not windows:
+    if not windows:
         return ""
     recorded = world.duration(incident)
     if not lifecycle.contradicts(claim, recorded):

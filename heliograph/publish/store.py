@@ -121,8 +121,11 @@ class SnapshotStore:
             if page_id not in sites or sites[page_id].version < version:
                 site = sites.get(page_id)
                 loaded = load_manifest(page_id, version, site.known if site else None)
-                if loaded is None:
-                    raise LookupError(f"version {version} of page {page_id} cannot be read")
+                if loaded is None:  # keep serving what it has; the next version may do
+                    log.error(
+                        "snapshot store: version %s of page %s is unreadable", version, page_id
+                    )
+                    continue
                 sites[page_id] = site_of(page_id, loaded, self._progress, site)
                 new.append(loaded)
             if sites[page_id].embeddable != (page_id in embeddable):

@@ -45,6 +45,9 @@ class World:
     now: datetime = field(default_factory=timezone.now)
     # Component id -> charts of its public monitors (monitors.metrics.public_charts).
     charts: dict[str, list[PublicChart]] = field(default_factory=dict)
+    _windows: dict[int, tuple[Incident, list[lifecycle.Window]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -78,15 +81,23 @@ class World:
         found: Postmortem | None = getattr(incident, "postmortem", None)
         return found if found and found.is_published else None
 
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        return {c.pk: n for n, c in enumerate(self.components)}
+
     def affected(self, incident: Incident) -> list[Component]:
-        return sorted(incident.components.all(), key=lambda c: self.components.index(c))
+        return sorted(incident.components.all(), key=lambda c: self.positions[c.pk])
 
     def windows(self, incident: Incident) -> list[lifecycle.Window]:
-        changes = [
-            lifecycle.Change(sc.component_id, sc.at, sc.new_status)
-            for sc in incident.status_changes.all()
-        ]
-        return lifecycle.impact_windows(changes)
+        # Asked for by every update of an incident: worked out once per loaded incident.
+        cached = self._windows.get(id(incident))
+        if cached is None or cached[0] is not incident:
+            changes = [
+                lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+                for sc in incident.status_changes.all()
+            ]
+            cached = self._windows[id(incident)] = (incident, lifecycle.impact_windows(changes))
+        return cached[1]
 
     def duration(self, incident: Incident) -> timedelta:
         return lifecycle.total_duration(self.windows(incident), self.now)
