@@ -14,7 +14,7 @@ from heliograph.publish.build import publish_page
 from heliograph.publish.export import write_sites
 
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
-TAKEOVER_AFTER = 1.0  # seconds a version may wait for the lock holder before others step in
+TAKEOVER_AFTER = 1.0  # seconds a stale page may wait for the lock holder to publish anything
 
 
 def stale_pages() -> list[Page]:
@@ -58,11 +58,14 @@ class Standby:
     publishing is safe (one snapshot per version), only wasteful."""
 
     def __init__(self) -> None:
-        self.first_seen: dict[tuple[str, int], float] = {}
+        self.first_seen: dict[tuple[str, int | None], float] = {}
 
     def one_pass(self) -> int:
         now = time.monotonic()
-        stale = {(page.pk, page.version): page for page in stale_pages()}
+        # Keyed by the version last published, not the one wanted: while writes keep
+        # coming the wanted one moves every moment, and a silent holder would never be
+        # overdue.
+        stale = {(page.pk, page.published): page for page in stale_pages()}  # type: ignore[attr-defined]
         self.first_seen = {key: self.first_seen.get(key, now) for key in stale}
         overdue = [
             page for key, page in stale.items() if now - self.first_seen[key] > TAKEOVER_AFTER

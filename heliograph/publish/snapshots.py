@@ -7,8 +7,9 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
@@ -127,18 +128,36 @@ def save_snapshot(
     packed = manifest.dumps(base.manifest) if base and changes else manifest.dumps()
     try:
         with transaction.atomic():
+            _wait_briefly()
             snapshot = Snapshot.objects.create(
                 page=page, version=version, manifest=packed,
                 base_version=base.version if base and changes else None,
             )  # fmt: skip
-            Touch.objects.filter(pk__in=touches).delete()
+            _delete_unlocked(Touch.objects.filter(pk__in=touches))
             if not changes:  # the rows before a whole one are no longer needed
-                found.filter(version__lt=version).delete()
+                _delete_unlocked(found.filter(version__lt=version))
     except IntegrityError:  # another publisher got there first: same version, same content
         return None
     if not changes:
         collect_blobs(page.pk)
     return Known(page.pk, version, (snapshot.pk, snapshot.built_at), manifest)
+
+
+def _wait_briefly() -> None:
+    """A publisher cut off mid-save keeps its row locks at the server until its session
+    ends; a standby must not wait for that: this pass fails fast, the next one goes on."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+
+
+def _delete_unlocked(rows: QuerySet[Any]) -> None:
+    """Delete the rows no other transaction holds (on PostgreSQL; SQLite has one writer).
+    Rows a hung publisher holds stay: its writes are re-rendered once more, no harm."""
+    if connection.vendor == "postgresql":
+        free = list(rows.select_for_update(skip_locked=True).values_list("pk", flat=True))
+        rows = rows.model.objects.filter(pk__in=free)
+    rows.delete()
 
 
 def collect_blobs(page_id: str) -> int:
