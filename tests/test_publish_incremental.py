@@ -23,8 +23,10 @@ from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.publish import quarters, snapshots
 from heliograph.publish.build import publish_page, render_version
-from heliograph.publish.manifest import Manifest
+from heliograph.publish.html import day_text
+from heliograph.publish.manifest import Manifest, blob_name
 from heliograph.publish.models import Blob, Snapshot
+from heliograph.publish.publisher import publish_stale, turn_the_day
 from heliograph.publish.snapshots import load_manifest
 from heliograph.publish.store import SnapshotStore
 
@@ -185,3 +187,19 @@ def test_publish_full_renders_every_artifact_again_from_the_command_line(world: 
     assert newest is not None and newest.base_version is None  # whole, not what changed
     assert Snapshot.objects.filter(page=world).count() == 1  # rows before it are let go
     assert published(world).paths == rendered_again
+
+
+def test_it_turns_the_index_to_a_new_day_at_the_pages_midnight(world: Page) -> None:
+    assert turn_the_day() == 0  # published today: nothing to do
+    before = published(world)
+    tomorrow = timezone.now().astimezone(world.zone) + timedelta(days=1)
+    with time_machine.travel(tomorrow, tick=False):
+        assert turn_the_day() == 1
+        assert publish_stale() == 1
+    after = published(world)
+    changed = {p for p in after.paths if before.paths.get(p) != after.paths[p]}
+    old = world.incidents.get(reference="PR-2142")
+    assert "/" in changed and f"/incidents/{old.pk}" not in changed
+    ((_, index),) = snapshots.fetch_blobs(world.pk, [blob_name(after.paths["/"][0])])
+    assert f"<h3>{day_text(tomorrow.date())}</h3>" in index.decode()
+    assert Page.objects.get(pk=world.pk).updated_at == world.updated_at  # nobody wrote

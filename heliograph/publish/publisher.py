@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Q
+from django.utils import timezone
 
 from heliograph.catalog.models import Page, Touch
 from heliograph.lib.loop import run_until_stopped
@@ -15,6 +17,7 @@ from heliograph.publish.export import write_sites
 
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
 TAKEOVER_AFTER = 1.0  # seconds a stale page may wait for the lock holder to publish anything
+DAY_CHECK_EVERY = 30.0  # seconds between looks for a page whose local day has turned
 
 
 def stale_pages() -> list[Page]:
@@ -41,6 +44,21 @@ def mark_all_changed() -> None:
     pages = list(Page.objects.values_list("pk", flat=True))
     Page.objects.update(version=F("version") + 1)
     Touch.objects.bulk_create(Touch(page_id=pk, kind=Touch.PAGE) for pk in pages)
+
+
+def turn_the_day(now: datetime | None = None) -> int:
+    """Move each page whose newest snapshot was built on an earlier day of its own time
+    zone to a new version of its bounded documents: the uptime bars and the list of past
+    days move at the page's midnight though nobody wrote anything. Returns how many."""
+    now = now or timezone.now()
+    built = Page.objects.annotate(built=Max("snapshots__built_at")).filter(built__isnull=False)
+    turned = [
+        page.pk
+        for page in built
+        if timezone.localdate(page.built, page.zone) < timezone.localdate(now, page.zone)  # type: ignore[attr-defined]
+    ]
+    # No Touch rows and no updated_at: only what every version renders is new.
+    return Page.objects.filter(pk__in=turned).update(version=F("version") + 1) if turned else 0
 
 
 def _take_lock() -> bool:
@@ -77,10 +95,14 @@ def watch(stop: threading.Event, interval: float = 0.1) -> None:
     """Publish until ``stop`` is set; rides out database outages."""
     held = {"lock": False}  # a session lock: lost with the connection in an outage
     standby = Standby()
+    day_checked = {"at": 0.0}
 
     def one_pass() -> None:
         held["lock"] = held["lock"] or _take_lock()
         if held["lock"]:
+            if time.monotonic() - day_checked["at"] > DAY_CHECK_EVERY:
+                turn_the_day()
+                day_checked["at"] = time.monotonic()
             publish_stale()
         else:
             standby.one_pass()
