@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 import time_machine
@@ -21,8 +22,9 @@ from heliograph.incidents import postmortems
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from heliograph.publish import quarters, snapshots
+from heliograph.publish import export, quarters, snapshots
 from heliograph.publish.build import publish_page, render_version
+from heliograph.publish.export import read_export
 from heliograph.publish.html import day_text
 from heliograph.publish.manifest import Manifest, blob_name
 from heliograph.publish.models import Blob, Snapshot
@@ -203,3 +205,37 @@ def test_it_turns_the_index_to_a_new_day_at_the_pages_midnight(world: Page) -> N
     ((_, index),) = snapshots.fetch_blobs(world.pk, [blob_name(after.paths["/"][0])])
     assert f"<h3>{day_text(tomorrow.date())}</h3>" in index.decode()
     assert Page.objects.get(pk=world.pk).updated_at == world.updated_at  # nobody wrote
+
+
+def test_it_keeps_the_exported_manifest_as_what_changed_and_reads_it_back(
+    world: Page, cluster_a: Component, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "WHOLE_EVERY", 3)
+    changes = export_dir / f"{world.pk}.changes"
+    records = []
+    for n in range(5):
+        catalog.set_component_status(component=cluster_a, status=STATUSES[n % 4])
+        publish_page(world)
+        exported = read_export(world.pk)
+        assert exported is not None and exported[0] == Page.objects.get(pk=world.pk).version
+        assert exported[1] == published(world)
+        records.append(len(list(export._records(changes))))
+    assert records == [1, 2, 0, 1, 2]  # the whole manifest again every third version
+    catalog.set_component_status(component=cluster_a, status="operational")
+    publish_page(world)
+    with changes.open("ab") as handle:  # a crash in the middle of the next record
+        handle.write(b"%d %d 4000\n{" % (published_version(world), published_version(world) + 1))
+    exported = read_export(world.pk)
+    assert exported is not None and exported[0] == published_version(world)
+    # Another process wrote the folder meanwhile: this one writes the whole manifest.
+    export._last_export.clear()
+    catalog.set_component_status(component=cluster_a, status="major_outage")
+    publish_page(world)
+    assert read_export(world.pk) == (published_version(world), published(world))
+    assert not changes.exists()
+
+
+def published_version(page: Page) -> int:
+    known = load_manifest(page.pk)
+    assert known is not None
+    return known.version

@@ -28,7 +28,7 @@ from heliograph.publish.manifest import Manifest, blob_name, etag_of
 from heliograph.publish.models import Snapshot
 from heliograph.publish.scope import bounded_ids, public_ids, showing
 from heliograph.publish.snapshots import Known, load_manifest, save_snapshot, store_blobs
-from heliograph.publish.world import World, incidents_of, load_world
+from heliograph.publish.world import IncidentCache, World, load_incidents, load_world
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # incidents rendered (and their bodies stored) at a time in a full build
@@ -86,6 +86,7 @@ def _code() -> str:
 
 
 _published: dict[str, Known] = {}  # the version each page was last published at, here
+_incidents: dict[str, IncidentCache] = {}  # what that publish loaded
 
 
 def publish_page(page: Page, full: bool = False, now: datetime | None = None) -> Known | None:
@@ -100,16 +101,18 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
     touched = touched_by(page, touches)
     if known is None or known.manifest.renderers != renderers() or touched is None:
         known, touched = None, None
+    cache = _reusable(page.pk, known, touched)
     # Rendered outside the write transaction so writers never wait on rendering; if the
     # data moved on meanwhile, the version did too and the next pass renders again.
     base = known.manifest if known else None
-    sink = render_version(page, now or timezone.now(), base, touched)
+    sink = render_version(page, now or timezone.now(), base, touched, cache)
     saved = save_snapshot(page, version, sink.manifest, known, [pk for pk, _, _ in touches])
     if saved is None:
         return None
     _published[page.pk] = saved
+    _incidents[page.pk] = cache.next() if cache else IncidentCache()
     try:
-        export(page.pk, version, sink.manifest, sink.manifest.dumps())
+        export(page.pk, version, sink.manifest)
     except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
         log.error("could not export %s version %s: %s", page.name, version, exc)
     log.info(
@@ -117,6 +120,19 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
         "in full" if touched is None else "what changed", len(sink.manifest.paths),
     )  # fmt: skip
     return saved
+
+
+def _reusable(page_id: str, known: Known | None, touched: Touched | None) -> IncidentCache | None:
+    """The incidents this process's last publish of the page loaded, less those touched
+    since; an empty cache when another process published since (its writes' marks are
+    gone); none for a full build, which reads every incident once."""
+    cache = _incidents.pop(page_id, None)
+    if touched is None:
+        return None
+    if cache is None or known is not _published.get(page_id):
+        return IncidentCache()
+    cache.forget(touched.incidents)
+    return cache
 
 
 def touched_by(page: Page, touches: Iterable[tuple[int, str, str]]) -> Touched | None:
@@ -136,37 +152,43 @@ def touched_by(page: Page, touches: Iterable[tuple[int, str, str]]) -> Touched |
 
 
 def render_version(
-    page: Page, now: datetime, base: Manifest | None, touched: Touched | None
+    page: Page,
+    now: datetime,
+    base: Manifest | None,
+    touched: Touched | None,
+    cache: IncidentCache | None = None,
 ) -> Sink:
     """Every artifact of the version into a sink; ``touched`` None renders in full."""
-    world = load_world(page, now, incident_ids=bounded_ids(page, now))
+    world = load_world(page, now, incident_ids=bounded_ids(page, now), cache=cache)
     sink = Sink(page.pk, base)
     before = dict(sink.manifest.quarters)
     if touched is None:
-        render_incidents(world, sink, public_ids(page))
+        render_incidents(world, sink, public_ids(page), cache)
         dirty = set(sink.manifest.quarters.values())
     else:
         live = set(sink.manifest.live)
         again = touched.incidents | touched.shown | live
-        render_incidents(world, sink, again)
-        render_incidents(world, sink, touched.json_only - again, html_too=False)
+        render_incidents(world, sink, again, cache)
+        render_incidents(world, sink, touched.json_only - again, cache, html_too=False)
         # Lists show an open impact as "ongoing": only the touched move their quarters.
         dirty = {q for q in map(before.get, touched.incidents) if q}
         dirty |= {q for q in map(sink.manifest.quarters.get, touched.incidents) if q}
     dirty |= quarters.changed_neighbours(before.values(), sink.manifest.quarters.values())
-    render_quarters(world, sink, dirty)
+    render_quarters(world, sink, dirty, cache)
     render_bounded(world, sink)
     sink.flush()
     return sink
 
 
-def render_incidents(world: World, sink: Sink, ids: set[str], html_too: bool = True) -> None:
+def render_incidents(
+    world: World, sink: Sink, ids: set[str], cache: IncidentCache | None, html_too: bool = True
+) -> None:
     """The pages of these incidents; those no longer public lose theirs."""
     manifest = sink.manifest
     ordered, gone = sorted(ids), set[str]()
     for start in range(0, len(ordered), CHUNK):
         chunk = ordered[start : start + CHUNK]
-        found = incidents_of(world.page, chunk)
+        found = load_incidents(world.page, chunk, cache)
         part = replace(world, incidents=found)
         for incident in found:
             if html_too:
@@ -187,14 +209,14 @@ def render_incidents(world: World, sink: Sink, ids: set[str], html_too: bool = T
         manifest.live.discard(incident_id)
 
 
-def render_quarters(world: World, sink: Sink, keys: set[str]) -> None:
+def render_quarters(world: World, sink: Sink, keys: set[str], cache: IncidentCache | None) -> None:
     listed = sink.manifest.quarters
     for key in sorted(keys):
         members = [i for i, q in listed.items() if q == key]
         if not members:
             sink.drop(quarters.path(key))
             continue
-        part = replace(world, incidents=incidents_of(world.page, members, listed_only=True))
+        part = replace(world, incidents=load_incidents(world.page, members, cache, True))
         body = html.render_history(part, key, part.incidents, listed.values())
         sink.put(quarters.path(key), html.CONTENT_TYPE, body)
 

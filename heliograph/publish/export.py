@@ -2,11 +2,14 @@
 
     export/<page id>/              the tree nginx serves; each file a hard link to a body
     export/<page id>.blobs/<name>  every body once, named by its hash, never changed
-    export/<page id>.manifest      the version the tree holds, and its manifest
+    export/<page id>.manifest      a version the tree held, and its whole manifest
+    export/<page id>.changes       each version since, as what changed from the one before
     export/sites.json              which pages exist and the domains they answer
 
 A new version links only the files that changed, each replaced by an atomic rename, so
 it costs what changed, not the page's whole history; files a version no longer has go.
+Its manifest, too, is appended as what changed; the whole one is written again only
+every WHOLE_EVERY versions.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ import json
 import os
 import shutil
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from django.conf import settings
 
 from heliograph.publish.manifest import Entry, Manifest, blob_name, export_file_path
-from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, fetch_blobs
+from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, WHOLE_EVERY, fetch_blobs
+
+Exported = tuple[int, Manifest]  # the version the tree holds, and its manifest
 
 
 class BlobFolder:
@@ -108,15 +114,15 @@ def entries_of(manifest: Manifest, folder: BlobFolder) -> dict[str, Entry]:
     }
 
 
-def export(page_id: str, version: int, manifest: Manifest, packed: bytes) -> None:
-    """Bring the page's tree to ``version`` (never back to an older one); ``packed``: the
-    manifest as ``Manifest.dumps`` gives it."""
+def export(page_id: str, version: int, manifest: Manifest) -> None:
+    """Bring the page's tree to ``version`` (never back to an older one)."""
     root = Path(settings.EXPORT_DIR)
     folder = blob_folder(page_id)
     with _locked(root / f"{page_id}.lock"):
-        current = _exported(page_id)
-        if current is not None and current[0] >= version:
+        tip = _tip(root, page_id)
+        if tip is not None and tip >= version:
             return
+        current = _exported(root, page_id, tip)
         tree = root / page_id
         if tree.is_symlink():  # the layout before content-addressed bodies
             tree.unlink()
@@ -128,36 +134,80 @@ def export(page_id: str, version: int, manifest: Manifest, packed: bytes) -> Non
             _link(folder.file(blob_name(etag)), tree / export_file_path(path))
         for path in (current[1].paths if current else {}).keys() - manifest.paths.keys():
             _remove(tree, export_file_path(path))
-        _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + packed)
-        _last_export[(root, page_id)] = (version, manifest)
+        _write_manifest(root, page_id, version, manifest, current)
     if len(folder.names) > 2 * len(manifest.paths) + 200:
         folder.collect(manifest.blob_names())
 
 
-_last_export: dict[tuple[Path, str], tuple[int, Manifest]] = {}
+# What this process last wrote (the tip, and how many changes follow the whole one).
+_last_export: dict[tuple[Path, str], tuple[int, Manifest, int]] = {}
 
 
-def _exported(page_id: str) -> tuple[int, Manifest] | None:
-    """What the tree holds: what this process last wrote, unless another wrote since."""
-    root = Path(settings.EXPORT_DIR)
+def _write_manifest(
+    root: Path, page_id: str, version: int, manifest: Manifest, current: Exported | None
+) -> None:
+    """Append what changed since ``current``; the whole manifest every WHOLE_EVERY."""
     remembered = _last_export.get((root, page_id))
-    try:
-        with (root / f"{page_id}.manifest").open("rb") as handle:
-            on_disk = int(handle.readline())
-    except (OSError, ValueError):
-        return None
-    if remembered is not None and remembered[0] == on_disk:
-        return remembered
+    follows = remembered[2] if remembered and current and remembered[0] == current[0] else None
+    changes = root / f"{page_id}.changes"
+    if current is None or follows is None or follows + 1 >= WHOLE_EVERY:
+        _write_atomically(root / f"{page_id}.manifest", b"%d\n" % version + manifest.dumps())
+        changes.unlink(missing_ok=True)  # a crash before this: its records are older
+        _last_export[(root, page_id)] = (version, manifest, 0)
+        return
+    packed = manifest.dumps(current[1])
+    with changes.open("ab") as handle:
+        handle.write(b"%d %d %d\n" % (current[0], version, len(packed)) + packed)
+    _last_export[(root, page_id)] = (version, manifest, follows + 1)
+
+
+def _exported(root: Path, page_id: str, tip: int | None) -> Exported | None:
+    """What the tree holds: what this process last wrote, unless another wrote since."""
+    remembered = _last_export.get((root, page_id))
+    if remembered is not None and tip == remembered[0]:
+        return remembered[0], remembered[1]
+    _last_export.pop((root, page_id), None)
     return read_export(page_id)
 
 
-def read_export(page_id: str) -> tuple[int, Manifest] | None:
-    """The version the page's tree holds, for starting while the database is down."""
+def _tip(root: Path, page_id: str) -> int | None:
+    """The newest version the files hold, read from the record headers."""
     try:
-        data = (Path(settings.EXPORT_DIR) / f"{page_id}.manifest").read_bytes()
-        version, _, packed = data.partition(b"\n")
-        return int(version), Manifest.loads(packed)
-    except (OSError, ValueError, KeyError):
+        with (root / f"{page_id}.manifest").open("rb") as handle:
+            version = int(handle.readline())
+    except (OSError, ValueError):
+        return None
+    for base, newer, _ in _records(root / f"{page_id}.changes"):
+        version = newer if base == version else version
+    return version
+
+
+def _records(changes: Path) -> Iterator[tuple[int, int, bytes]]:
+    """(base, version, what changed) of each record; one torn by a crash ends them."""
+    with contextlib.suppress(FileNotFoundError), changes.open("rb") as handle:
+        while header := handle.readline():
+            try:
+                base, version, size = map(int, header.split())
+            except ValueError:
+                return
+            packed = handle.read(size)
+            if len(packed) < size:
+                return
+            yield base, version, packed
+
+
+def read_export(page_id: str) -> Exported | None:
+    """The version the page's tree holds, for starting while the database is down."""
+    root = Path(settings.EXPORT_DIR)
+    try:
+        data = (root / f"{page_id}.manifest").read_bytes()
+        head, _, packed = data.partition(b"\n")
+        version, manifest = int(head), Manifest.loads(packed)
+        for base, newer, changed in _records(root / f"{page_id}.changes"):
+            if base == version:  # records before the whole one was written again: skipped
+                version, manifest = newer, Manifest.loads(changed, manifest)
+        return version, manifest
+    except (OSError, ValueError, KeyError, zlib.error):
         return None
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.template.loader import render_to_string
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from heliograph.catalog import uptime
@@ -109,6 +110,19 @@ class UptimeView:
     @property
     def width(self) -> int:
         return len(self.bars) * BAR_STEP - (BAR_STEP - 3)
+
+    def svg(self) -> SafeString:
+        """Built here, not in the template: 90 bars a row, 20 rows, for every version."""
+        rects = "".join(
+            f"<rect x={b.x}{f' class={b.css}' if b.css else ''}>"
+            f"<title>{escape(b.title)}</title></rect>"
+            for b in self.bars
+        )
+        return format_html(
+            '<svg class="bars" viewBox="0 0 {} 34" preserveAspectRatio="none" role="img" '
+            'aria-label="{}">{}</svg>',
+            self.width, self.label, mark_safe(rects),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class SnapshotStore:
         self._install(pages, sites)
         self.database_ok, self._last_ok = True, time.monotonic()
         for known in new:  # for an nginx next to this node
-            export(known.page_id, known.version, known.manifest, known.manifest.dumps())
+            export(known.page_id, known.version, known.manifest)
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""

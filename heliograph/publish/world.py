@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.utils import timezone
 
 from heliograph.catalog import uptime
@@ -86,7 +86,12 @@ class World:
         return {c.pk: n for n, c in enumerate(self.components)}
 
     def affected(self, incident: Incident) -> list[Component]:
-        return sorted(incident.components.all(), key=lambda c: self.positions[c.pk])
+        # This world's components, not the incident's own: an incident kept from an
+        # earlier publish (IncidentCache) must still show today's names and statuses.
+        return sorted(
+            (self.components_by_id[c.pk] for c in incident.components.all()),
+            key=lambda c: self.positions[c.pk],
+        )
 
     def windows(self, incident: Incident) -> list[lifecycle.Window]:
         # Asked for by every update of an incident: worked out once per loaded incident.
@@ -158,15 +163,57 @@ def incidents_of(
             Prefetch(
                 "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
             ),
-            Prefetch("components", queryset=Component.objects.select_related("group")),
+            Prefetch("components", queryset=Component.objects.only("id")),
             changes,
         ).select_related("postmortem")
+    return _newest_first(loaded)
+
+
+def _newest_first(incidents: Iterable[Incident]) -> list[Incident]:
     # The id breaks ties, so any subset lists in the same order as the whole.
-    return sorted(loaded, key=lambda i: (i.created_at, i.pk), reverse=True)
+    return sorted(incidents, key=lambda i: (i.created_at, i.pk), reverse=True)
+
+
+class IncidentCache:
+    """The incidents one publish loaded, for the next publish in the same process: only
+    those a write has touched since (``forget``) and those not kept are read again.
+    Sound because every write marks the incidents it changes (catalog.Touch); the
+    publisher starts a new cache whenever another process may have published meanwhile.
+    What a publish did not use is let go after it (``next``), so it stays small."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, Incident] = {}
+        self.used: dict[str, Incident] = {}
+
+    def forget(self, ids: Iterable[str]) -> None:
+        for incident_id in ids:
+            self.kept.pop(incident_id, None)
+
+    def load(self, page: Page, ids: Iterable[str]) -> list[Incident]:
+        wanted = set(ids)
+        if missing := wanted - self.kept.keys():
+            self.kept.update((i.pk, i) for i in incidents_of(page, missing))
+        found = [self.kept[i] for i in wanted if i in self.kept]
+        self.used.update((i.pk, i) for i in found)
+        return _newest_first(found)
+
+    def next(self) -> IncidentCache:
+        self.kept, self.used = self.used, {}
+        return self
+
+
+def load_incidents(
+    page: Page, ids: Iterable[str], cache: IncidentCache | None, listed_only: bool = False
+) -> list[Incident]:
+    """``incidents_of`` these, through ``cache`` when there is one (it keeps whole ones)."""
+    return cache.load(page, ids) if cache else incidents_of(page, ids, listed_only)
 
 
 def load_world(
-    page: Page, now: datetime | None = None, incident_ids: Iterable[str] | None = None
+    page: Page,
+    now: datetime | None = None,
+    incident_ids: Iterable[str] | None = None,
+    cache: IncidentCache | None = None,
 ) -> World:
     """The page's world: every public incident, or only ``incident_ids``."""
     page.refresh_from_db()
@@ -175,7 +222,11 @@ def load_world(
         page=page,
         groups=list(page.groups.all()),
         components=list(page.components.select_related("group")),
-        incidents=incidents_of(page, incident_ids),
+        incidents=(
+            incidents_of(page)
+            if incident_ids is None
+            else load_incidents(page, incident_ids, cache)
+        ),
         timelines=recent_timelines(page, now),
         now=now,
         charts=public_charts(page, now),
@@ -190,11 +241,11 @@ def recent_timelines(page: Page, now: datetime) -> dict[str, list[StatusChange]]
     starts = page.components.annotate(
         lead=Subquery(leading.order_by("-at", "-id").values("id")[:1])
     ).values_list("lead", flat=True)
-    rows = StatusChange.objects.filter(
-        Q(component__page=page, at__gte=since) | Q(pk__in=[pk for pk in starts if pk])
-    )
+    # Two queries, not one with OR: that would scan every row of ten years' timeline.
+    recent = StatusChange.objects.filter(component__page=page, at__gte=since)
+    leads = StatusChange.objects.filter(pk__in=[pk for pk in starts if pk])
     timelines: dict[str, list[StatusChange]] = {}
-    for change in rows.order_by("at", "id"):
+    for change in sorted([*leads, *recent], key=lambda c: (c.at, c.pk)):
         timelines.setdefault(change.component_id, []).append(change)
     return timelines
 
