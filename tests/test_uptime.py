@@ -17,7 +17,13 @@ from heliograph.catalog.status import (
     OPERATIONAL,
     PARTIAL,
 )
-from heliograph.catalog.uptime import UptimePolicy, daily_uptime, overall
+from heliograph.catalog.uptime import (
+    UptimePolicy,
+    daily_uptime,
+    merge_days,
+    merged_daily_uptime,
+    overall,
+)
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEFAULT = UptimePolicy()
@@ -267,3 +273,31 @@ def test_it_never_rises_when_a_status_counts_more(scenario) -> None:
         assert (a.uptime is None) == (b.uptime is None)
         if a.uptime is not None:
             assert b.uptime <= a.uptime + 1e-12
+
+
+@given(st.lists(scenarios, min_size=1, max_size=4), st.integers(min_value=0, max_value=3))
+def test_it_adds_a_groups_members_up_day_by_day_however_far_the_clock_has_moved(
+    members, extra_days
+) -> None:
+    """A group's bars are its members' days added together, the days already over worked
+    out once: asking again later gives what working it all out again would."""
+    zone, start = ZoneInfo(members[0]["zone_start"][0]), members[0]["zone_start"][1]
+    columns = [
+        (tuple(sorted((start + timedelta(minutes=m), s) for m, s in member["changes"])),
+         start + timedelta(minutes=member["since"]), member["initial"])
+        for member in members
+    ]  # fmt: skip
+    days = days_between(start.date() - timedelta(days=1), start.date() + timedelta(days=8))
+    policy = members[0]["policy"]
+    for hours in (30, 30 + 24 * extra_days, 30 + 24 * extra_days + 7):
+        now = start + timedelta(hours=hours)
+        each = [
+            daily_uptime(timeline=t, since=since, now=now, days=days, zone=zone, policy=policy,
+                         initial_status=first)
+            for t, since, first in columns
+        ]  # fmt: skip
+        merged = merged_daily_uptime(columns=columns, now=now, days=days, zone=zone, policy=policy)
+        assert merged == merge_days(each)
+        assert sum((d.observed for d in merged), timedelta()) == sum(
+            (d.observed for column in each for d in column), timedelta()
+        )

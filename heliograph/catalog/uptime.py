@@ -66,6 +66,55 @@ def daily_uptime(
     return [known[day] if day in known else _day(day, segments, zone, policy) for day in days]
 
 
+# A component's column of days: its timeline, when it began, the status it began in.
+Column = tuple[tuple[tuple[datetime, str], ...], datetime, str]
+
+
+def merged_daily_uptime(
+    *, columns: Sequence[Column], now: datetime, days: Sequence[date], zone: ZoneInfo,
+    policy: UptimePolicy,
+) -> list[DayUptime]:  # fmt: skip
+    """Several components' days added together (a group's bars), as ``merge_days`` of
+    each one's ``daily_uptime``; days already over worked out once per set of timelines."""
+    over = tuple(day for day in days if _bounds(day, zone)[1] <= now)
+    known = dict(zip(over, _merged_over(tuple(columns), over, zone, policy), strict=True))
+    rest = [day for day in days if day not in known]
+    fresh = merge_days(
+        [[_day(day, _segments(t, since, now, first), zone, policy) for day in rest]
+         for t, since, first in columns]
+    )  # fmt: skip
+    known.update(zip(rest, fresh, strict=True))
+    return [known[day] for day in days]
+
+
+@lru_cache(maxsize=256)
+def _merged_over(
+    columns: tuple[Column, ...], days: tuple[date, ...], zone: ZoneInfo, policy: UptimePolicy
+) -> list[DayUptime]:
+    return merge_days(
+        [_days_over(t, since, days, zone, policy, first) for t, since, first in columns]
+    )
+
+
+def merge_days(columns: Sequence[Sequence[DayUptime]]) -> list[DayUptime]:
+    """Each day of several columns as one: observed time and status seconds added."""
+    merged = []
+    for same_day in zip(*columns, strict=True):
+        result = DayUptime(same_day[0].day)
+        up = 0.0
+        for member in same_day:
+            if member.uptime is None:
+                continue
+            result.observed += member.observed
+            up += member.observed.total_seconds() * member.uptime
+            for status, secs in member.seconds_by_status.items():
+                result.seconds_by_status[status] = result.seconds_by_status.get(status, 0) + secs
+        if result.observed:
+            result.uptime = up / result.observed.total_seconds()
+        merged.append(result)
+    return merged
+
+
 @lru_cache(maxsize=1024)
 def _days_over(
     timeline: tuple[tuple[datetime, str], ...], since: datetime, days: tuple[date, ...],

@@ -354,25 +354,6 @@ def uptime_view(name: str, days: Sequence[uptime.DayUptime]) -> UptimeView:
     return UptimeView(figure, label, bars)
 
 
-def merge_days(columns: Sequence[Sequence[uptime.DayUptime]]) -> list[uptime.DayUptime]:
-    """A group's day: its members' observed time and status seconds added together."""
-    merged = []
-    for same_day in zip(*columns, strict=True):
-        result = uptime.DayUptime(same_day[0].day)
-        up = 0.0
-        for member in same_day:
-            if member.uptime is None:
-                continue
-            result.observed += member.observed
-            up += member.observed.total_seconds() * member.uptime
-            for status, secs in member.seconds_by_status.items():
-                result.seconds_by_status[status] = result.seconds_by_status.get(status, 0) + secs
-        if result.observed:
-            result.uptime = up / result.observed.total_seconds()
-        merged.append(result)
-    return merged
-
-
 def _visible(component: Component) -> bool:
     return not (component.only_show_if_degraded and component.status == OPERATIONAL)
 
@@ -404,13 +385,14 @@ def group_row(group: ComponentGroup, world: World) -> Row | None:
         return None
     shown = [c for c in world.group_members(group) if c.showcase]
     days = {c.pk: world.uptime_days(c) for c in shown}
+    bars = uptime_view(group.name, world.merged_uptime_days(shown)) if shown else None
     status = world.group_status(group)
     return Row(
         name=group.name,
         status=_STATUS_CSS.get(status, "ok"),
         status_label=COMPONENT_STATUS_LABELS.get(status, status),
         description=group.description,
-        uptime=uptime_view(group.name, merge_days(list(days.values()))) if days else None,
+        uptime=bars,
         members=[component_row(c, days.get(c.pk), chart_views(world, c)) for c in members],
     )
 

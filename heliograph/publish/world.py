@@ -127,17 +127,29 @@ class World:
     def active_maintenance(self) -> list[Incident]:
         return [m for m in self.maintenance_list if m.status in ("in_progress", "verifying")]
 
-    def uptime_days(self, component: Component) -> list[uptime.DayUptime]:
+    @cached_property
+    def uptime_span(self) -> list[date]:
+        """The days the bars show, oldest first."""
         today = self.now.astimezone(self.zone).date()
-        days = [today - timedelta(days=n) for n in range(UPTIME_DAYS - 1, -1, -1)]
+        return [today - timedelta(days=n) for n in range(UPTIME_DAYS - 1, -1, -1)]
+
+    def uptime_days(self, component: Component) -> list[uptime.DayUptime]:
+        timeline, since, _ = self._column(component)
         return uptime.daily_uptime(
-            timeline=[(c.at, c.new_status) for c in self.timelines.get(component.pk, [])],
-            since=_began(component, self.zone),
-            now=self.now,
-            days=days,
-            zone=self.zone,
-            policy=self.page.uptime_policy,
-        )
+            timeline=timeline, since=since, now=self.now, days=self.uptime_span,
+            zone=self.zone, policy=self.page.uptime_policy,
+        )  # fmt: skip
+
+    def merged_uptime_days(self, members: Iterable[Component]) -> list[uptime.DayUptime]:
+        """A group's bars: its members' days added together."""
+        return uptime.merged_daily_uptime(
+            columns=[self._column(c) for c in members], now=self.now, days=self.uptime_span,
+            zone=self.zone, policy=self.page.uptime_policy,
+        )  # fmt: skip
+
+    def _column(self, component: Component) -> uptime.Column:
+        timeline = tuple((c.at, c.new_status) for c in self.timelines.get(component.pk, []))
+        return timeline, _began(component, self.zone), OPERATIONAL
 
 
 def _began(component: Component, zone: ZoneInfo) -> datetime:
