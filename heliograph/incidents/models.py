@@ -53,7 +53,13 @@ class Incident(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["page", "kind", "-created_at"])]
+        indexes = [
+            models.Index(fields=["page", "kind", "-created_at"]),
+            # What every published version lists (publish.scope): open, recent, changed.
+            models.Index(fields=["page", "status"]),
+            models.Index(fields=["page", "started_at"]),
+            models.Index(fields=["page", "updated_at"]),
+        ]
 
     def __str__(self) -> str:
         return self.name
