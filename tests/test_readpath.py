@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
+import time
 from io import StringIO
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +17,8 @@ from django.core.management import call_command
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.lib import heartbeat
+from heliograph.publish import build
+from heliograph.publish import store as store_module
 from heliograph.publish.build import publish_page
 from heliograph.publish.export import read_export
 from heliograph.publish.node import Node
@@ -196,3 +200,30 @@ def test_it_answers_503_when_a_body_is_gone_from_its_disk(
     missing = Response(app, f"/incidents/{incident.pk}")
     assert missing.status == 503 and missing.headers["Retry-After"] == "5"
     assert Response(app, "/").status == 200  # what it holds in memory it still serves
+
+
+def test_it_loads_new_versions_while_the_last_one_is_still_being_exported(
+    page: Page, cluster_a: Component, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linking a version's files (thousands on a node's first) never holds up the next."""
+    disk_free = threading.Event()
+    slow_export = store_module.export
+    monkeypatch.setattr(
+        store_module, "export", lambda *args: disk_free.wait(30) and slow_export(*args)
+    )
+    monkeypatch.setattr(build, "export", lambda *args: None)  # the node's export alone
+    publish_page(page)
+    store = SnapshotStore()
+    store.start_exporting()
+    store.refresh()
+    for status in ("major_outage", "degraded_performance"):
+        set_component_status(component=cluster_a, status=status)
+        newest = publish_page(page)
+        store.refresh()
+        assert newest is not None and store.sites[page.pk].version == newest.version
+    assert read_export(page.pk) is None  # nothing on disk yet
+    disk_free.set()
+    deadline = time.monotonic() + 10
+    while (read_export(page.pk) or (0,))[0] != newest.version and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (read_export(page.pk) or (0,))[0] == newest.version

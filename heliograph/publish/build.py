@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -91,6 +92,7 @@ _incidents: dict[str, IncidentCache] = {}  # what that publish loaded
 
 def publish_page(page: Page, full: bool = False, now: datetime | None = None) -> Known | None:
     """Publish the page's current version unless a snapshot of it already exists."""
+    started = time.monotonic()
     version = Page.objects.values_list("version", flat=True).get(pk=page.pk)
     if Snapshot.objects.filter(page=page, version__gte=version).exists():
         return None
@@ -116,8 +118,9 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
     except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
         log.error("could not export %s version %s: %s", page.name, version, exc)
     log.info(
-        "published %s version %s (%s, %d artifacts)", page.name, version,
+        "published %s version %s (%s, %d artifacts) in %.2f s", page.name, version,
         "in full" if touched is None else "what changed", len(sink.manifest.paths),
+        time.monotonic() - started,
     )  # fmt: skip
     return saved
 

@@ -89,6 +89,11 @@ class SnapshotStore:
     _poll_started: float | None = None  # monotonic time of the poll under way
     _last_ok: float = -1e9  # monotonic time the last successful poll ended
     _thread: threading.Thread | None = None
+    # Versions waiting for the export thread (the newest per page): linking a version's
+    # files, thousands on a node's first, must not hold up the next poll.
+    _unexported: dict[str, Known] = field(default_factory=dict)
+    _export_wanted: threading.Condition = field(default_factory=threading.Condition)
+    _exporting: bool = False
 
     def database_state(self) -> str:
         """``ok``, ``slow`` (a poll waits longer than it should) or ``unreachable``."""
@@ -135,7 +140,7 @@ class SnapshotStore:
         self._install(pages, sites)
         self.database_ok, self._last_ok = True, time.monotonic()
         for known in new:  # for an nginx next to this node
-            export(known.page_id, known.version, known.manifest)
+            self._export_soon(known)
 
     def load_export(self) -> None:
         """Start from the export folder: the last published state, no database needed."""
@@ -187,9 +192,35 @@ class SnapshotStore:
         background: a node must come up even while the database hangs."""
         self.load_export()
         guard.watch_state(self.database_state)
+        self.start_exporting()
         self._thread = threading.Thread(target=self._poll, name="snapshot-poll", daemon=True)
         self._thread.start()
         return self
+
+    def start_exporting(self) -> None:
+        """Export new versions from a thread of their own from now on."""
+        self._exporting = True
+        threading.Thread(target=self._export_loop, name="snapshot-export", daemon=True).start()
+
+    def _export_soon(self, known: Known) -> None:
+        if not self._exporting:  # not started (a command, a test): at once
+            export(known.page_id, known.version, known.manifest)
+            return
+        with self._export_wanted:
+            self._unexported[known.page_id] = known
+            self._export_wanted.notify()
+
+    def _export_loop(self) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        while True:
+            with self._export_wanted:
+                self._export_wanted.wait_for(lambda: bool(self._unexported))
+                pending, self._unexported = self._unexported, {}
+            for known in pending.values():
+                try:
+                    export(known.page_id, known.version, known.manifest)
+                except Exception:  # a full disk: the next version tries again
+                    log.exception("snapshot store: could not export version %s", known.version)
 
     def _poll(self) -> None:
         # Leave SIGINT/SIGTERM to the server's main thread, which must see them to stop.
