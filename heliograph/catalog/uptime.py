@@ -66,8 +66,9 @@ def daily_uptime(
     return [known[day] if day in known else _day(day, segments, zone, policy) for day in days]
 
 
+Timeline = tuple[tuple[datetime, str], ...]  # (moment, new status), oldest first
 # A component's column of days: its timeline, when it began, the status it began in.
-Column = tuple[tuple[tuple[datetime, str], ...], datetime, str]
+Column = tuple[Timeline, datetime, str]
 
 
 def merged_daily_uptime(

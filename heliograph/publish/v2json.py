@@ -60,16 +60,17 @@ def render_bounded(world: World) -> dict[str, tuple[str, bytes]]:
 
     unresolved = pick(world.unresolved)
     scheduled = pick(world.upcoming) + pick(world.active_maintenance)
+    components = components_json(world)
     documents: dict[str, Json] = {
         "summary.json": {
             "page": page,
             "status": status_json(world),
-            "components": components_json(world),
+            "components": components,
             "incidents": unresolved,
             "scheduled_maintenances": scheduled,
         },
         "status.json": {"page": page, "status": status_json(world)},
-        "components.json": {"page": page, "components": components_json(world)},
+        "components.json": {"page": page, "components": components},
         "incidents.json": {"page": page, "incidents": pick(world.incident_list[:RECENT])},
         "incidents/unresolved.json": {"page": page, "incidents": unresolved},
         "scheduled-maintenances.json": {
