@@ -91,7 +91,7 @@ DEBUG = os.environ.get("HELIOGRAPH_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["*"]  # public pages are served for any Host; pages map domains themselves
 EXPORT_DIR = DATA_DIR / "export"
 RUN_DIR = DATA_DIR / "run"  # heartbeats of this node's processes, for /healthz
-POLL_INTERVAL = _seconds("HELIOGRAPH_POLL_INTERVAL", 0.25, low=0.05)
+POLL_INTERVAL = _seconds("HELIOGRAPH_POLL_INTERVAL", 0.1, low=0.05)
 
 # How long one database call may wait before it is given up: a web request then answers
 # 503 instead of holding a thread. Background loops (worker, publisher) allow longer.
