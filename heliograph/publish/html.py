@@ -261,6 +261,19 @@ def update_label(update: IncidentUpdate) -> str:
 
 
 def event_view(incident: Incident, world: World, updates: bool = True) -> EventView:
+    """An incident as lists show it; kept with the incident object while its impact is
+    over (World.views), since then nothing but the incident itself changes it."""
+    key, views = (incident.pk, updates), world.views
+    kept = views.get(key) if views is not None else None
+    if kept is not None and kept[0] is incident:
+        return kept[1]
+    view = _event_view(incident, world, updates)
+    if views is not None and all(window.end for window in world.windows(incident)):
+        views[key] = (incident, view)
+    return view
+
+
+def _event_view(incident: Incident, world: World, updates: bool) -> EventView:
     zone = world.zone
     schedule = ""
     if incident.scheduled_for and incident.scheduled_until:

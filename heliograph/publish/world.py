@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cached_property
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -48,6 +49,9 @@ class World:
     _windows: dict[int, tuple[Incident, list[lifecycle.Window]]] = field(
         default_factory=dict, repr=False
     )
+    # Views of incidents (publish.html.event_view), by incident id and kind, shared with
+    # the next publish's world through IncidentCache; None (a full build): none kept.
+    views: dict[tuple[str, bool], tuple[Incident, Any]] | None = field(default=None, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -203,6 +207,7 @@ class IncidentCache:
     def __init__(self) -> None:
         self.kept: dict[str, Incident] = {}
         self.used: dict[str, Incident] = {}
+        self.views: dict[tuple[str, bool], tuple[Incident, Any]] = {}
 
     def forget(self, ids: Iterable[str]) -> None:
         for incident_id in ids:
@@ -218,6 +223,7 @@ class IncidentCache:
 
     def next(self) -> IncidentCache:
         self.kept, self.used = self.used, {}
+        self.views = {key: view for key, view in self.views.items() if key[0] in self.kept}
         return self
 
 
@@ -249,6 +255,7 @@ def load_world(
         timelines=recent_timelines(page, now),
         now=now,
         charts=public_charts(page, now),
+        views=cache.views if cache else None,
     )
 
 
