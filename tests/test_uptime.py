@@ -23,6 +23,7 @@ from heliograph.catalog.uptime import (
     merge_days,
     merged_daily_uptime,
     overall,
+    overall_uptime,
 )
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -301,3 +302,24 @@ def test_it_adds_a_groups_members_up_day_by_day_however_far_the_clock_has_moved(
         assert sum((d.observed for d in merged), timedelta()) == sum(
             (d.observed for column in each for d in column), timedelta()
         )
+
+
+@given(scenarios, st.integers(min_value=0, max_value=3))
+def test_it_gives_a_components_overall_figure_as_its_days_add_up(scenario, extra_days) -> None:
+    """The figure beside a component: the days already over summed once, then today."""
+    since, now, timeline, _ = run(scenario)
+    zone = ZoneInfo(scenario["zone_start"][0])
+    column = (tuple(timeline), since, scenario["initial"])
+    days = days_between(
+        since.astimezone(zone).date(), since.astimezone(zone).date() + timedelta(days=6)
+    )
+    for later in (now, now + timedelta(days=extra_days, hours=5)):
+        result = daily_uptime(
+            timeline=timeline, since=since, now=later, days=days, zone=zone,
+            policy=scenario["policy"], initial_status=scenario["initial"],
+        )  # fmt: skip
+        figure = overall_uptime(
+            column=column, now=later, days=days, zone=zone, policy=scenario["policy"]
+        )
+        expected = overall(result)
+        assert figure == (None if expected is None else pytest.approx(expected, abs=1e-9))

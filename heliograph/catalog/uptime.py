@@ -88,6 +88,33 @@ def merged_daily_uptime(
     return [known[day] for day in days]
 
 
+def overall_uptime(
+    *, column: Column, now: datetime, days: Sequence[date], zone: ZoneInfo, policy: UptimePolicy
+) -> float | None:
+    """``overall`` of the column's ``daily_uptime``, the days already over summed once."""
+    timeline, since, first = column
+    over = tuple(day for day in days if _bounds(day, zone)[1] <= now)
+    observed, up = _totals_over(timeline, since, over, zone, policy, first)
+    segments = _segments(timeline, since, now, first)
+    for day in set(days) - set(over):
+        result = _day(day, segments, zone, policy)
+        if result.uptime is not None:
+            observed += result.observed.total_seconds()
+            up += result.observed.total_seconds() * result.uptime
+    return up / observed if observed else None
+
+
+@lru_cache(maxsize=1024)
+def _totals_over(
+    timeline: Timeline, since: datetime, days: tuple[date, ...], zone: ZoneInfo,
+    policy: UptimePolicy, first: str,
+) -> tuple[float, float]:  # fmt: skip
+    """Seconds observed, and seconds up, over these days."""
+    finished = _days_over(timeline, since, days, zone, policy, first)
+    counted = [(d.observed.total_seconds(), d.uptime) for d in finished if d.uptime is not None]
+    return sum(s for s, _ in counted), sum(s * up for s, up in counted)
+
+
 @lru_cache(maxsize=256)
 def _merged_over(
     columns: tuple[Column, ...], days: tuple[date, ...], zone: ZoneInfo, policy: UptimePolicy

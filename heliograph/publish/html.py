@@ -378,16 +378,14 @@ def chart_views(world: World, component: Component) -> list[ChartView]:
     ]
 
 
-def component_row(
-    component: Component, days: list[uptime.DayUptime] | None, charts: list[ChartView] | None = None
-) -> Row:
+def component_row(component: Component, world: World) -> Row:
     return Row(
         name=component.name,
         status=_STATUS_CSS.get(component.status, "ok"),
         status_label=COMPONENT_STATUS_LABELS.get(component.status, component.status),
         description=component.description,
-        figure=percent(uptime.overall(days)) if days else "",
-        charts=charts or [],
+        figure=percent(world.uptime_figure(component)) if component.showcase else "",
+        charts=chart_views(world, component),
     )
 
 
@@ -397,7 +395,6 @@ def group_row(group: ComponentGroup, world: World) -> Row | None:
     if not members:
         return None
     shown = [c for c in world.group_members(group) if c.showcase]
-    days = {c.pk: world.uptime_days(c) for c in shown}
     bars = uptime_view(group.name, world.merged_uptime_days(shown)) if shown else None
     status = world.group_status(group)
     return Row(
@@ -406,7 +403,7 @@ def group_row(group: ComponentGroup, world: World) -> Row | None:
         status_label=COMPONENT_STATUS_LABELS.get(status, status),
         description=group.description,
         uptime=bars,
-        members=[component_row(c, days.get(c.pk), chart_views(world, c)) for c in members],
+        members=[component_row(c, world) for c in members],
     )
 
 
@@ -418,9 +415,9 @@ def component_rows(world: World) -> list[Row]:
     for component in world.components:
         if component.group_id is None:
             if _visible(component):
-                days = world.uptime_days(component) if component.showcase else None
-                row = component_row(component, days, chart_views(world, component))
-                row.uptime = uptime_view(component.name, days) if days else None
+                row = component_row(component, world)
+                if component.showcase:
+                    row.uptime = uptime_view(component.name, world.uptime_days(component))
                 rows.append(row)
         elif component.group_id not in seen and component.group_id in groups:
             seen.add(component.group_id)

@@ -151,6 +151,13 @@ class World:
             zone=self.zone, policy=self.page.uptime_policy,
         )  # fmt: skip
 
+    def uptime_figure(self, component: Component) -> float | None:
+        """Its uptime over the bars' days (``overall`` of ``uptime_days``)."""
+        return uptime.overall_uptime(
+            column=self._column(component), now=self.now, days=self.uptime_span,
+            zone=self.zone, policy=self.page.uptime_policy,
+        )  # fmt: skip
+
     def merged_uptime_days(self, members: Iterable[Component]) -> list[uptime.DayUptime]:
         """A group's bars: its members' days added together."""
         return uptime.merged_daily_uptime(
