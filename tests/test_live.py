@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
+import urllib.request
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,50 @@ def test_it_answers_304_and_head_over_http(demo_server: Server) -> None:
     _, headers, _ = demo_server.get("/api/v2/status.json")
     status, _, body = demo_server.get("/api/v2/status.json", {"If-None-Match": headers["ETag"]})
     assert status == 304 and body == b""
+
+
+def both_forms(server: Server, path: str) -> tuple[Message, bytes, Message, bytes]:
+    """The plain and the gzip answer to ``path`` from one version (a test before may
+    still be publishing one)."""
+    for _ in range(20):
+        _, plain_headers, plain = server.get(path, {"Accept-Encoding": "identity"})
+        _, headers, packed = server.get(path, {"Accept-Encoding": "gzip, deflate, br"})
+        if headers["X-Heliograph-Version"] == plain_headers["X-Heliograph-Version"]:
+            return plain_headers, plain, headers, packed
+    raise AssertionError(f"{path} changed version on every try")
+
+
+@pytest.mark.parametrize("path", ["/", "/history.atom"])
+def test_it_sends_gzip_over_http_only_to_clients_that_take_it(
+    demo_server: Server, path: str
+) -> None:
+    plain_headers, plain, headers, packed = both_forms(demo_server, path)
+    assert headers["Content-Encoding"] == "gzip" and gzip.decompress(packed) == plain
+    assert int(headers["Content-Length"]) == len(packed) < len(plain)
+    assert headers["Vary"] == plain_headers["Vary"] == "Accept-Encoding"
+    assert "Content-Encoding" not in plain_headers
+    for refused in ("gzip;q=0", "br", ""):
+        status, got, _ = demo_server.get(path, {"Accept-Encoding": refused} if refused else {})
+        assert status == 200 and "Content-Encoding" not in got, refused
+    for etag in (plain_headers["ETag"], headers["ETag"]):
+        for accepted in ("gzip", "identity"):
+            asked = {"Accept-Encoding": accepted, "If-None-Match": etag}
+            assert demo_server.get(path, asked)[0] == 304, (etag, accepted)
+
+
+def test_it_answers_head_for_either_form_over_http(demo_server: Server) -> None:
+    plain_headers, plain, headers, packed = both_forms(demo_server, "/")
+    for accepted, length, encoding in (
+        ("gzip", len(packed), "gzip"),
+        ("identity", len(plain), None),
+    ):
+        request = urllib.request.Request(
+            demo_server.url + "/", method="HEAD", headers={"Accept-Encoding": accepted}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200 and response.read() == b""
+            assert int(response.headers["Content-Length"]) == length
+            assert response.headers["Content-Encoding"] == encoding
 
 
 def test_it_shows_a_cli_change_on_the_page(demo_server: Server) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import shutil
 import threading
 import time
@@ -16,11 +17,13 @@ from django.core.management import call_command
 
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
+from heliograph.incidents.services import delete_incident
 from heliograph.lib import heartbeat
 from heliograph.publish import build
 from heliograph.publish import store as store_module
 from heliograph.publish.build import publish_page
 from heliograph.publish.export import read_export
+from heliograph.publish.models import Blob
 from heliograph.publish.node import Node
 from heliograph.publish.store import SnapshotStore
 
@@ -227,3 +230,116 @@ def test_it_loads_new_versions_while_the_last_one_is_still_being_exported(
     while (read_export(page.pk) or (0,))[0] != newest.version and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (read_export(page.pk) or (0,))[0] == newest.version
+
+
+BROWSER = "gzip, deflate, br, zstd"  # what Chromium and Firefox send
+
+
+def test_it_sends_browsers_the_gzip_form_of_a_page(app: Node) -> None:
+    plain = Response(app, "/")
+    packed = Response(app, "/", accept_encoding=BROWSER)
+    assert packed.status == 200 and packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body
+    assert len(packed.body) < len(plain.body) / 3
+    assert packed.headers["Vary"] == plain.headers["Vary"] == "Accept-Encoding"
+    assert packed.headers["Content-Type"] == plain.headers["Content-Type"]
+    assert packed.headers["ETag"] != plain.headers["ETag"]  # other bytes, other validator
+
+
+@pytest.mark.parametrize(
+    "accepted", ["", "identity", "br", "gzip;q=0", "x-gzip; q=0.000", "*;q=0", "*, gzip;q=0"]
+)
+def test_it_sends_the_plain_body_to_clients_that_do_not_take_gzip(app: Node, accepted: str) -> None:
+    got = Response(app, "/", accept_encoding=accepted)
+    assert got.status == 200 and "Content-Encoding" not in got.headers
+    assert b"Cluster A" in got.body and got.headers["Vary"] == "Accept-Encoding"
+
+
+@pytest.mark.parametrize("accepted", ["gzip", "GZIP;q=0.5", "x-gzip", "*", "br;q=1, gzip;q=0.1"])
+def test_it_reads_each_way_of_accepting_gzip(app: Node, accepted: str) -> None:
+    assert Response(app, "/", accept_encoding=accepted).headers["Content-Encoding"] == "gzip"
+
+
+def test_it_answers_304_to_the_etag_of_either_form(app: Node) -> None:
+    plain = Response(app, "/").headers["ETag"]
+    packed = Response(app, "/", accept_encoding=BROWSER).headers["ETag"]
+    for client in ("", BROWSER):
+        for held in (plain, packed, f'W/{packed}, "other"'):
+            again = Response(app, "/", accept_encoding=client, if_none_match=held)
+            assert again.status == 304 and again.body == b"", (client, held)
+            assert again.headers["ETag"] in held and again.headers["Vary"] == "Accept-Encoding"
+    stale = Response(app, "/", accept_encoding=BROWSER, if_none_match='"an-old-version-gzip"')
+    assert stale.status == 200 and stale.headers["ETag"] == packed
+
+
+def test_it_answers_head_for_the_gzip_form(app: Node) -> None:
+    packed = Response(app, "/history.atom", accept_encoding="gzip")
+    head = Response(app, "/history.atom", method="HEAD", accept_encoding="gzip")
+    assert head.status == 200 and head.body == b""
+    assert (
+        head.headers["Content-Encoding"] == "gzip"
+        and head.headers["ETag"] == packed.headers["ETag"]
+    )
+    assert int(head.headers["Content-Length"]) == len(packed.body)
+
+
+def test_it_leaves_small_documents_uncompressed(app: Node) -> None:
+    status = Response(app, "/api/v2/status.json", accept_encoding=BROWSER)
+    assert status.status == 200 and len(status.body) < 1024
+    assert "Content-Encoding" not in status.headers and "Vary" not in status.headers
+
+
+def test_it_sends_the_gzip_form_of_an_old_page_read_from_disk(
+    app: Node, page: Page, incident: Any
+) -> None:
+    path = f"/incidents/{incident.pk}"
+    assert app.store.sites[page.pk].entries[path].body is None  # on disk, not in memory
+    packed = Response(app, path, accept_encoding=BROWSER)
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == Response(app, path).body
+
+
+def test_it_serves_the_gzip_form_the_publisher_stored_without_compressing_again(
+    page: Page, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    publish_page(page)
+    shutil.rmtree(export_dir)  # a node of its own, which has only the database
+    monkeypatch.setattr(gzip, "compress", lambda *_, **__: pytest.fail("compressed again"))
+    store = SnapshotStore()
+    store.refresh()
+    packed = Response(node(store), "/", accept_encoding=BROWSER)
+    assert packed.headers["Content-Encoding"] == "gzip" and b"Cluster A" in gzip.decompress(
+        packed.body
+    )
+
+
+def test_it_compresses_bodies_stored_before_they_had_a_gzip_form(
+    page: Page, export_dir: Path
+) -> None:
+    publish_page(page)
+    Blob.objects.update(gzipped=None)  # published by an earlier release
+    shutil.rmtree(export_dir)
+    store = SnapshotStore()
+    store.refresh()
+    packed = Response(node(store), "/", accept_encoding=BROWSER)
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert (export_dir / page.pk / "index.html.gz").exists()  # and nginx has it too
+
+
+def test_it_exports_the_gzip_form_beside_each_file_for_nginx(
+    app: Node, page: Page, incident: Any, export_dir: Path
+) -> None:
+    tree = export_dir / page.pk
+    for name in ("index.html", f"incidents/{incident.pk}/index.html", "history.atom"):
+        assert gzip.decompress((tree / f"{name}.gz").read_bytes()) == (tree / name).read_bytes()
+    assert not (tree / "api/v2/status.json.gz").exists()  # too small to pay
+
+
+def test_it_removes_a_deleted_incidents_files_and_their_gzip_forms(
+    app: Node, page: Page, incident: Any, export_dir: Path
+) -> None:
+    folder = export_dir / page.pk / "incidents" / incident.pk
+    assert (folder / "index.html.gz").exists()
+    delete_incident(incident=incident)
+    publish_page(page)
+    assert not folder.exists()

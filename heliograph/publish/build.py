@@ -64,10 +64,10 @@ class Sink:
         self.manifest.paths.pop(path, None)
 
     def flush(self) -> None:
-        store_blobs(self.page_id, self.pending)
+        zipped = store_blobs(self.page_id, self.pending)  # gzip forms of the new bodies
         folder = blob_folder(self.page_id)
         for name, body in self.pending.items():
-            folder.write(name, body)
+            folder.write(name, body, zipped.get(name))
         self.pending = {}
 
 

@@ -1,15 +1,17 @@
 """The export folder: what nginx serves from disk, and what a node starts from.
 
     export/<page id>/              the tree nginx serves; each file a hard link to a body
-    export/<page id>.blobs/<name>  every body once, named by its hash, never changed
+    export/<page id>.blobs/<name>  every body once, named by its hash, never changed;
+                                   <name>.gz its gzip form, where it has one
     export/<page id>.manifest      a version the tree held, and its whole manifest
     export/<page id>.changes       each version since, as what changed from the one before
     export/sites.json              which pages exist and the domains they answer
 
-A new version links only the files that changed, each replaced by an atomic rename, so
-it costs what changed, not the page's whole history; files a version no longer has go.
-Its manifest, too, is appended as what changed; the whole one is written again only
-every WHOLE_EVERY versions.
+Each file of the tree has its gzip form beside it (``index.html.gz``, for nginx's
+``gzip_static``) where it has one. A new version links only the files that changed,
+each replaced by an atomic rename, so it costs what changed, not the page's whole
+history; files a version no longer has go. Its manifest, too, is appended as what
+changed; the whole one is written again only every WHOLE_EVERY versions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from heliograph.publish.encoding import SUFFIX, gzip_of
 from heliograph.publish.manifest import Entry, Manifest, blob_name, export_file_path
 from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, WHOLE_EVERY, fetch_blobs
 
@@ -33,19 +36,31 @@ Exported = tuple[int, Manifest]  # the version the tree holds, and its manifest
 
 
 class BlobFolder:
-    """A page's bodies on this node's disk, by blob name."""
+    """A page's bodies on this node's disk, by blob name, each with its gzip form (the
+    same name + ``.gz``) where it has one."""
 
     def __init__(self, page_id: str) -> None:
         self.page_id = page_id
         self.path = Path(settings.EXPORT_DIR) / f"{page_id}.blobs"
         self._names: set[str] | None = None
-        self.spare: dict[str, bytes] = {}  # bodies a full disk would not take
+        self._zipped: set[str] = set()  # the names whose gzip form is on disk
+        self.spare: dict[str, bytes] = {}  # files a full disk would not take
 
     @property
     def names(self) -> set[str]:
+        return self._names if self._names is not None else self._scan()
+
+    @property
+    def zipped(self) -> set[str]:
         if self._names is None:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._names = {p.name for p in self.path.iterdir() if not p.name.startswith(".")}
+            self._scan()
+        return self._zipped
+
+    def _scan(self) -> set[str]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        files = {p.name for p in self.path.iterdir() if not p.name.startswith(".")}
+        self._zipped = {n.removesuffix(SUFFIX) for n in files if n.endswith(SUFFIX)}
+        self._names = {n for n in files if not n.endswith(SUFFIX)}
         return self._names
 
     def file(self, name: str) -> Path:
@@ -58,40 +73,63 @@ class BlobFolder:
         spare = self.spare.get(name)
         return spare if spare is not None else self.file(name).read_bytes()
 
-    def write(self, name: str, body: bytes) -> None:
+    def gzipped(self, name: str) -> bytes | None:
+        """The body's gzip form; None when it has none here."""
+        if (spare := self.spare.get(name + SUFFIX)) is not None:
+            return spare
+        if name not in self.zipped:
+            return None
+        try:
+            return self.file(name + SUFFIX).read_bytes()
+        except OSError:  # gone: the plain body still serves everyone
+            return None
+
+    def write(self, name: str, body: bytes, zipped: bytes | None = None) -> None:
+        """Keep a body and its gzip form (``zipped``, or compressed here if that pays). The
+        form goes first: a body on disk has its form beside it, for nginx to link."""
         if self.has(name):
             return
+        zipped = zipped if zipped is not None else gzip_of(body)
+        if zipped is not None and self._put(name + SUFFIX, zipped):
+            self.zipped.add(name)
+        if self._put(name, body):
+            self.names.add(name)
+
+    def _put(self, name: str, data: bytes) -> bool:
         temp = self.path / f".{name}.{os.getpid()}.tmp"
         try:
-            temp.write_bytes(body)
+            temp.write_bytes(data)
             temp.chmod(0o644)
             temp.replace(self.file(name))
         except OSError:  # the disk is full: serve it from memory rather than not at all
             temp.unlink(missing_ok=True)
-            self.spare[name] = body
-            return
-        self.names.add(name)
+            self.spare[name] = data
+            return False
+        return True
 
     def fill(self, names: Iterable[str], progress: Callable[[], None] = lambda: None) -> None:
         """Fetch from the database the bodies named that this node lacks."""
         if not self.path.is_dir():  # removed by hand: what this process wrote is gone too
             self._names = None
         missing = {name for name in names if not self.has(name)}
-        for n, (name, body) in enumerate(fetch_blobs(self.page_id, missing), 1):
-            self.write(name, body)
+        for n, (name, body, zipped) in enumerate(fetch_blobs(self.page_id, missing), 1):
+            self.write(name, body, zipped)
             if n % BATCH == 0:
                 progress()
         if still := {name for name in missing if not self.has(name)}:
             raise LookupError(f"{len(still)} artifact bodies are missing from the database")
 
     def collect(self, keep: set[str]) -> None:
-        """Remove bodies ``keep`` does not list, once old enough that no node still
-        serving the previous version reads them."""
+        """Remove bodies ``keep`` does not list (and their gzip forms), once old enough
+        that no node still serving the previous version reads them."""
         cutoff = time.time() - ORPHAN_AGE.total_seconds()
-        for name in list(self.names - keep):
+        for name in list((self.names | self.zipped) - keep):
             with contextlib.suppress(FileNotFoundError):
-                if self.file(name).stat().st_mtime < cutoff:
-                    self.file(name).unlink()
+                zipped = self.file(name + SUFFIX)
+                if (self.file(name) if name in self.names else zipped).stat().st_mtime < cutoff:
+                    zipped.unlink(missing_ok=True)
+                    self.zipped.discard(name)
+                    self.file(name).unlink(missing_ok=True)
                     self.names.discard(name)
 
 
@@ -109,9 +147,13 @@ def blob_folder(page_id: str) -> BlobFolder:
 def entries_of(manifest: Manifest, folder: BlobFolder) -> dict[str, Entry]:
     """The version's entries: bounded documents in memory, the rest read when asked."""
     return {
-        path: Entry(kind, etag, folder.read(blob_name(etag)) if path in manifest.bounded else None)
+        path: Entry(kind, etag, *_in_memory(folder, blob_name(etag), path in manifest.bounded))
         for path, (etag, kind) in manifest.paths.items()
     }
+
+
+def _in_memory(folder: BlobFolder, name: str, bounded: bool) -> tuple[bytes | None, bytes | None]:
+    return (folder.read(name), folder.gzipped(name)) if bounded else (None, None)
 
 
 def export(page_id: str, version: int, manifest: Manifest) -> None:
@@ -131,8 +173,9 @@ def export(page_id: str, version: int, manifest: Manifest) -> None:
         changed = manifest.changed_since(current[1] if current else None)
         folder.fill(blob_name(etag) for etag, _ in changed.values())
         for path, (etag, _) in changed.items():
-            _link(folder.file(blob_name(etag)), tree / export_file_path(path))
+            _link_body(folder, blob_name(etag), tree / export_file_path(path))
         for path in (current[1].paths if current else {}).keys() - manifest.paths.keys():
+            _remove(tree, export_file_path(path) + SUFFIX)
             _remove(tree, export_file_path(path))
         _write_manifest(root, page_id, version, manifest, current)
     if len(folder.names) > 2 * len(manifest.paths) + 200:
@@ -221,6 +264,17 @@ def _locked(lock: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _link_body(folder: BlobFolder, name: str, target: Path) -> None:
+    """The body at ``target``, its gzip form at ``target``.gz for nginx's gzip_static; an
+    earlier body's form goes when this one has none."""
+    zipped = target.with_name(target.name + SUFFIX)
+    if name in folder.zipped:
+        _link(folder.file(name + SUFFIX), zipped)
+    else:
+        zipped.unlink(missing_ok=True)
+    _link(folder.file(name), target)
 
 
 def _link(body: Path, target: Path) -> None:

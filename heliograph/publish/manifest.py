@@ -17,6 +17,7 @@ class Entry:
     content_type: str
     etag: str
     body: bytes | None  # None: kept on disk, read when asked for (publish.export)
+    gzipped: bytes | None = None  # its gzip form, where it has one (publish.encoding)
 
 
 def etag_of(body: bytes) -> str:

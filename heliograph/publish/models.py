@@ -27,6 +27,9 @@ class Blob(models.Model):
     page = models.ForeignKey(Page, models.CASCADE, related_name="blobs")
     name = models.CharField(max_length=32)  # publish.manifest.blob_name of its ETag
     body = models.BinaryField()
+    # The body gzip-compressed once here for clients that accept it (publish.encoding);
+    # None where that does not pay, or for a body stored before.
+    gzipped = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

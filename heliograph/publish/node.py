@@ -38,7 +38,7 @@ class Node:
             headers = scope.headers
             answer = self.read_path.answer(
                 scope.method, path, headers.get("host", ""), headers.get("if-none-match", ""),
-                fresh=FRESH_HEADER in headers,
+                fresh=FRESH_HEADER in headers, accept_encoding=headers.get("accept-encoding", ""),
             )  # fmt: skip
         if answer is None and guard.database_state() == "unreachable":
             answer = Answer(*outage.refusal(path))

@@ -1,16 +1,18 @@
 """The public read path: public URLs answered from the in-memory snapshot.
 
 No middleware, no query, no thread: the request is matched against the current snapshot
-and the stored bytes go out with ETag/304, caching, CORS and HEAD. Each answer's headers
-are built once per published version, not per request. Everything else (the console,
+and the stored bytes go out with ETag/304, caching, CORS and HEAD; the gzip form stored
+with a body (compressed once, at publish) to clients that accept it. Each answer's
+headers are built once per published version, not per request. Everything else (the console,
 the Manage API, subscribing) is Django's, and ``answer`` returns None for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from heliograph.lib import cors
+from heliograph.publish.encoding import MIN_SIZE, accepts_gzip, gzip_etag, gzip_of
 from heliograph.publish.manifest import Entry, blob_name
 from heliograph.publish.store import Site, SnapshotStore
 
@@ -43,12 +45,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class Prepared:
-    """An entry's 200 and 304 answers, ready to send."""
+    """An entry's 200, 304 and HEAD answers, ready to send; ``gzip``: the same for its
+    gzip form, when it has one."""
 
     etag: str
     ok: Answer
     not_modified: Answer
     head: Answer
+    gzip: Prepared | None = None
 
 
 CANNOT_VOUCH = Answer(
@@ -75,8 +79,9 @@ class ReadPath:
         self.store = store
 
     def answer(
-        self, method: str, path: str, host: str, if_none_match: str, fresh: bool = False
-    ) -> Answer | None:
+        self, method: str, path: str, host: str, if_none_match: str, fresh: bool = False,
+        accept_encoding: str = "",
+    ) -> Answer | None:  # fmt: skip
         """The answer to a public request; None when the path is Django's.
 
         ``fresh``: the balancer asks only for what this node can vouch is current; a node
@@ -95,12 +100,24 @@ class ReadPath:
                 return UNAVAILABLE
             if prepared is None:
                 return not_found(site, path, method)
-            if if_none_match and prepared.etag in if_none_match:
-                return prepared.not_modified
-            return prepared.ok if method == "GET" else prepared.head
+            chosen = prepared
+            if prepared.gzip is not None and accepts_gzip(accept_encoding):
+                chosen = prepared.gzip
+            if if_none_match and (held := _held(prepared, chosen, if_none_match)) is not None:
+                return held.not_modified
+            return chosen.ok if method == "GET" else chosen.head
         if method == "OPTIONS":
             return Answer(204, [*cors.preflight(READ_METHODS), *_protections(site)], b"")
         return not_allowed(path, site)
+
+
+def _held(prepared: Prepared, chosen: Prepared, if_none_match: str) -> Prepared | None:
+    """The form whose ETag the client sent: both are current, so either gets its 304
+    (a cache holding the other form keeps using it)."""
+    if chosen.etag in if_none_match or if_none_match.strip() == "*":
+        return chosen
+    other = prepared.gzip if chosen is prepared else prepared
+    return other if other is not None and other.etag in if_none_match else None
 
 
 def _prepared(site: Site, path: str) -> Prepared | None:
@@ -115,26 +132,43 @@ def _prepared(site: Site, path: str) -> Prepared | None:
         return None
     if entry.body is None:  # an old incident or quarter: on disk, kept while in demand
         return _from_disk(site, path, entry)
-    prepared = site.prepared[path] = _prepare(entry, entry.body, site)  # threads agree
-    return prepared
+    prepared = site.prepared[path] = _prepare(entry, entry.body, entry.gzipped, site)
+    return prepared  # (threads agree)
 
 
 def _from_disk(site: Site, path: str, entry: Entry) -> Prepared:
     assert site.folder is not None
-    body = site.folder.read(blob_name(entry.etag))  # OSError: answered 503 by ``answer``
-    prepared = _prepare(entry, body, site)
+    name = blob_name(entry.etag)
+    body = site.folder.read(name)  # OSError: answered 503 by ``answer``
+    prepared = _prepare(entry, body, site.folder.gzipped(name), site)
     site.recent[path] = prepared
     while len(site.recent) > KEEP_RECENT:
         site.recent.popitem(last=False)
     return prepared
 
 
-def _prepare(entry: Entry, body: bytes, site: Site) -> Prepared:
-    headers = [*common(site), ("ETag", entry.etag), ("X-Heliograph-Version", str(site.version))]
+def _prepare(entry: Entry, body: bytes, zipped: bytes | None, site: Site) -> Prepared:
+    headers = [*common(site), ("X-Heliograph-Version", str(site.version))]
+    if zipped is None and len(body) >= MIN_SIZE:  # a body stored before bodies had a form
+        zipped = gzip_of(body)
+    if zipped is None:
+        return _answers(entry.etag, headers, [("Content-Type", entry.content_type)], body)
+    headers.append(("Vary", "Accept-Encoding"))
+    gzip = _answers(
+        gzip_etag(entry.etag), headers,
+        [("Content-Type", entry.content_type), ("Content-Encoding", "gzip")], zipped,
+    )  # fmt: skip
+    plain = _answers(entry.etag, headers, [("Content-Type", entry.content_type)], body)
+    return replace(plain, gzip=gzip)
+
+
+def _answers(etag: str, headers: Headers, content: Headers, body: bytes) -> Prepared:
+    """200, 304 and HEAD with these headers; ``content``: those of the body, not in a 304."""
+    headers = [*headers, ("ETag", etag)]
     # Granian adds Content-Length to a body; HEAD has none, so it states the GET's.
-    ok = Answer(200, [*headers, ("Content-Type", entry.content_type)], body)
-    head = _with_body(200, headers, entry.content_type, body, "HEAD")
-    return Prepared(entry.etag, ok, Answer(304, headers, b""), head)
+    ok = Answer(200, [*headers, *content], body)
+    head = Answer(200, [*headers, *content, ("Content-Length", str(len(body)))], b"")
+    return Prepared(etag, ok, Answer(304, headers, b""), head)
 
 
 def common(site: Site | None) -> Headers:

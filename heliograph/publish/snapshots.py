@@ -14,6 +14,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from heliograph.catalog.models import Page, Touch
+from heliograph.publish.encoding import gzip_of
 from heliograph.publish.manifest import Manifest
 from heliograph.publish.models import Blob, Snapshot
 
@@ -94,26 +95,31 @@ def _whole(found: QuerySet[Snapshot], version: int) -> Manifest:
     return manifest
 
 
-def store_blobs(page_id: str, bodies: dict[str, bytes]) -> None:
-    """Store the bodies (by blob name) this page does not have yet."""
-    names = list(bodies)
+def store_blobs(page_id: str, bodies: dict[str, bytes]) -> dict[str, bytes | None]:
+    """Store the bodies (by blob name) this page does not have yet, each with its gzip
+    form, compressed here once for every node; returns those forms, by name."""
+    names, zipped = list(bodies), dict[str, bytes | None]()
     for start in range(0, len(names), BATCH):
         chunk = names[start : start + BATCH]
         known = set(
             Blob.objects.filter(page_id=page_id, name__in=chunk).values_list("name", flat=True)
         )
+        new = [n for n in chunk if n not in known]
+        zipped.update((n, gzip_of(bodies[n])) for n in new)
         Blob.objects.bulk_create(
-            [Blob(page_id=page_id, name=n, body=bodies[n]) for n in chunk if n not in known],
+            [Blob(page_id=page_id, name=n, body=bodies[n], gzipped=zipped[n]) for n in new],
             ignore_conflicts=True,  # another publisher stored the same body meanwhile
         )
+    return zipped
 
 
-def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes, bytes | None]]:
+    """(name, body, its gzip form or None) of each body named that is stored."""
     wanted = list(names)
     for start in range(0, len(wanted), BATCH):
         rows = Blob.objects.filter(page_id=page_id, name__in=wanted[start : start + BATCH])
-        for name, body in rows.values_list("name", "body"):
-            yield name, bytes(body)
+        for name, body, zipped in rows.values_list("name", "body", "gzipped"):
+            yield name, bytes(body), None if zipped is None else bytes(zipped)
 
 
 def save_snapshot(
