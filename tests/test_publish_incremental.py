@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 from collections.abc import Callable
 from datetime import timedelta
 from io import StringIO
@@ -141,7 +142,7 @@ def short_chains(monkeypatch: pytest.MonkeyPatch) -> None:
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), writes=st.lists(st.sampled_from(WRITES), min_size=1, max_size=6))
 def test_it_renders_what_changed_exactly_as_a_full_build(
-    world: Page, data: st.DataObject, writes: list[Write]
+    world: Page, data: st.DataObject, writes: list[Write], export_dir: Path
 ) -> None:
     store = SnapshotStore()
     with transaction.atomic():
@@ -159,8 +160,20 @@ def test_it_renders_what_changed_exactly_as_a_full_build(
             store.refresh()  # a node, following version after version
             served = {path: entry.etag for path, entry in store.sites[world.pk].entries.items()}
             assert served == {path: etag for path, (etag, _) in full.paths.items()}
+            assert_gzip_forms_match(export_dir / world.pk)
             assert (incremental.quarters, incremental.live) == (full.quarters, full.live)
         transaction.set_rollback(True)
+
+
+def assert_gzip_forms_match(tree: Path) -> None:
+    """Each exported file of 1 kB or more has its gzip form beside it for nginx, holding
+    exactly that file: never an earlier version's."""
+    for file in tree.rglob("*"):
+        if file.is_file() and file.suffix != ".gz":
+            packed = file.with_name(file.name + ".gz")
+            assert packed.exists() == (file.stat().st_size >= 1024), file
+            if packed.exists():
+                assert gzip.decompress(packed.read_bytes()) == file.read_bytes(), file
 
 
 def test_it_renders_only_what_a_write_touched(world: Page, cluster_a: Component) -> None:

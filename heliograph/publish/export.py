@@ -30,7 +30,7 @@ from django.conf import settings
 
 from heliograph.publish.encoding import SUFFIX, gzip_of
 from heliograph.publish.manifest import Entry, Manifest, blob_name, export_file_path
-from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, WHOLE_EVERY, fetch_blobs
+from heliograph.publish.snapshots import BATCH, ORPHAN_AGE, WHOLE_EVERY, fetch_stored
 
 Exported = tuple[int, Manifest]  # the version the tree holds, and its manifest
 
@@ -112,7 +112,7 @@ class BlobFolder:
         if not self.path.is_dir():  # removed by hand: what this process wrote is gone too
             self._names = None
         missing = {name for name in names if not self.has(name)}
-        for n, (name, body, zipped) in enumerate(fetch_blobs(self.page_id, missing), 1):
+        for n, (name, body, zipped) in enumerate(fetch_stored(self.page_id, missing), 1):
             self.write(name, body, zipped)
             if n % BATCH == 0:
                 progress()

@@ -113,7 +113,11 @@ def store_blobs(page_id: str, bodies: dict[str, bytes]) -> dict[str, bytes | Non
     return zipped
 
 
-def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes, bytes | None]]:
+def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    return ((name, body) for name, body, _ in fetch_stored(page_id, names))
+
+
+def fetch_stored(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes, bytes | None]]:
     """(name, body, its gzip form or None) of each body named that is stored."""
     wanted = list(names)
     for start in range(0, len(wanted), BATCH):
