@@ -317,7 +317,8 @@ def test_it_compresses_bodies_stored_before_they_had_a_gzip_form(
     page: Page, export_dir: Path
 ) -> None:
     publish_page(page)
-    Blob.objects.update(gzipped=None)  # published by an earlier release
+    for blob in Blob.objects.exclude(gzipped=None):  # as an earlier release stored them
+        Blob.objects.filter(pk=blob.pk).update(body=gzip.decompress(blob.gzipped), gzipped=None)
     shutil.rmtree(export_dir)
     store = SnapshotStore()
     store.refresh()

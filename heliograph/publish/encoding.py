@@ -31,10 +31,15 @@ def gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gzip"'
 
 
-@lru_cache(maxsize=256)  # browsers send a handful of distinct values
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether a request's Accept-Encoding takes gzip (RFC 9110 §12.5.3): ``gzip`` (or
     ``x-gzip``, or ``*`` when gzip is not named) with a weight above 0. No header: no."""
+    if len(accept_encoding) <= 200:  # what browsers send; odd long ones are not kept
+        return _accepts_gzip(accept_encoding)
+    return _parse(accept_encoding)
+
+
+def _parse(accept_encoding: str) -> bool:
     named: float | None = None
     anything: float | None = None
     for item in accept_encoding.split(","):
@@ -47,6 +52,9 @@ def accepts_gzip(accept_encoding: str) -> bool:
     if named is not None:
         return named > 0
     return anything is not None and anything > 0
+
+
+_accepts_gzip = lru_cache(maxsize=256)(_parse)  # browsers send a handful of values
 
 
 def _weight(params: str) -> float:

@@ -26,9 +26,9 @@ class Blob(models.Model):
 
     page = models.ForeignKey(Page, models.CASCADE, related_name="blobs")
     name = models.CharField(max_length=32)  # publish.manifest.blob_name of its ETag
-    body = models.BinaryField()
-    # The body gzip-compressed once here for clients that accept it (publish.encoding);
-    # None where that does not pay, or for a body stored before.
+    body = models.BinaryField()  # empty when stored as ``gzipped`` only
+    # The body gzip-compressed once, at publish, for clients that accept it (and to keep
+    # in its place); None where that does not pay (publish.encoding), or stored before.
     gzipped = models.BinaryField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
