@@ -139,27 +139,22 @@ def test_it_sends_many_over_a_few_reused_connections(settings: Any, incident: In
 
 @dataclass
 class Auditor:
-    """An SMTP server that, as each message starts (MAIL FROM), looks in the database for
-    the previous message on the same connection: it must be recorded as sent already, or a
-    crash at that instant would send it again."""
+    """An SMTP server that, as each message's content arrives (the message is delivered
+    then), looks in the database for the previous message on the same connection: it must
+    be recorded as sent already, or a crash at that instant would leave two delivered
+    messages of one connection unrecorded (the bound is one, the one in flight). The
+    envelope (MAIL, RCPT, DATA's 354) may go ahead of that record; the content may not."""
 
     last: dict[int, int] = field(default_factory=dict)  # connection → its latest delivery
     checked: list[int] = field(default_factory=list)
     unrecorded: list[int] = field(default_factory=list)
 
-    async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         previous = self.last.get(id(session))
         if previous is not None:
             self.checked.append(previous)
             if not await asyncio.to_thread(recorded_as_sent, previous):
                 self.unrecorded.append(previous)
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         headers = BytesHeaderParser().parsebytes(envelope.content)
         self.last[id(session)] = int(headers["X-Heliograph-Delivery"])
         return "250 OK"
@@ -187,11 +182,12 @@ def recorded_as_sent(pk: int) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_records_each_message_before_its_connection_sends_the_next(
+def test_it_records_each_message_before_its_connection_delivers_the_next(
     settings: Any, incident: Incident, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Commits wait long for company: a connection that went on without waiting for its
-    # own would start its next message well before its last one is written.
+    # Commits wait long for company unless a connection waits for one: a connection that
+    # went on without waiting for its own would deliver its next message well before its
+    # last one is written.
     monkeypatch.setattr(recorder, "LINGER", 0.5)
     for n in range(60):
         subscribe(incident.page, email_address=f"u{n}@example.net")
@@ -208,6 +204,63 @@ def test_it_records_each_message_before_its_connection_sends_the_next(
     assert len(auditor.checked) >= 60 - CONNECTIONS  # every connection's second message on
     assert auditor.unrecorded == []
     assert Delivery.objects.filter(status="sent").count() == 60
+
+
+def test_a_line_that_starts_with_a_dot_arrives_as_written(
+    settings: Any, incident: Incident
+) -> None:
+    # Messages go out in their wire form, built once: the dot must be doubled on the
+    # wire (and undoubled by the relay), or the line would read differently or end it.
+    body = "Mail flows again.\n\n.forward files are read again.\n\n."
+    incidents.post_update(
+        incident=incident, status="monitoring", body=body, deliver_notifications=False
+    )
+    for n in range(2):
+        subscribe(incident.page, email_address=f"u{n}@example.net")
+    notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 2
+    assert len(sink.messages) == 2
+    for message in sink.messages:
+        text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+        assert "\n.forward files are read again.\n" in text and "\n.\n" in text
+        assert "Manage your subscription" in text  # the lone dot did not end it
+
+
+def test_a_message_that_cannot_be_built_fails_only_its_delivery_on_our_side(
+    settings: Any, incident: Incident
+) -> None:
+    subscribe(incident.page, email_address="")  # no address: nothing to send it to
+    notification = notify(incident)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        assert worker.run_once(owner="test") == 1
+    assert sink.messages == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == "pending" and "cannot build the message" in delivery.last_error
+    assert delivery.history.get().outcome == "ours"
+    assert outbox.counts(notification)["pending"] == 1
+
+
+def test_it_stops_sending_when_results_cannot_be_recorded(
+    settings: Any, incident: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(40):
+        subscribe(incident.page, email_address=f"u{n}@example.net")
+    notify(incident)
+
+    def failing(**kwargs: Any) -> int:
+        raise OperationalError("disk I/O error")
+
+    monkeypatch.setattr(outbox, "record_success", failing)
+    with smtp_sink() as sink:
+        relay(settings, sink.port)
+        with pytest.raises(OperationalError):
+            worker.run_once(owner="test")
+    # A connection's next envelope may have gone out; no content after an unrecorded one.
+    assert 1 <= len(sink.messages) <= CONNECTIONS
+    assert Delivery.objects.filter(status="pending").count() == 40
 
 
 def test_it_mails_an_address_with_an_international_domain_in_its_ascii_form(

@@ -1,12 +1,16 @@
-"""Each finished send made durable before its connection sends again (group commit).
+"""Each finished send made durable before its connection sends the next message's content
+(group commit, overlapped with the next message's envelope).
 
-A batch's connections (SMTP) and lanes (webhooks) run on an event loop in a thread of
-their own; the thread that owns the database connection records. A connection hands
-over each result and waits until it is committed; meanwhile the recorder commits
-everything that finished since its last commit in one transaction, so the wait is about
-one commit, shared by every connection, not one per message. A worker killed at any
-instant has therefore sent at most one unrecorded message per connection or lane: those
-in flight, which go out again (same delivery id) once their leases run out.
+A pass's connections (SMTP) and lanes (webhooks) run on an event loop in a thread of their
+own; the recorder commits their results on the thread that owns a database connection. A
+connection hands over each result and goes on with its next message up to the point where
+the content would go out (SMTP: MAIL, RCPT and DATA's 354; a webhook request is all
+content), and waits there until that result is committed. Meanwhile the recorder commits
+everything handed over since its last commit in one transaction, so the wait is about one
+commit, shared by every connection, and mostly hidden behind the envelope's round trips. A
+worker killed at any instant has therefore delivered at most one unrecorded message per
+connection or lane: those in flight, which go out again (same delivery id) once their
+leases run out.
 """
 
 from __future__ import annotations
@@ -17,20 +21,24 @@ import logging
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from heliograph.notify import outbox
+from heliograph.notify.channels import Unrecorded
 from heliograph.notify.models import Delivery
 
 log = logging.getLogger(__name__)
 
-LINGER = 0.004  # seconds a commit may wait for more results to share it
+LINGER = 0.004  # seconds a commit may wait for more results, unless a connection waits
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+_Item = tuple["Done", _Waiter | None] | Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -43,25 +51,36 @@ class Done:
 
 
 class Recorder:
-    """Results in, group commits out; ``run`` on the database's thread, ``record`` on the
-    event loop's."""
+    """Results in, group commits out; ``run`` on a thread with a database connection,
+    ``submit`` on the event loop's."""
 
     def __init__(self, owner: str, now: datetime | None = None) -> None:
         self.owner, self.now = owner, now
-        # Set by whoever drives the connections while none is sending (all wait for us).
-        self.idle = threading.Event()
-        self.inbox: queue.SimpleQueue[tuple[Done, _Waiter] | None] = queue.SimpleQueue()
+        # Set by a connection that waits for a commit: make it now, do not linger.
+        self.wanted = threading.Event()
+        self.inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
 
-    async def record(self, done: Done) -> None:
-        """Hand over one result; returns once it is committed (at once if recording broke,
-        since then nothing more is sent and the leases bring the rest back)."""
-        if self.broken is not None:
-            return
+    def submit(self, done: Done) -> Awaitable[None]:
+        """Hand over one result; the answer is done once it is committed (at once if
+        recording broke, since then nothing more is sent and the leases bring the rest
+        back). On the event loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self.inbox.put((done, (loop, future)))
-        await future
+        if self.broken is not None:
+            future.set_result(None)
+        else:
+            self.inbox.put((done, (loop, future)))
+        return _Commit(future, self)
+
+    def note(self, done: Done) -> None:
+        """Hand over a result nobody waits for (from any thread)."""
+        self.inbox.put((done, None))
+
+    def then(self, job: Callable[[], object]) -> None:
+        """Run ``job`` on the recording thread once what was handed over before it is
+        committed (from any thread)."""
+        self.inbox.put(job)
 
     def close(self) -> None:
         """No more results: ``run`` returns once it has committed what it was handed."""
@@ -72,19 +91,25 @@ class Recorder:
         last = False
         while not last:
             group, last = self._next_group()
-            if group:
-                self._commit(group)
+            results = [item for item in group if isinstance(item, tuple)]
+            if results:
+                self._commit(results)
+            for job in group:
+                if not isinstance(job, tuple):
+                    self._run_job(job)
         if self.broken is not None:
             raise self.broken
 
-    def _next_group(self) -> tuple[list[tuple[Done, _Waiter]], bool]:
-        """What arrives until every connection waits for us, or for at most LINGER after
-        the first result (a commit per message would cost more CPU than the sending);
-        True once ``close`` was seen."""
+    def _next_group(self) -> tuple[list[_Item], bool]:
+        """What arrives until a connection waits for us, or for at most LINGER after the
+        first result (a commit per message would cost more CPU than the sending); True
+        once ``close`` was seen."""
         first = self.inbox.get()
         if first is None:
             return [], True
-        self.idle.wait(LINGER)  # one wake-up, not one per result: CPU is what is short
+        if not self.wanted.is_set():
+            self.wanted.wait(LINGER)  # one wake-up, not one per result: CPU is what is short
+        self.wanted.clear()
         group = [first]
         while True:
             try:
@@ -95,14 +120,14 @@ class Recorder:
                 return group, True
             group.append(item)
 
-    def _commit(self, group: list[tuple[Done, _Waiter]]) -> None:
+    def _commit(self, group: list[tuple[Done, _Waiter | None]]) -> None:
         if self.broken is None:
             try:
                 self._write([done for done, _ in group])
             except Exception as exc:  # the senders must not wait for ever
                 log.warning("notify: cannot record %d results (%s)", len(group), exc)
                 self.broken = exc
-        _wake([waiter for _, waiter in group])
+        _wake([waiter for _, waiter in group if waiter is not None])
 
     def _write(self, results: list[Done]) -> None:
         at = self.now or timezone.now()
@@ -118,6 +143,31 @@ class Recorder:
                     outcome=done.outcome, owner=self.owner,
                 )  # fmt: skip
 
+    def _run_job(self, job: Callable[[], object]) -> None:
+        if self.broken is not None:
+            return  # the database is gone for now: leases bring the rows back
+        try:
+            job()
+        except Exception as exc:
+            log.warning("notify: cannot hand deliveries back (%s); their leases will", exc)
+
+
+class _Commit:
+    """Awaitable: done once a result is committed (``Unrecorded`` if it could not be).
+    Whoever awaits it before that asks the recorder to commit now."""
+
+    __slots__ = ("future", "recorder")
+
+    def __init__(self, future: asyncio.Future[None], recorder: Recorder) -> None:
+        self.future, self.recorder = future, recorder
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if not self.future.done():
+            self.recorder.wanted.set()
+            yield from self.future.__await__()
+        if self.recorder.broken is not None:
+            raise Unrecorded(str(self.recorder.broken))
+
 
 def _wake(waiters: list[_Waiter]) -> None:
     """Let the connections go on: one call into each event loop for the whole group."""
@@ -131,5 +181,5 @@ def _wake(waiters: list[_Waiter]) -> None:
 
 def _resolve(futures: list[asyncio.Future[None]]) -> None:
     for future in futures:
-        if not future.done():  # a connection cut at the batch's deadline stopped waiting
+        if not future.done():  # a connection cut at its deadline stopped waiting
             future.set_result(None)

@@ -1,12 +1,12 @@
 """The notification worker: expand, claim, send (asyncio inside), record — in a loop.
 
-Database work happens outside the event loop; only the network I/O is async, in a thread
-of its own while the pass's thread records (``recorder``): each result is committed
-before the connection that sent it starts its next message. A crash therefore repeats
-(never loses) only the messages in flight: at most one per SMTP connection and one per
-webhook lane, with the same delivery id; the rest of the batch was recorded as it went
-or was not sent yet, and comes back when its lease runs out. On PostgreSQL the next
-batch is claimed while one is sent; it is not sent yet, so it cannot repeat.
+A pass claims a batch, builds its messages and feeds them to the stream (``stream``): the
+channels' connections on an event loop in a thread of their own, kept open from batch to
+batch. While they send, the pass claims and builds the next batch, and the recorder
+(``recorder``) commits each result before its connection sends the next message's
+content. A crash therefore repeats (never loses) only the messages in flight: at most one
+per SMTP connection and one per webhook lane, with the same delivery id; the rest was
+recorded as it went, or was not sent yet and comes back when its lease runs out.
 
 Only a receiver's own failure (its answer, its refusal, its timeout) counts towards a
 webhook's quarantine: never a batch that ran out of its time, nor a lease that lapsed
@@ -15,20 +15,16 @@ because a worker died.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import logging
 import os
-import queue
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from django.db import DatabaseError, connection
 
@@ -36,20 +32,18 @@ from heliograph.catalog.models import ComponentGroup
 from heliograph.lib.loop import run_until_stopped
 from heliograph.notify import outbox
 from heliograph.notify.channels import email, webhook
-from heliograph.notify.models import EMAIL, FAILED, OURS, SENT, Delivery
+from heliograph.notify.models import EMAIL, OURS, Delivery, Notification
 from heliograph.notify.recorder import Done, Recorder
+from heliograph.notify.stream import UNFINISHED, Stream
 
 log = logging.getLogger(__name__)
+
+__all__ = ["UNFINISHED", "run_once", "watch"]
 
 BATCH = 500
 # Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch is
 # sent again once its lease runs out. HELIOGRAPH_NOTIFY_LEASE_SECONDS overrides it.
 LEASE_SECONDS = 300.0
-# Of the lease, counted from when a batch starts sending: no message starts after the
-# first share; one still going at the second is cut off, so that the batch is recorded
-# before its lease runs out and no other worker claims what this one still sends.
-SENDING_SHARE, CUT_SHARE = 0.5, 0.8
-UNFINISHED = "cut off when the batch's time ran out (a slow relay or endpoint); retried"
 
 
 def lease_seconds() -> float:
@@ -68,13 +62,86 @@ def run_once(
     *, owner: str, now: datetime | None = None, limit: int = BATCH,
     lease: float | None = None, stop: threading.Event | None = None,
 ) -> int:  # fmt: skip
-    """One pass; returns how many deliveries it claimed (0: nothing was due). Once
-    ``stop`` is set no message starts; those not started are handed back at once."""
-    taken = _take(owner=owner, now=now, limit=limit, lease=lease)
+    """One batch, everything on this thread's database connection; returns how many
+    deliveries it claimed (0: nothing was due). Once ``stop`` is set no message starts;
+    those not started are handed back at once."""
+    taken = _take(_Cache(), owner=owner, now=now, limit=limit, lease=lease)
     if taken is None:
         return 0
-    _deliver(taken, now, stop)
+    recorder = Recorder(owner, now)
+    stream = Stream(recorder, owner, stop, now)
+    stream.start()
+    _feed(stream, recorder, taken)
+    stream.close()
+    try:
+        recorder.run()
+    finally:
+        stream.join()
+        stream.settle_leftovers()
+    if stream.error is not None:
+        raise stream.error
     return taken.count
+
+
+def _drain(owner: str, stop: threading.Event) -> int:
+    """A pass of ``watch``: batch after batch until nothing is due, each claimed and built
+    while the ones before it send; results recorded on a thread (and database connection)
+    of their own. Returns how many deliveries it claimed."""
+    cache = _Cache()
+    taken = _take(cache, owner=owner)
+    if taken is None:
+        return 0
+    recorder = Recorder(owner)
+    stream = Stream(recorder, owner, stop)
+    recording = _Recording(recorder)
+    stream.start()
+    recording.start()
+    stream.room.acquire()  # the first batch's place (free)
+    count = 0
+    try:
+        while taken is not None:
+            _feed(stream, recorder, taken)  # it holds its place until all of it is taken
+            count += taken.count
+            taken = None
+            if stream.wait_for_room():
+                taken = _take(cache, owner=owner)
+                if taken is None:
+                    stream.room.release()
+    finally:
+        stream.close()
+        stream.join()
+        recording.join()
+        stream.settle_leftovers()
+    for error in (recording.error, stream.error):  # the cause first
+        if error is not None:
+            raise error
+    return count
+
+
+class _Recording(threading.Thread):
+    """``Recorder.run`` on a database connection of its own, closed at the end."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(name="notify-record", daemon=True)
+        self.recorder = recorder
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.recorder.run()
+        except BaseException as exc:  # handed to the pass's thread, which raises it
+            self.error = exc
+        finally:
+            connection.close()
+
+
+@dataclass
+class _Cache:
+    """What one pass reuses from batch to batch: the notifications (payloads parsed once)
+    and each one's message, rendered once."""
+
+    notifications: dict[str, Notification] = field(default_factory=dict)
+    composers: dict[str, email.Composer] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,126 +149,41 @@ class _Taken:
     """A claimed batch, built and ready to send."""
 
     count: int  # claimed, including those skipped since
-    wanted: list[Delivery]
+    deliveries: dict[int, Delivery]  # still wanted
     batch: _Batch
     lease: float
-    owner: str
+    claimed_at: float  # time.monotonic()
 
 
 def _take(
-    *, owner: str, now: datetime | None = None, limit: int = BATCH, lease: float | None = None
-) -> _Taken | None:
+    cache: _Cache, *, owner: str, now: datetime | None = None, limit: int = BATCH,
+    lease: float | None = None,
+) -> _Taken | None:  # fmt: skip
     """Expand, claim a batch, skip who left, build the messages; None: nothing was due."""
     outbox.expand(now=now)
     lease = lease_seconds() if lease is None else lease
-    claimed = outbox.claim(owner=owner, limit=limit, lease_seconds=lease, now=now)
+    claimed_at = time.monotonic()
+    claimed = outbox.claim(
+        owner=owner, limit=limit, lease_seconds=lease, now=now,
+        notifications=cache.notifications,
+    )  # fmt: skip
     if not claimed:
         return None
-    wanted = [d for d in claimed if outbox.still_wanted(d)]
-    keep = {d.pk for d in wanted}
+    wanted = {d.pk: d for d in claimed if outbox.still_wanted(d)}
     outbox.record_skipped(
-        deliveries=[d for d in claimed if d.pk not in keep], reason="subscriber no longer active"
+        deliveries=[d for d in claimed if d.pk not in wanted], reason="subscriber no longer active"
     )
-    return _Taken(len(claimed), wanted, _prepare(wanted), lease, owner)
+    batch = _prepare(list(wanted.values()), cache.composers)
+    return _Taken(len(claimed), wanted, batch, lease, claimed_at)
 
 
-def _deliver(
-    taken: _Taken, now: datetime | None = None, stop: threading.Event | None = None
-) -> None:
-    """Send a built batch, each result recorded before its connection sends again; then
-    record the cut-off sends and hand back those never started."""
-    # A batch claimed ahead (PostgreSQL) waited: its leases start again now, and any that
-    # lapsed meanwhile are left to whoever holds them.
-    held = outbox.renew(
-        deliveries=taken.wanted, owner=taken.owner, lease_seconds=taken.lease, now=now
-    )
-    deliveries = {d.pk: d for d in taken.wanted if d.pk in held}
+def _feed(stream: Stream, recorder: Recorder, taken: _Taken) -> None:
+    """A message we could not build is our failure, not held against the receiver."""
     for pk, error in taken.batch.known.items():
-        if pk in deliveries:  # our failure to build it: not held against the receiver
-            outbox.record_failure(
-                delivery=deliveries[pk], error=error, now=now, outcome=OURS, owner=taken.owner
-            )
-    recorder = Recorder(taken.owner, now)
-    pacer = _Pacer(recorder, deliveries, taken.lease * SENDING_SHARE, stop)
-    emails = {k: m for k, m in taken.batch.emails.items() if k in deliveries}
-    hooks = {k: r for k, r in taken.batch.hooks.items() if k in deliveries}
-    sending = _Sending(lambda: _send(emails, hooks, pacer, taken.lease * CUT_SHARE), recorder)
-    sending.start()
-    try:
-        recorder.run()
-    finally:
-        sending.join()
-    if sending.error is not None:
-        raise sending.error
-    _settle(pacer, deliveries, [*emails, *hooks], taken.owner, now)
-
-
-def _settle(
-    pacer: _Pacer, deliveries: Mapping[int, Delivery], sendable: Iterable[int], owner: str,
-    now: datetime | None,
-) -> None:  # fmt: skip
-    """A send cut off at the deadline may have arrived: an attempt (ours, so never held
-    against the receiver), retried after the usual backoff. One never started is handed
-    back untouched, claimable again at once."""
-    for pk in pacer.started - pacer.reported:
-        outbox.record_failure(
-            delivery=deliveries[pk], error=UNFINISHED, now=now, outcome=OURS, owner=owner
-        )
-    idle = [pk for pk in sendable if pk not in pacer.started]
-    outbox.release(deliveries=idle, owner=owner)
-
-
-class _Pacer:
-    """Lets a connection start a message until the batch's sending time is up (or the
-    worker stops, or recording broke), and records each result before it goes on."""
-
-    def __init__(
-        self, recorder: Recorder, deliveries: Mapping[int, Delivery], within: float,
-        stop: threading.Event | None,
-    ) -> None:  # fmt: skip
-        self.recorder, self.deliveries, self.stop = recorder, deliveries, stop
-        self.until = time.monotonic() + within
-        self.started: set[int] = set()
-        self.reported: set[int] = set()
-        self.busy = 0  # connections sending a message (the others wait for a commit)
-        recorder.idle.set()
-
-    def may_start(self, key: int) -> bool:
-        if time.monotonic() >= self.until or self.recorder.broken is not None:
-            return False
-        if self.stop is not None and self.stop.is_set():
-            return False
-        self.started.add(key)
-        self.busy += 1
-        if self.busy == 1:
-            self.recorder.idle.clear()
-        return True
-
-    async def finished(self, key: int, result: str | None) -> None:
-        self.reported.add(key)
-        self.busy -= 1
-        if self.busy == 0:  # every connection waits for the recorder: commit now
-            self.recorder.idle.set()
-        outcome = SENT if result is None else FAILED
-        await self.recorder.record(Done(self.deliveries[key], result, outcome))
-
-
-class _Sending(threading.Thread):
-    """The batch's event loop, beside the thread that records (it owns the database
-    connection); tells the recorder when it is done, however it ends."""
-
-    def __init__(self, main: Callable[[], Coroutine[Any, Any, None]], recorder: Recorder) -> None:
-        super().__init__(name="notify-io", daemon=True)
-        self.main, self.recorder = main, recorder
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            asyncio.run(self.main())
-        except BaseException as exc:  # handed to the pass's thread, which raises it
-            self.error = exc
-        finally:
-            self.recorder.close()
+        recorder.note(Done(taken.deliveries[pk], error, OURS))
+    stream.feed(
+        taken.deliveries, taken.batch.emails, taken.batch.hooks, taken.claimed_at, taken.lease
+    )
 
 
 @dataclass
@@ -211,15 +193,13 @@ class _Batch:
     known: dict[int, str] = field(default_factory=dict)  # failed before sending
 
 
-def _prepare(deliveries: list[Delivery]) -> _Batch:
+def _prepare(deliveries: list[Delivery], composers: dict[str, email.Composer]) -> _Batch:
     """The messages and requests to send (rendering each notification once)."""
     batch = _Batch()
-    composers: dict[str, email.Composer] = {}
-    groups = _group_names({d.notification.page_id for d in deliveries})
     for delivery in deliveries:
         try:
             if outbox.channel_of(delivery) == EMAIL:
-                batch.emails[delivery.pk] = _email(delivery, composers, groups)
+                batch.emails[delivery.pk] = _email(delivery, composers)
             else:
                 batch.hooks[delivery.pk] = webhook.build_request(delivery)
         except Exception as exc:  # a bad payload fails its deliveries, not the batch
@@ -228,104 +208,25 @@ def _prepare(deliveries: list[Delivery]) -> _Batch:
     return batch
 
 
-def _email(
-    delivery: Delivery, cache: dict[str, email.Composer], groups: Mapping[str, str]
-) -> email.Outgoing:
+def _email(delivery: Delivery, cache: dict[str, email.Composer]) -> email.Outgoing:
     if not delivery.subscriber.email:
         raise ValueError("the subscriber has no e-mail address")
     notification = delivery.notification
     if notification.pk not in cache:
+        groups = _group_names({notification.page_id})
         cache[notification.pk] = email.Composer(notification, email.render(notification, groups))
     return cache[notification.pk].outgoing(delivery)
 
 
-def _group_names(page_ids: set[str]) -> dict[str, str]:
+def _group_names(page_ids: set[str]) -> Mapping[str, str]:
     return dict(ComponentGroup.objects.filter(page_id__in=page_ids).values_list("pk", "name"))
 
 
-async def _send(
-    emails: Mapping[int, email.Outgoing], hooks: Mapping[int, webhook.Request],
-    pacer: _Pacer, cut: float,
-) -> None:  # fmt: skip
-    """Both channels at once, each bounding its own concurrency. What still sends after
-    ``cut`` seconds is cut off (a hanging relay), so that the batch is recorded before its
-    lease runs out: otherwise another worker could claim it while this one still sends."""
-    channels = [
-        *([email.send_batch(emails, pacer=pacer)] if emails else []),
-        *([webhook.post_batch(hooks, pacer=pacer)] if hooks else []),
-    ]
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*channels), cut)
-
-
 def watch(stop: threading.Event, interval: float = 1.0, owner: str | None = None) -> None:
-    """Deliver until ``stop`` is set; a crashed pass's leases lapse and its rows come back.
-
-    On PostgreSQL, two threads: one sends a batch (and records it) while this one claims
-    and builds the next, so the relay does not wait while the database server works. On
-    SQLite that work is this process's own CPU, and overlapping it only slows the sending
-    (measured with bench/fanout): one pass after another.
-    """
+    """Deliver until ``stop`` is set; a crashed pass's leases lapse and its rows come back."""
     claimant = owner or default_owner()
-    if connection.vendor != "postgresql":
-        pass_ = functools.partial(run_once, owner=claimant, stop=stop)
-        run_until_stopped(stop, interval, pass_, name="notify")
-        return
-    pipeline = _Pipeline(stop, claimant)
-    sender = threading.Thread(
-        target=run_until_stopped, args=(stop, interval, pipeline.deliver),
-        kwargs={"name": "notify"}, name="notify-send", daemon=True,
-    )  # fmt: skip
-    sender.start()
     try:
-        run_until_stopped(stop, interval, pipeline.take, name="notify")
+        run_until_stopped(stop, interval, lambda: _drain(claimant, stop), name="notify")
     finally:
-        sender.join()
-        with contextlib.suppress(DatabaseError):  # if it fails, the leases run out instead
-            pipeline.hand_back()
+        with contextlib.suppress(DatabaseError):
             connection.close()
-
-
-class _Pipeline:
-    """At most one batch is sent at a time, so a crash still repeats at most one batch;
-    the one claimed beside it is not sent yet and comes back when its lease runs out (at
-    once on a clean stop)."""
-
-    def __init__(self, stop: threading.Event, owner: str) -> None:
-        self.stop, self.owner = stop, owner
-        self.ready: queue.Queue[_Taken] = queue.Queue()
-        self.room = threading.Semaphore(1)  # for one claimed batch that waits to be sent
-
-    def take(self) -> int:
-        """A pass of the claiming thread: claim and build the next batch, then wait."""
-        while not self.room.acquire(timeout=0.2):
-            if self.stop.is_set():
-                return 0
-        try:
-            taken = _take(owner=self.owner)
-        except BaseException:
-            self.room.release()
-            raise
-        if taken is None:
-            self.room.release()
-            return 0
-        self.ready.put(taken)
-        return taken.count
-
-    def deliver(self) -> bool:
-        """A pass of the sending thread; True, so that it waits on the queue, not idly."""
-        try:
-            taken = self.ready.get(timeout=0.2)
-        except queue.Empty:
-            return True
-        self.room.release()
-        if self.stop.is_set():
-            outbox.release(deliveries=taken.wanted, owner=self.owner)
-        else:
-            _deliver(taken, stop=self.stop)
-        return True
-
-    def hand_back(self) -> None:
-        """After a stop: unlease what was claimed and not sent, for the next worker."""
-        while not self.ready.empty():
-            outbox.release(deliveries=self.ready.get_nowait().wanted, owner=self.owner)

@@ -1,18 +1,43 @@
-"""The channels (e-mail, webhooks) and what they ask of whoever drives them."""
+"""The channels (e-mail, webhooks) and what they ask of whoever feeds them."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
-class Pacer(Protocol):
-    """Drives a channel's connections: whether one may start its next message, and what
-    it does with a result before it may (the worker makes it durable first)."""
+@dataclass(frozen=True, slots=True)
+class Job(Generic[T]):
+    """One message for a connection to send."""
 
-    def may_start(self, key: int) -> bool:
-        """False: take no more messages (the batch's time is up, or the worker stops)."""
+    key: int
+    message: T
+    deadline: float  # loop time: a send still going then is cut off
+    batch: Any = None  # the feeder's own bookkeeping
+
+
+class Unrecorded(Exception):
+    """Raised by awaiting a result's commit when recording failed: the next message's
+    content must not go out (the connection stops; the leases bring the rest back)."""
+
+
+class Source(Protocol[T]):
+    """Feeds a channel's connections and takes their results (the worker's stream).
+
+    A connection sends one message at a time and hands each result over before it takes
+    the next; the awaitable it gets back is done once that result is durable. It awaits
+    that before it sends the next message's content (an SMTP envelope or a webhook's
+    address lookup may go first), so a crash can repeat at most one message per
+    connection.
+    """
+
+    async def take(self) -> Job[T] | None:
+        """The next message to send; None: no more (the connection closes)."""
         ...
 
-    async def finished(self, key: int, result: str | None) -> None:
-        """Called with each result; the connection sends nothing more until it returns."""
+    def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Awaitable[None]:
+        """``result`` None: delivered; else why not. ``cut``: cut off at its deadline."""
         ...

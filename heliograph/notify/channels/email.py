@@ -15,7 +15,7 @@ import contextlib
 import email.policy
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.generator import BytesGenerator
@@ -32,7 +32,7 @@ from django.utils import timezone
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import local_clock
 from heliograph.notify import payloads, rules, smtp_config
-from heliograph.notify.channels import Pacer
+from heliograph.notify.channels import Job, Source, Unrecorded
 from heliograph.notify.models import (
     CONFIRMATION,
     MAINTENANCE,
@@ -184,12 +184,16 @@ def _message(
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One message as it goes to the relay."""
+    """One message as it goes to the relay.
+
+    ``plain``: both addresses are plain ASCII (they go on the command lines as they are)
+    and ``data`` is already what follows DATA on the wire (CRLF lines, dot-stuffed, ending
+    with the lone dot), so nothing is parsed or rewritten per message."""
 
     sender: str
     recipient: str
     data: bytes
-    plain: bool = False  # both addresses plain ASCII: they go on the command lines as they are
+    plain: bool = False
 
 
 def ascii_address(address: str) -> str:
@@ -209,6 +213,16 @@ def envelope(message: EmailMessage) -> Outgoing:
     return Outgoing(parseaddr(message["From"])[1], parseaddr(message["To"])[1], out.getvalue())
 
 
+def wire_form(data: bytes) -> bytes:
+    """What follows DATA, as aiosmtplib would send it: CRLF line ends, a dot doubled at the
+    start of a line, the lone dot at the end. Stamping a plain address, token or delivery
+    id into it keeps it so (none starts a line or holds a line break)."""
+    data = LINE_ENDS.sub(b"\r\n", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return LEADING_DOT.sub(b"..", data) + b".\r\n"
+
+
 def _stamp(text: str, links: Mapping[str, str]) -> str:
     for placeholder, url in links.items():
         text = text.replace(placeholder, url)
@@ -225,6 +239,8 @@ DELIVERY_SLOT = "HeliographDeliverySlot"
 PLAIN_ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*"
                            r"@[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*", re.ASCII)  # fmt: skip
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
+LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def token_slot(length: int) -> str:
@@ -271,7 +287,7 @@ class Composer:
         expected = [1, 1 + text.count(UNSUBSCRIBE) + text.count(MANAGE), 2]
         address, token, delivery = (slot.decode() for slot in slots)
         message = _message(self.notification, self.rendered, address, token, delivery, self.date)
-        data = envelope(message).data
+        data = wire_form(envelope(message).data)
         if [data.count(slot) for slot in slots] != expected:
             return None
         pieces = re.split(b"(" + b"|".join(map(re.escape, slots)) + b")", data)
@@ -281,30 +297,16 @@ class Composer:
 # --- sending ------------------------------------------------------------------------------
 
 
-async def send_batch(
-    messages: Mapping[int, Outgoing],
-    relays: list[Relay] | None = None,
-    connections: int | None = None,
-    results: dict[int, Result] | None = None,
-    pacer: Pacer | None = None,
-) -> dict[int, Result]:
-    """Send every message (or those ``pacer`` lets start); returns, per key, None
-    (accepted) or the reason it was not.
-
-    Each result lands in ``results`` as it comes, so a cancelled batch keeps what it did.
-    """
+async def send_from(
+    source: Source[Outgoing], relays: list[Relay] | None = None, connections: int | None = None
+) -> None:
+    """Send what ``source`` gives over ``connections`` SMTP connections, kept open from one
+    message to the next, until it has no more."""
     relays = smtp_config.relays() if relays is None else relays
-    results = {} if results is None else results
-    if not relays:
-        results.update(dict.fromkeys(messages, "no SMTP relay configured (HELIOGRAPH_SMTP_URL)"))
-        return results
-    queue: asyncio.Queue[tuple[int, Outgoing]] = asyncio.Queue()
-    for item in messages.items():
-        queue.put_nowait(item)
-    connections = connection_count() if connections is None else connections
-    workers = [_Sender(relays) for _ in range(max(1, min(connections, len(messages))))]
-    await asyncio.gather(*(w.drain(queue, results, pacer) for w in workers))
-    return results
+    count = connection_count() if connections is None else connections
+    async with asyncio.TaskGroup() as group:  # a failing one stops the others
+        for _ in range(count):
+            group.create_task(_Sender(relays).drain(source))
 
 
 def connection_count() -> int:
@@ -317,7 +319,7 @@ def connection_count() -> int:
 
 class _Sender:
     """One SMTP connection, kept open across messages; moves to the next relay when the
-    current one cannot be reached, and stays there for the rest of the batch."""
+    current one cannot be reached, and stays there while it has messages to send."""
 
     def __init__(self, relays: list[Relay]) -> None:
         self.relays = relays
@@ -325,22 +327,39 @@ class _Sender:
         self.client: aiosmtplib.SMTP | None = None
         self.relay: Relay | None = None
 
-    async def drain(
-        self, queue: asyncio.Queue[tuple[int, Outgoing]], results: dict[int, Result],
-        pacer: Pacer | None = None,
-    ) -> None:  # fmt: skip
+    async def drain(self, source: Source[Outgoing]) -> None:
+        committed: Awaitable[None] | None = None  # the previous result, being recorded
         try:
-            while not queue.empty():
-                key, message = queue.get_nowait()
-                if pacer is not None and not pacer.may_start(key):
-                    break
-                results[key] = result = await self.send(message)
-                if pacer is not None:
-                    await pacer.finished(key, result)
+            while (job := await source.take()) is not None:
+                result, cut = await self.attempt(job, committed)
+                committed = source.finished(job, result, cut=cut)
+            if committed is not None:
+                with contextlib.suppress(Unrecorded):  # nothing waits on it any more
+                    await committed
         finally:
             await self.close()
 
-    async def send(self, message: Outgoing) -> Result:
+    async def attempt(
+        self, job: Job[Outgoing], ready: Awaitable[None] | None
+    ) -> tuple[Result, bool]:
+        """The result, and whether the send was cut off at the job's deadline."""
+        scope = asyncio.timeout_at(job.deadline)
+        try:
+            async with scope:
+                return await self.send(job.message, ready), False
+        except Unrecorded:
+            self.abort()  # an envelope may be open: this connection cannot go on
+            return "not sent: the result before it could not be recorded", True
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            self.abort()  # mid-conversation: this connection cannot go on
+            return "cut off at the batch's deadline", True
+
+    async def send(self, message: Outgoing, ready: Awaitable[None] | None = None) -> Result:
+        """``ready`` is awaited before the message's content goes out."""
+        if not self.relays:
+            return "no SMTP relay configured (HELIOGRAPH_SMTP_URL)"
         problems = []
         for relay in self.relays:
             if relay in self.down:
@@ -353,7 +372,7 @@ class _Sender:
                 await self.close()
                 continue
             try:
-                await _transact(client, message)
+                await _transact(client, message, ready)
                 return None
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 return f"{relay} refused the recipient: {exc}"  # another relay would too
@@ -395,11 +414,21 @@ class _Sender:
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 client.close()
 
+    def abort(self) -> None:
+        client, self.client, self.relay = self.client, None, None
+        if client is not None:
+            client.close()
 
-async def _transact(client: aiosmtplib.SMTP, message: Outgoing) -> None:
+
+async def _transact(
+    client: aiosmtplib.SMTP, message: Outgoing, ready: Awaitable[None] | None
+) -> None:
     """MAIL, RCPT, DATA, as aiosmtplib's ``sendmail`` does them for one recipient, minus
-    its four parses of the addresses per message (plain ones were checked when built)."""
+    its parses of the addresses and of the content per message (a plain message was
+    checked and made ready for the wire when built). The content waits for ``ready``."""
     if not message.plain:
+        if ready is not None:
+            await ready
         await client.sendmail(message.sender, [message.recipient], message.data)
         return
     size = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
@@ -411,8 +440,28 @@ async def _transact(client: aiosmtplib.SMTP, message: Outgoing) -> None:
         if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
             refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, message.recipient)
             raise aiosmtplib.SMTPRecipientsRefused([refused])
-        await client.data(message.data)
+        reply = await client.execute_command(b"DATA")
+        if reply.code != SMTPStatus.start_input:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        if ready is not None:
+            await ready
+        reply = await _content(client, message.data)
+        if reply.code != SMTPStatus.completed:
+            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
             await client.rset()  # a clean envelope for the connection's next message
+        raise
+
+
+async def _content(client: aiosmtplib.SMTP, wire: bytes) -> aiosmtplib.SMTPResponse:
+    """The message after DATA's 354, already in its wire form, and the relay's answer."""
+    protocol = client.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    try:
+        protocol.write(wire)
+        return await protocol.read_response(timeout=client.timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+        client.close()
         raise

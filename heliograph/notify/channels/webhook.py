@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import httpx
 
 from heliograph.notify import netguard, payloads, rules
-from heliograph.notify.channels import Pacer
+from heliograph.notify.channels import Job, Source, Unrecorded
 from heliograph.notify.models import Delivery
 
 TIMEOUT = 30.0
@@ -56,29 +57,19 @@ def build_request(delivery: Delivery) -> Request:
     )
 
 
-async def post_batch(
-    requests: Mapping[int, Request],
-    concurrency: int = CONCURRENCY,
-    timeout: float = TIMEOUT,
+async def post_from(
+    source: Source[Request], concurrency: int = CONCURRENCY, timeout: float = TIMEOUT,
     allowed: list[rules.Network] | None = None,
-    results: dict[int, Result] | None = None,
-    pacer: Pacer | None = None,
-) -> dict[int, Result]:
-    """POST every request (or those ``pacer`` lets start); returns, per key, None (2xx) or
-    what went wrong (also put in ``results`` as each comes, so a cancelled batch keeps
-    what it did).
+) -> None:  # fmt: skip
+    """POST what ``source`` gives until it has no more.
 
-    ``concurrency`` lanes take requests from one queue; each keeps its connection open
-    for its next request to the same address. Each host is resolved and checked once.
+    ``concurrency`` lanes take requests from it; each keeps its connection open for its
+    next request to the same address. Each host is resolved and checked once.
     """
     resolver = netguard.Resolver(netguard.allowed_networks() if allowed is None else allowed)
-    queue: asyncio.Queue[tuple[int, Request]] = asyncio.Queue()
-    for item in requests.items():
-        queue.put_nowait(item)
-    results = {} if results is None else results
-    lanes = [_Lane(resolver, timeout) for _ in range(max(1, min(concurrency, len(requests))))]
-    await asyncio.gather(*(lane.drain(queue, results, pacer) for lane in lanes))
-    return results
+    async with asyncio.TaskGroup() as group:  # a failing one stops the others
+        for _ in range(concurrency):
+            group.create_task(_Lane(resolver, timeout).drain(source))
 
 
 class BadResponse(Exception):
@@ -100,20 +91,35 @@ class _Lane:
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.address: tuple[str, str, int, str] | None = None  # scheme, ip, port, SNI name
 
-    async def drain(
-        self, queue: asyncio.Queue[tuple[int, Request]], results: dict[int, Result],
-        pacer: Pacer | None = None,
-    ) -> None:  # fmt: skip
+    async def drain(self, source: Source[Request]) -> None:
+        committed: Awaitable[None] | None = None  # the previous result, being recorded
         try:
-            while not queue.empty():
-                key, request = queue.get_nowait()
-                if pacer is not None and not pacer.may_start(key):
-                    break
-                results[key] = result = await self.post(request)
-                if pacer is not None:
-                    await pacer.finished(key, result)
+            while (job := await source.take()) is not None:
+                result, cut = await self.attempt(job, committed)
+                committed = source.finished(job, result, cut=cut)
+            if committed is not None:
+                with contextlib.suppress(Unrecorded):  # nothing waits on it any more
+                    await committed
         finally:
             self.close()
+
+    async def attempt(
+        self, job: Job[Request], ready: Awaitable[None] | None
+    ) -> tuple[Result, bool]:
+        """The result, and whether the request was cut off at the job's deadline."""
+        scope = asyncio.timeout_at(job.deadline)
+        try:
+            async with scope:
+                if ready is not None:
+                    await ready  # a request is all content: none of it goes before
+                return await self.post(job.message), False
+        except Unrecorded:
+            return "not sent: the result before it could not be recorded", True
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            self.close()
+            return "cut off at the batch's deadline", True
 
     async def post(self, request: Request) -> Result:
         try:
