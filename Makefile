@@ -25,6 +25,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy heliograph
+	$(BIN)/lint-imports --no-cache
 
 test-sqlite: install
 	env -u DATABASE_URL $(BIN)/pytest

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+
+SERVING = ("run", "demo")
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 
 COMMANDS = {
     "run": "migrate, publish and serve the status page",
@@ -38,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heliograph.settings")
+    _default_base_url(args)
     from django.core.exceptions import ImproperlyConfigured
 
     try:
@@ -58,3 +63,18 @@ def main(argv: list[str] | None = None) -> None:
     elif args[0] not in ("web", "run", "demo"):
         guard.configure(settings.DB_BACKGROUND_TIMEOUT)
     execute_from_command_line(["heliograph", *args])
+
+
+def _default_base_url(args: list[str]) -> None:
+    """``run`` and ``demo`` without HELIOGRAPH_BASE_URL link to where they listen; set
+    before the settings are read, so that they and every child process agree on it."""
+    if args[0] not in SERVING or "HELIOGRAPH_BASE_URL" in os.environ:
+        return
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", default=str(DEFAULT_PORT))
+    given, _ = parser.parse_known_args(args[1:])
+    if not given.port.isdigit():
+        return  # the command's own parser says what is wrong with it
+    shown = DEFAULT_HOST if given.host in ("0.0.0.0", "::") else given.host
+    os.environ["HELIOGRAPH_BASE_URL"] = f"http://{shown}:{given.port}"

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from heliograph.lib.networks import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("HELIOGRAPH_DATA", "var")).resolve()
 
@@ -85,6 +87,27 @@ def _seconds(name: str, default: float, low: float = 0.5) -> float:
     return value
 
 
+def _number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
+
+
+def _networks(name: str) -> str:
+    """CIDRs, checked now so that a typo stops the start rather than a request."""
+    raw = os.environ.get(name, "")
+    try:
+        parse_networks(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return raw
+
+
 BASE_URL = _read_base_url()
 SECRET_KEY = _secret_key()
 DEBUG = os.environ.get("HELIOGRAPH_DEBUG", "") == "1"
@@ -103,13 +126,23 @@ HELIOGRAPH_SMTP_URL = os.environ.get("HELIOGRAPH_SMTP_URL", "")
 HELIOGRAPH_SMTP_FALLBACK_URL = os.environ.get("HELIOGRAPH_SMTP_FALLBACK_URL", "")
 HELIOGRAPH_MAIL_FROM = os.environ.get("HELIOGRAPH_MAIL_FROM", "")
 HELIOGRAPH_METRICS_TOKEN = os.environ.get("HELIOGRAPH_METRICS_TOKEN", "")
-HELIOGRAPH_ALLOW_PRIVATE_TARGETS = os.environ.get("HELIOGRAPH_ALLOW_PRIVATE_TARGETS", "")
+HELIOGRAPH_SMTP_CONNECTIONS = int(_number("HELIOGRAPH_SMTP_CONNECTIONS", 16, 1, 100))
+# Longer than a notification batch can take; a dead worker's batch is sent again after it.
+HELIOGRAPH_NOTIFY_LEASE_SECONDS = _seconds("HELIOGRAPH_NOTIFY_LEASE_SECONDS", 300.0, low=1.0)
+HELIOGRAPH_WORKER_INTERVAL = _seconds("HELIOGRAPH_WORKER_INTERVAL", 2.0, low=0.05)
+# Outbound requests to user-given URLs may reach these private ranges (CIDRs).
+HELIOGRAPH_ALLOW_PRIVATE_TARGETS = _networks("HELIOGRAPH_ALLOW_PRIVATE_TARGETS")
+# The proxies (nginx) whose X-Forwarded-For names the visitor (CIDRs).
+HELIOGRAPH_TRUSTED_PROXIES = _networks("HELIOGRAPH_TRUSTED_PROXIES")
+# Manage API requests per minute per key (Statuspage allows 60; we are not multi-tenant).
+HELIOGRAPH_API_RATE = _number("HELIOGRAPH_API_RATE", 600, 1, 1e9)
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "heliograph.audit",
     "heliograph.catalog",
     "heliograph.incidents",
     "heliograph.publish",
@@ -118,6 +151,7 @@ INSTALLED_APPS = [
     "heliograph.console",
     "heliograph.notify",
     "heliograph.monitors",
+    "heliograph.runtime",
     "axes",
 ]
 

@@ -14,8 +14,9 @@ from django.test import Client
 from django.utils import timezone
 
 from heliograph.accounts import users
-from heliograph.accounts.models import AuditEvent, SetupToken, User
+from heliograph.accounts.models import SetupToken, User
 from heliograph.accounts.setup import first_run_hint
+from heliograph.audit.models import AuditEvent
 from heliograph.lib.errors import InputError
 from tests.live import scratch_database
 

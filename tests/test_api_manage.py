@@ -12,11 +12,11 @@ import pytest
 from django.test import Client
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent
-from heliograph.api import ratelimit
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents.models import Incident
+from heliograph.lib import ratelimit
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors.models import Monitor, ProbeResult

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, ComponentGroup, Page, StatusChange
 from heliograph.catalog.services import UNSET

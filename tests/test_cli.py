@@ -251,13 +251,28 @@ def test_it_refuses_bad_input_with_one_line_and_writes_nothing(
         assert heliograph.state() == before, args
 
 
-def test_it_reports_bad_configuration_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name, value, shown",
+    [
+        ("DATABASE_URL", "mysql://db/heliograph", "sqlite://"),  # a URL may hold a password
+        ("HELIOGRAPH_API_RATE", "fast", "'fast'"),
+        ("HELIOGRAPH_SMTP_CONNECTIONS", "0", "'0'"),
+        ("HELIOGRAPH_NOTIFY_LEASE_SECONDS", "forever", "'forever'"),
+        ("HELIOGRAPH_WORKER_INTERVAL", "-1", "'-1'"),
+        ("HELIOGRAPH_TRUSTED_PROXIES", "10.0.0.0/8, nginx", "'nginx'"),
+        ("HELIOGRAPH_ALLOW_PRIVATE_TARGETS", "localnet", "'localnet'"),
+    ],
+)
+def test_it_reports_bad_configuration_in_one_line(
+    tmp_path: Path, name: str, value: str, shown: str
+) -> None:
+    # Every setting is read and checked at start-up, whatever the command will need.
     installation = Installation(tmp_path, None)
-    result = installation.run("page", "list", env={"DATABASE_URL": "mysql://db/heliograph"})
+    result = installation.run("page", "list", env={name: value})
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "DATABASE_URL" in lines[0], result.stderr
+    assert len(lines) == 1 and name in lines[0] and shown in lines[0], result.stderr
 
 
 def test_it_asks_for_migrate_instead_of_a_traceback(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent
 from heliograph.accounts.roles import ROLES, can
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Page
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident

@@ -9,7 +9,8 @@ from datetime import timedelta
 from django.test import Client
 from django.utils import timezone
 
-from heliograph.accounts.models import ApiKey, AuditEvent, User
+from heliograph.accounts.models import ApiKey, User
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import create_page
 from heliograph.incidents import maintenance as maintenance_rules

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors import services
 from heliograph.monitors.models import MetricPoint, Monitor, ProbeResult

@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django.test import Client
 from django.utils import timezone
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.console.views import subscribers as views
 from heliograph.incidents import services as incidents

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED, OPERATIONAL
 from heliograph.incidents.models import Change, Incident

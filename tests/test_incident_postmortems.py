@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED
 from heliograph.incidents import services as incidents

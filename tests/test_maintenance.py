@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED, MAINTENANCE, MAJOR, OPERATIONAL

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from heliograph.accounts.keys import create_key
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import declarative, services

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors import services

@@ -11,12 +11,12 @@ import pytest
 from django.utils import timezone
 
 from heliograph.catalog.models import Component
+from heliograph.lib import netguard
 from heliograph.lib.errors import InputError
 from heliograph.monitors import automation, scheduler, services
 from heliograph.monitors.models import Monitor
 from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, Result
-from heliograph.notify import netguard
 from tests.conftest import NOW
 from tests.probe_servers import Reply, http_server
 

@@ -16,6 +16,7 @@ from heliograph.monitors import metrics
 from heliograph.monitors.models import FIVE_MINUTES, HOURLY, RAW, MetricPoint, Monitor, ProbeResult
 from heliograph.publish import html
 from heliograph.publish.build import publish_page
+from heliograph.publish.publisher import refresh_public_charts
 from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
 from heliograph.publish.world import load_world
@@ -263,14 +264,14 @@ def test_it_republishes_pages_with_charts_as_their_window_moves(
     assert publish_page(page) is not None
     page.refresh_from_db()
     version, updated = page.version, page.updated_at
-    assert metrics.refresh_public_charts(page.snapshots.get().built_at + MINUTE) == 0
+    assert refresh_public_charts(page.snapshots.get().built_at + MINUTE) == 0
     later = page.snapshots.get().built_at + timedelta(minutes=6)
-    assert metrics.refresh_public_charts(later) == 1
+    assert refresh_public_charts(later) == 1
     page.refresh_from_db()
     assert (page.version, page.updated_at) == (version + 1, updated)
     other = catalog.create_page(name="No charts")
     publish_page(other)
-    assert metrics.refresh_public_charts(later) == 1  # only the page that has charts
+    assert refresh_public_charts(later) == 1  # only the page that has charts
 
 
 # -- /metrics --------------------------------------------------------------------------------

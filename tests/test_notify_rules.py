@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from heliograph.lib import networks
 from heliograph.notify import rules
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -78,29 +79,29 @@ def test_it_writes_rfc_8058_and_2919_header_values():
      "fe80::1%eth0", "fc00::1", "0.0.0.0", "::ffff:127.0.0.1", "224.0.0.1", "100.64.0.1"],
 )  # fmt: skip
 def test_it_refuses_private_and_loopback_addresses(address: str):
-    assert not rules.address_allowed(address)
+    assert not networks.address_allowed(address)
 
 
 def test_it_allows_public_addresses_and_allow_listed_ranges():
-    assert rules.address_allowed("93.184.216.34")
-    assert rules.address_allowed("2606:2800:220:1:248:1893:25c8:1946")
-    allowed = rules.parse_networks("127.0.0.0/8, ::1/128")
-    assert rules.address_allowed("127.0.0.1", allowed)
-    assert rules.address_allowed("::1", allowed)
-    assert not rules.address_allowed("10.0.0.1", allowed)
+    assert networks.address_allowed("93.184.216.34")
+    assert networks.address_allowed("2606:2800:220:1:248:1893:25c8:1946")
+    allowed = networks.parse_networks("127.0.0.0/8, ::1/128")
+    assert networks.address_allowed("127.0.0.1", allowed)
+    assert networks.address_allowed("::1", allowed)
+    assert not networks.address_allowed("10.0.0.1", allowed)
     with pytest.raises(ValueError, match="not-a-net"):
-        rules.parse_networks("127.0.0.0/8,not-a-net")
+        networks.parse_networks("127.0.0.0/8,not-a-net")
 
 
 def test_it_takes_the_visitor_from_x_forwarded_for_only_behind_a_trusted_proxy():
-    nginx = rules.parse_networks("127.0.0.1/32, 10.0.0.0/8")
-    assert rules.client_address("198.51.100.7", "", nginx) == "198.51.100.7"
-    assert rules.client_address("127.0.0.1", "198.51.100.7", nginx) == "198.51.100.7"
+    nginx = networks.parse_networks("127.0.0.1/32, 10.0.0.0/8")
+    assert networks.client_address("198.51.100.7", "", nginx) == "198.51.100.7"
+    assert networks.client_address("127.0.0.1", "198.51.100.7", nginx) == "198.51.100.7"
     # Not from a trusted proxy: the header is the client's own claim and is ignored.
-    assert rules.client_address("198.51.100.7", "203.0.113.1", nginx) == "198.51.100.7"
-    assert rules.client_address("127.0.0.1", "198.51.100.7", []) == "127.0.0.1"
+    assert networks.client_address("198.51.100.7", "203.0.113.1", nginx) == "198.51.100.7"
+    assert networks.client_address("127.0.0.1", "198.51.100.7", []) == "127.0.0.1"
     # A client cannot hide behind an address it prepends: the nearest untrusted hop counts.
     forged = "203.0.113.1, 198.51.100.7, 10.1.2.3"
-    assert rules.client_address("127.0.0.1", forged, nginx) == "198.51.100.7"
-    assert rules.client_address("127.0.0.1", "junk, 10.1.2.3", nginx) == "junk"
-    assert rules.client_address("127.0.0.1", "10.1.2.3", nginx) == "10.1.2.3"  # all trusted
+    assert networks.client_address("127.0.0.1", forged, nginx) == "198.51.100.7"
+    assert networks.client_address("127.0.0.1", "junk, 10.1.2.3", nginx) == "junk"
+    assert networks.client_address("127.0.0.1", "10.1.2.3", nginx) == "10.1.2.3"  # all trusted

@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from heliograph.catalog.models import Component
 from heliograph.incidents.models import Incident
+from heliograph.lib import netguard
 from heliograph.lib.errors import InputError
-from heliograph.notify import netguard, outbox, payloads, rules, worker
+from heliograph.notify import outbox, payloads, rules, worker
 from heliograph.notify.models import COMPONENT_UPDATE, INCIDENT_UPDATE, Delivery, Notification
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world

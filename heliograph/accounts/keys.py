@@ -9,8 +9,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from heliograph.accounts import audit
 from heliograph.accounts.models import ApiKey, User
+from heliograph.audit import trail
 from heliograph.catalog.models import Page
 from heliograph.lib.errors import InputError
 
@@ -38,7 +38,7 @@ def create_key(
         name=name, key_hash=hash_key(raw), prefix=raw[:10], scope=scope, page=page,
         created_by=created_by,
     )  # fmt: skip
-    audit.record(actor=actor, action="apikey.create", target=key, page_id=key.page_id,
+    trail.record(actor=actor, action="apikey.create", target=key, page_id=key.page_id,
                  after={"name": name, "scope": scope, "page": key.page_id})  # fmt: skip
     return key, raw
 
@@ -60,4 +60,4 @@ def revoke_key(*, key: ApiKey, actor: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-        audit.record(actor=actor, action="apikey.revoke", target=key, page_id=key.page_id)
+        trail.record(actor=actor, action="apikey.revoke", target=key, page_id=key.page_id)

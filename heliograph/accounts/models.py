@@ -1,4 +1,4 @@
-"""Users with roles, API keys (stored hashed) and the audit log."""
+"""Users with roles, API keys (stored hashed) and one-time setup links."""
 
 from __future__ import annotations
 
@@ -46,26 +46,6 @@ class ApiKey(models.Model):
         if not self.is_active or (self.page_id and self.page_id != page_id):
             return False
         return self.scope == self.WRITE or not write
-
-
-class AuditEvent(models.Model):
-    """Who changed what, when, and how it looked before and after."""
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.CharField(max_length=255, help_text='"user:alice", "key:deploy-bot", "cli"')
-    action = models.CharField(max_length=64, help_text='e.g. "incident.create"')
-    target_type = models.CharField(max_length=32)
-    target_id = models.CharField(max_length=64)
-    page = models.ForeignKey(Page, models.SET_NULL, null=True, blank=True, related_name="+")
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        target = f"{self.target_type}:{self.target_id}"
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"
 
 
 class SetupToken(models.Model):

@@ -18,15 +18,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from heliograph.notify import rules
-from heliograph.notify.netguard import trusted_proxies
+from heliograph.lib import networks
+from heliograph.lib.netguard import trusted_proxies
 
 
 def client_address(request: HttpRequest) -> str | None:
     """The visitor behind nginx (``HELIOGRAPH_TRUSTED_PROXIES``), as for subscribing:
     without it every failure would count against the proxy, and lock everyone out."""
     remote = request.META.get("REMOTE_ADDR", "")
-    address = rules.client_address(
+    address = networks.client_address(
         remote, request.META.get("HTTP_X_FORWARDED_FOR", ""), trusted_proxies()
     )
     try:  # axes stores an IP address; anything else the client claims is not one

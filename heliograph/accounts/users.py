@@ -9,9 +9,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from heliograph.accounts import audit
 from heliograph.accounts.models import User
 from heliograph.accounts.roles import OWNER, ROLES
+from heliograph.audit import trail
 from heliograph.lib.errors import InputError
 
 MIN_PASSWORD = 10
@@ -54,7 +54,7 @@ def create_user(*, username: str, role: str, password: str, email: str = "", act
     user = User(username=username, email=email.strip(), role=role)
     user.set_password(password)
     user.save()
-    audit.record(actor=actor, action="user.create", target=user, after=_picture(user))
+    trail.record(actor=actor, action="user.create", target=user, after=_picture(user))
     return user
 
 
@@ -70,7 +70,7 @@ def set_role(*, user: User, role: str, actor: str) -> User:
     before = _picture(user)
     user.role = role
     user.save(update_fields=["role"])
-    audit.record(actor=actor, action="user.role", target=user, before=before,
+    trail.record(actor=actor, action="user.role", target=user, before=before,
                  after=_picture(user))  # fmt: skip
     return user
 
@@ -83,5 +83,5 @@ def set_active(*, user: User, active: bool, actor: str) -> User:
     user.is_active = active
     user.save(update_fields=["is_active"])
     action = "user.activate" if active else "user.deactivate"
-    audit.record(actor=actor, action=action, target=user, before=before, after=_picture(user))
+    trail.record(actor=actor, action=action, target=user, before=before, after=_picture(user))
     return user

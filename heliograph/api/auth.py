@@ -13,8 +13,8 @@ from ninja.security.base import AuthBase
 
 from heliograph.accounts.keys import authenticate
 from heliograph.accounts.models import ApiKey
-from heliograph.api import ratelimit
 from heliograph.api.errors import RateLimited
+from heliograph.lib import ratelimit
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _SCHEMES = ("oauth", "bearer", "token")

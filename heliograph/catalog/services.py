@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import F, Max, Model
 from django.utils import timezone
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.checks import (
     Check,
     changed_fields,
@@ -112,7 +112,7 @@ def _save(obj: Page | ComponentGroup | Component, changes: dict[str, Any]) -> No
 
 def _group_snapshot(group: ComponentGroup) -> dict[str, Any]:
     members = list(group.components.order_by("position", "created_at").values_list("pk", flat=True))
-    return {**audit.snapshot(group), "components": members}
+    return {**trail.snapshot(group), "components": members}
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -130,9 +130,9 @@ def create_page(
         name=name, time_zone=time_zone, url=url, domain=domain,
         embeddable=check_bool("embeddable")(embeddable),
     )  # fmt: skip
-    audit.record(
+    trail.record(
         actor=actor, action="page.create", target=page, page_id=page.pk,
-        after=audit.snapshot(page),
+        after=trail.snapshot(page),
     )  # fmt: skip
     return page
 
@@ -172,14 +172,14 @@ def update_page(
     }
     changes = changed_fields(page, given, checks)
     if changes:
-        before = audit.snapshot(page)
+        before = trail.snapshot(page)
         _save(page, changes)
         # Who may frame the page and the host it answers are not in any artifact.
         bump_version(page, [] if set(changes) <= {"embeddable", "domain"} else None)
         page.refresh_from_db(fields=["version", "updated_at"])
-        audit.record(
+        trail.record(
             actor=actor, action="page.update", target=page, page_id=page.pk, before=before,
-            after=audit.snapshot(page),
+            after=trail.snapshot(page),
         )  # fmt: skip
     return page
 
@@ -196,7 +196,7 @@ def create_group(
     position = (page.groups.aggregate(m=Max("position"))["m"] or 0) + 1
     group = page.groups.create(name=name, description=description, position=position)
     bump_version(page, [group])
-    audit.record(
+    trail.record(
         actor=actor, action="group.create", target=group, page_id=page.pk,
         after=_group_snapshot(group),
     )  # fmt: skip
@@ -235,7 +235,7 @@ def update_group(
     after = _group_snapshot(group)
     if after != before:
         bump_version(page, [group, *shown])
-        audit.record(
+        trail.record(
             actor=actor, action="group.update", target=group, page_id=page.pk, before=before,
             after=_group_snapshot(group),
         )  # fmt: skip
@@ -246,7 +246,7 @@ def update_group(
 def delete_group(*, group: ComponentGroup, actor: str = "cli") -> None:
     """Delete a group; its members stay on the page, ungrouped."""
     page = group.page
-    audit.record(
+    trail.record(
         actor=actor, action="group.delete", target=group, page_id=page.pk,
         before=_group_snapshot(group),
     )  # fmt: skip
@@ -286,9 +286,9 @@ def create_component(
         created_at=created_at or timezone.now(),
     )
     bump_version(page, [component])
-    audit.record(
+    trail.record(
         actor=actor, action="component.create", target=component, page_id=page.pk,
-        after=audit.snapshot(component),
+        after=trail.snapshot(component),
     )  # fmt: skip
     return component
 
@@ -337,7 +337,7 @@ def update_component(
     changes = _component_changes(component, given)
     if status is not None:
         check_status(status)
-    before = audit.snapshot(component)
+    before = trail.snapshot(component)
     if changes:
         _save(component, changes)
     change = None
@@ -345,9 +345,9 @@ def update_component(
         change = _record_status(component=component, status=status, source="manual", actor=actor)
     if changes or change:
         bump_version(component.page, [component])
-        audit.record(
+        trail.record(
             actor=actor, action="component.update", target=component,
-            page_id=component.page_id, before=before, after=audit.snapshot(component),
+            page_id=component.page_id, before=before, after=trail.snapshot(component),
         )  # fmt: skip
     return component
 
@@ -356,9 +356,9 @@ def update_component(
 def delete_component(*, component: Component, actor: str = "cli") -> None:
     """Delete a component and its timeline (updates that named it keep their text)."""
     page = component.page
-    audit.record(
+    trail.record(
         actor=actor, action="component.delete", target=component, page_id=page.pk,
-        before=audit.snapshot(component),
+        before=trail.snapshot(component),
     )  # fmt: skip
     component.delete()
     bump_version(page)
@@ -387,7 +387,7 @@ def reorder_components(*, page: Page, ordered: list[Component], actor: str = "cl
     current = list(page.components.order_by("position", "created_at"))
     before, after = _reorder(page, ordered, current, "component")
     bump_version(page)
-    audit.record(
+    trail.record(
         actor=actor, action="component.reorder", target=page, page_id=page.pk,
         before={"order": before}, after={"order": after},
     )  # fmt: skip
@@ -398,7 +398,7 @@ def reorder_groups(*, page: Page, ordered: list[ComponentGroup], actor: str = "c
     current = list(page.groups.order_by("position", "created_at"))
     before, after = _reorder(page, ordered, current, "group")
     bump_version(page, [])  # group order shows on bounded documents only
-    audit.record(
+    trail.record(
         actor=actor, action="group.reorder", target=page, page_id=page.pk,
         before={"order": before}, after={"order": after},
     )  # fmt: skip
@@ -424,7 +424,7 @@ def set_component_status(
     incident_id: str | None = None,
 ) -> StatusChange | None:
     """Record a status change at ``at`` (now by default; earlier times are backfills)."""
-    before = audit.snapshot(component)
+    before = trail.snapshot(component)
     change = _record_status(
         component=component, status=status, at=at, source=source, actor=actor,
         incident_id=incident_id,
@@ -437,10 +437,10 @@ def set_component_status(
             "old_status": change.old_status, "new_status": change.new_status,
             "at": change.at.isoformat(), "source": change.source, "incident": incident_id,
         }  # fmt: skip
-        audit.record(
+        trail.record(
             actor=actor, action="component.update", target=component,
             page_id=component.page_id, before=before,
-            after={**audit.snapshot(component), "status_change": timeline},
+            after={**trail.snapshot(component), "status_change": timeline},
         )  # fmt: skip
         events.emit(events.COMPONENT_STATUS, component=component, change=change)
     return change

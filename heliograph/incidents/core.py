@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import bump_version, check_status
 from heliograph.incidents import lifecycle
@@ -72,11 +72,11 @@ def record(
     before: models.Model | dict[str, Any] | None = None,
     after: models.Model | dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    """An audit event; rows are pictured with ``audit.snapshot``."""
-    audit.record(
+    """An audit event; rows are pictured with ``trail.snapshot``."""
+    trail.record(
         actor=actor, action=action, target=target, page_id=page.pk,
-        before=audit.snapshot(before) if isinstance(before, models.Model) else before,
-        after=audit.snapshot(after) if isinstance(after, models.Model) else after,
+        before=trail.snapshot(before) if isinstance(before, models.Model) else before,
+        after=trail.snapshot(after) if isinstance(after, models.Model) else after,
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
@@ -106,9 +106,9 @@ def _lock(pk: str, *, skip_locked: bool) -> Incident | None:
 
 
 def _record(actor: str, action: str, maintenance: Incident, before: dict[str, Any]) -> None:
-    audit.record(
+    trail.record(
         actor=actor, action=action, target=maintenance, page_id=maintenance.page_id,
-        before=before, after=audit.snapshot(maintenance),
+        before=before, after=trail.snapshot(maintenance),
     )  # fmt: skip
 
 
@@ -150,7 +150,7 @@ def _status_to_remember(component: Component, maintenance: Incident) -> str:
 
 
 def _start(m: Incident, at: datetime, actor: str, body: str = STARTED_BODY) -> None:
-    before, written = audit.snapshot(m), book(m)
+    before, written = trail.snapshot(m), book(m)
     affected: Affected = []
     for component in m.components.all():
         written[BEFORE + component.pk] = _status_to_remember(component, m)
@@ -184,7 +184,7 @@ def _restore(m: Incident, at: datetime, actor: str) -> Affected:
 
 
 def _complete(m: Incident, at: datetime, actor: str, body: str = COMPLETED_BODY) -> None:
-    before = audit.snapshot(m)
+    before = trail.snapshot(m)
     affected = _restore(m, at, actor)
     _post(m, "completed", body, at, actor, affected)
     _record(actor, "maintenance.complete", m, before)
@@ -192,14 +192,14 @@ def _complete(m: Incident, at: datetime, actor: str, body: str = COMPLETED_BODY)
 
 def _tidy(m: Incident, now: datetime, actor: str) -> None:
     """Completed by a plain update (console, API): restore what it still holds, as of then."""
-    before = audit.snapshot(m)
+    before = trail.snapshot(m)
     completed = m.updates.filter(status="completed").order_by("-display_at").first()
     _restore(m, min(completed.display_at, now) if completed else now, actor)
     _record(actor, "maintenance.restore", m, before)
 
 
 def _remind(m: Incident, at: datetime, actor: str) -> None:
-    before, written = audit.snapshot(m), book(m)
+    before, written = trail.snapshot(m), book(m)
     written["reminder_due_at"] = ((m.scheduled_for or at) - REMIND_BEFORE).isoformat()
     written["reminder_recorded_at"] = at.isoformat()
     written["reminder_queued_by"] = ",".join(hook(m, at) for hook in REMINDER_HOOKS)
@@ -218,7 +218,7 @@ def overrunning(maintenance: Incident) -> list[Component]:
 
 
 def _check_overrun(m: Incident, at: datetime, actor: str) -> bool:
-    before, written = audit.snapshot(m), book(m)
+    before, written = trail.snapshot(m), book(m)
     written["overrun_checked_at"] = at.isoformat()
     late = overrunning(m)
     if late:
@@ -459,7 +459,7 @@ def open_overrun_incident(
     )  # fmt: skip
     incident.caused_by = m
     incident.save(update_fields=["caused_by"])
-    before = audit.snapshot(m)
+    before = trail.snapshot(m)
     book(m)["overrun_incident"] = incident.pk
     m.save(update_fields=["metadata"])
     _record(actor, "maintenance.overrun_incident", m, before)

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Min
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -33,7 +33,6 @@ from heliograph.catalog.models import Page
 from heliograph.monitors import charts, rollup
 from heliograph.monitors.charts import Sample
 from heliograph.monitors.models import FIVE_MINUTES, HOURLY, RAW, MetricPoint, Monitor, ProbeResult
-from heliograph.publish.models import Snapshot
 
 RAW_KEPT = timedelta(hours=48)
 FIVE_MINUTES_KEPT = timedelta(days=14)
@@ -47,7 +46,6 @@ LOCK_KEY = 0x48_656C_6D74  # "Helmt": one downsampler at a time across PostgreSQ
 PUBLIC_HOURS = 24
 # 48 columns of 30 minutes, 48 px tall: about half a kilobyte a chart on the public page.
 PUBLIC_WIDTH, PUBLIC_HEIGHT = 48 * charts.COLUMN, 48
-CHART_REFRESH = timedelta(minutes=5)
 
 Series = tuple[str, str]  # (monitor id, value name)
 
@@ -328,24 +326,7 @@ def public_charts(page: Page, now: datetime) -> dict[str, list[PublicChart]]:
     return result
 
 
-def refresh_public_charts(now: datetime, every: timedelta = CHART_REFRESH) -> int:
-    """Republish pages that show charts when their snapshot is older than ``every`` (the
-    charts' window moves on, but nothing else bumps the page's version). The version moves
-    without touching ``updated_at``: nothing a person wrote changed. Returns how many."""
-    pages = Page.objects.filter(monitors__public=True, monitors__component__isnull=False)
-    ids = set(pages.values_list("pk", flat=True))
-    fresh = set(
-        Snapshot.objects.filter(page_id__in=ids, built_at__gt=now - every).values_list(
-            "page_id", flat=True
-        )
-    )
-    stale = ids - fresh
-    Page.objects.filter(pk__in=stale).update(version=F("version") + 1)
-    return len(stale)
-
-
 def housekeeping(now: datetime) -> Report:
-    """What the worker runs every few minutes: ``downsample`` and ``refresh_public_charts``."""
-    report = downsample(now)
-    refresh_public_charts(now)
-    return report
+    """What the worker runs every few minutes (the publisher moves the charts' window:
+    ``publish.publisher.refresh_public_charts``)."""
+    return downsample(now)

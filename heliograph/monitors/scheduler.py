@@ -35,11 +35,11 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Q
 from django.utils import timezone
 
+from heliograph.lib import netguard, networks
 from heliograph.monitors.models import Monitor
 from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, UNKNOWN, ProbeSpec, Result
 from heliograph.monitors.probes.registry import probe_module
-from heliograph.notify import netguard
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def _record(apply: Apply, run: Finished, *, alone: bool) -> bool:
     return True
 
 
-async def run_probe(monitor: Monitor, allowed: list[netguard.rules.Network]) -> Result:
+async def run_probe(monitor: Monitor, allowed: list[networks.Network]) -> Result:
     """The probe's verdict; its own errors become ``unknown``, never an exception."""
     spec = ProbeSpec(
         config=monitor.config, secrets=monitor.secrets, timeout=monitor.timeout_seconds,
@@ -226,7 +226,7 @@ class Scheduler:
         finally:
             self.db.shutdown(wait=True)
 
-    async def tick(self, allowed: list[netguard.rules.Network], ahead: float = AHEAD) -> int:
+    async def tick(self, allowed: list[networks.Network], ahead: float = AHEAD) -> int:
         free = min(self.concurrency - len(self.running), CLAIM_LIMIT)  # what can start now
         if free <= 0:
             return 0
@@ -247,7 +247,7 @@ class Scheduler:
     def _done(self, monitor_id: str, _task: asyncio.Task[None]) -> None:
         self.active.discard(monitor_id)
 
-    async def one(self, monitor: Monitor, allowed: list[netguard.rules.Network]) -> None:
+    async def one(self, monitor: Monitor, allowed: list[networks.Network]) -> None:
         due = monitor.next_run_at
         # Claimed ahead: start on the first tick at or after the due time, with the other
         # runs due then (the loop serves a crowd of them in one pass, cheaper than one each).

@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.checks import check_bool, unique_name
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import UNSET, Unset
@@ -414,7 +414,7 @@ def changes(monitor: Monitor, settings: Settings) -> list[str]:
 
 def _record(actor: str, action: str, monitor: Monitor, before: dict[str, Any] | None) -> None:
     after = None if action == "monitor.delete" else audit_view(monitor)
-    audit.record(
+    trail.record(
         actor=actor, action=action, target=monitor, page_id=monitor.page_id, before=before,
         after=after,
     )  # fmt: skip
@@ -542,7 +542,7 @@ def _set_paused(monitor: Monitor, paused: bool, actor: str) -> Monitor:
         Monitor.objects.filter(pk=monitor.pk).update(**fields)
         for name, value in fields.items():
             setattr(monitor, name, value)
-        audit.record(
+        trail.record(
             actor=actor, action="monitor.resume" if not paused else "monitor.pause",
             target=monitor, page_id=monitor.page_id, before={"paused": not paused},
             after={"paused": paused},
@@ -568,7 +568,7 @@ def run_now(*, monitor: Monitor, actor: str = "cli") -> Monitor:
     now = timezone.now()
     Monitor.objects.filter(pk=monitor.pk).update(next_run_at=now)
     monitor.next_run_at = now
-    audit.record(
+    trail.record(
         actor=actor, action="monitor.run", target=monitor, page_id=monitor.page_id,
         after={"next_run_at": now.isoformat()},
     )  # fmt: skip

@@ -17,7 +17,7 @@ from django.db.models import Case, CharField, F, Q, QuerySet, When
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.models import Page
 from heliograph.incidents.models import Incident
 from heliograph.lib.csvcells import safe_row
@@ -138,7 +138,7 @@ def _audit_view(subscriber: Subscriber) -> dict[str, Any]:
 
 
 def _record(actor: str, action: str, subscriber: Subscriber, before: dict[str, Any] | None) -> None:
-    audit.record(
+    trail.record(
         actor=actor, action=action, target=subscriber, page_id=subscriber.page_id,
         before=before, after=_audit_view(subscriber),
     )  # fmt: skip

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.models import Page
 from heliograph.lib.csvcells import restore
 from heliograph.lib.errors import InputError
@@ -347,7 +347,7 @@ def _record(page: Page, result: Result, *, confirmed: bool, actor: str) -> None:
         "repeated_in_file": result.repeated, "invalid": len(result.errors),
     }  # fmt: skip
     with transaction.atomic():
-        audit.record(
+        trail.record(
             actor=actor, action="subscriber.import", target=page, page_id=page.pk, after=counts
         )
 

@@ -13,7 +13,6 @@ certificate; for relays on a private network only).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -44,9 +43,8 @@ class Relay:
 
 
 def setting(name: str) -> str:
-    """A Django setting if defined, else the environment variable of the same name."""
-    value = getattr(settings, name, None)
-    return str(value if value is not None else os.environ.get(name, "")).strip()
+    """A Django setting (settings.py reads each from the environment)."""
+    return str(getattr(settings, name, "") or "").strip()
 
 
 def parse_smtp_url(url: str, name: str = PRIMARY) -> Relay:

@@ -19,9 +19,9 @@ from django.utils import timezone
 from heliograph.catalog.models import Component, Page
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
+from heliograph.lib.netguard import check_endpoint
 from heliograph.notify import outbox
 from heliograph.notify.models import EMAIL, WEBHOOK, Subscriber, new_token
-from heliograph.notify.netguard import check_endpoint
 
 MAX_EMAIL = 320
 MAX_ENDPOINT = 2000

@@ -11,7 +11,8 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from heliograph.notify import netguard, smtp_config
+from heliograph.lib import netguard
+from heliograph.notify import smtp_config
 
 
 @checks.register()

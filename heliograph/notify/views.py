@@ -13,15 +13,15 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from heliograph.api.ratelimit import TokenBucket
 from heliograph.catalog.models import Page
 from heliograph.incidents.lifecycle import FOLLOWABLE
 from heliograph.incidents.models import Incident
-from heliograph.lib import cors
+from heliograph.lib import cors, networks
 from heliograph.lib.errors import InputError
-from heliograph.notify import rules, subscriptions
+from heliograph.lib.netguard import trusted_proxies
+from heliograph.lib.ratelimit import TokenBucket
+from heliograph.notify import subscriptions
 from heliograph.notify.models import Subscriber
-from heliograph.notify.netguard import trusted_proxies
 from heliograph.publish.html import page_context
 
 # Public subscribe: a burst of 10, then one a minute, per client address, in this process.
@@ -55,7 +55,7 @@ def _wait(request: HttpRequest) -> int:
 
 def _client(request: HttpRequest) -> str:
     """The visitor's address, also behind nginx (``HELIOGRAPH_TRUSTED_PROXIES``)."""
-    return rules.client_address(
+    return networks.client_address(
         request.META.get("REMOTE_ADDR", ""),
         request.META.get("HTTP_X_FORWARDED_FOR", ""),
         trusted_proxies(),

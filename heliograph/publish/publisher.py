@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Q
@@ -14,10 +14,13 @@ from heliograph.catalog.models import Page, Touch
 from heliograph.lib.loop import run_until_stopped
 from heliograph.publish.build import publish_page
 from heliograph.publish.export import write_sites
+from heliograph.publish.models import Snapshot
 
 LOCK_KEY = 0x48_656C_696F  # "Helio": one publisher at a time across PostgreSQL nodes
 TAKEOVER_AFTER = 1.0  # seconds a stale page may wait for the lock holder to publish anything
-DAY_CHECK_EVERY = 30.0  # seconds between looks for a page whose local day has turned
+# Seconds between looks for a page whose local day has turned or whose charts' window moved.
+DAY_CHECK_EVERY = 30.0
+CHART_REFRESH = timedelta(minutes=5)  # how far a public chart may lag behind its window
 
 
 def stale_pages() -> list[Page]:
@@ -61,6 +64,17 @@ def turn_the_day(now: datetime | None = None) -> int:
     return Page.objects.filter(pk__in=turned).update(version=F("version") + 1) if turned else 0
 
 
+def refresh_public_charts(now: datetime, every: timedelta = CHART_REFRESH) -> int:
+    """Republish pages that show charts when their snapshot is older than ``every`` (the
+    charts' window moves on, but nothing else bumps the page's version). The version moves
+    without touching ``updated_at``: nothing a person wrote changed. Returns how many."""
+    pages = Page.objects.filter(monitors__public=True, monitors__component__isnull=False)
+    ids = set(pages.values_list("pk", flat=True))
+    recent = Snapshot.objects.filter(page_id__in=ids, built_at__gt=now - every)
+    stale = ids - set(recent.values_list("page_id", flat=True))
+    return Page.objects.filter(pk__in=stale).update(version=F("version") + 1) if stale else 0
+
+
 def _take_lock() -> bool:
     if connection.vendor != "postgresql":
         return True  # on SQLite, `heliograph run` starts exactly one publisher
@@ -102,6 +116,7 @@ def watch(stop: threading.Event, interval: float = 0.1) -> None:
         if held["lock"]:
             if time.monotonic() - day_checked["at"] > DAY_CHECK_EVERY:
                 turn_the_day()
+                refresh_public_charts(timezone.now())
                 day_checked["at"] = time.monotonic()
             publish_stale()
         else:

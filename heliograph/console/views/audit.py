@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 from heliograph.console.access import requires, show
 from heliograph.console.forms import AuditFilterForm
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 
-from heliograph.accounts import audit
+from heliograph.audit import trail
 from heliograph.catalog.models import Component, Page
 from heliograph.console.access import actor, attempt, current_page, requires, show, user_of
 from heliograph.incidents.models import Incident
@@ -194,7 +194,7 @@ def subscriber_export(request: HttpRequest) -> HttpResponse:
     found = attempt(form, lambda: directory.search(page=page, **filters)) if filters else None
     if filters is None or found is None:
         return subscriber_list(request)  # the list, with the filter's error
-    audit.record(
+    trail.record(
         actor=actor(request), action="subscriber.export", target=page, page_id=page.pk,
         after={**filters, "count": found.count()},
     )  # fmt: skip

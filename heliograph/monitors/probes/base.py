@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from heliograph.notify.rules import Network
+from heliograph.lib.networks import Network
 
 OK, HOLD, SLOW, FAIL, UNKNOWN = "ok", "hold", "slow", "fail", "unknown"
 VERDICTS = (OK, HOLD, SLOW, FAIL, UNKNOWN)

@@ -36,12 +36,12 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from heliograph.lib import netguard, networks
 from heliograph.monitors.probes.base import FAIL, UNKNOWN, ConfigError, ProbeSpec, Result
-from heliograph.notify import netguard, rules
 
 ALLOW_SETTING = netguard.ALLOW_SETTING
 USER_AGENT = "Heliograph-Probe/1"
-ANYWHERE: tuple[rules.Network, ...] = (
+ANYWHERE: tuple[networks.Network, ...] = (
     ipaddress.ip_network("0.0.0.0/0"),
     ipaddress.ip_network("::/0"),
 )
@@ -269,19 +269,19 @@ async def run(
 # --- the address guard ------------------------------------------------------------------------
 
 
-def networks(allowed: Sequence[rules.Network] | None) -> list[rules.Network]:
+def allow_list(allowed: Sequence[networks.Network] | None) -> list[networks.Network]:
     """The allow-list as netguard takes it (None: the operator allows any address)."""
     return list(ANYWHERE if allowed is None else allowed)
 
 
-def check_address(name: str, address: str, allowed: Sequence[rules.Network] | None) -> None:
-    if rules.address_allowed(address, networks(allowed)):
+def check_address(name: str, address: str, allowed: Sequence[networks.Network] | None) -> None:
+    if networks.address_allowed(address, allow_list(allowed)):
         return
     what = address if name == address else f"{name} resolves to {address},"
     raise netguard.Refused(f"{what} a private or reserved address (allow it with {ALLOW_SETTING})")
 
 
-async def pin_host(name: str, port: int, allowed: Sequence[rules.Network] | None) -> str:
+async def pin_host(name: str, port: int, allowed: Sequence[networks.Network] | None) -> str:
     """Resolve ``name`` once, check every address, return the one to connect to."""
     loop = asyncio.get_running_loop()
     try:
@@ -296,9 +296,9 @@ async def pin_host(name: str, port: int, allowed: Sequence[rules.Network] | None
     return addresses[0]
 
 
-async def pin_url(url: str, allowed: Sequence[rules.Network] | None) -> netguard.Target:
+async def pin_url(url: str, allowed: Sequence[networks.Network] | None) -> netguard.Target:
     try:
-        return await netguard.resolve(url, networks(allowed))
+        return await netguard.resolve(url, allow_list(allowed))
     except netguard.Refused as exc:
         if isinstance(exc.__context__, OSError) or str(exc).endswith("does not resolve"):
             raise Unresolvable(str(exc)) from None

@@ -19,7 +19,8 @@ from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 import httpx
 
-from heliograph.notify import netguard, payloads, rules
+from heliograph.lib import netguard, networks
+from heliograph.notify import payloads, rules
 from heliograph.notify.channels import Job, Source, Unrecorded
 from heliograph.notify.models import Delivery
 
@@ -59,7 +60,7 @@ def build_request(delivery: Delivery) -> Request:
 
 async def post_from(
     source: Source[Request], concurrency: int = CONCURRENCY, timeout: float = TIMEOUT,
-    allowed: list[rules.Network] | None = None,
+    allowed: list[networks.Network] | None = None,
 ) -> None:  # fmt: skip
     """POST what ``source`` gives until it has no more.
 

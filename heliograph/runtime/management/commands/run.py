@@ -2,13 +2,14 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from heliograph.cli import DEFAULT_HOST, DEFAULT_PORT
 from heliograph.lib.command import HeliographCommand
-from heliograph.publish.serve import serve
+from heliograph.runtime.serve import serve
 
 
 def add_serve_arguments(parser: CommandParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on")
     parser.add_argument("--workers", type=int, default=1, help="web worker processes")
 
 

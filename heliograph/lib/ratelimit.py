@@ -9,24 +9,17 @@ service from a runaway script, it is not an accounting quota.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
 
 from django.conf import settings
 
-DEFAULT_RATE = 600  # per minute; Statuspage allows 60, we are not a shared multi-tenant SaaS
 MAX_BUCKETS = 10_000  # forget idle keys past this many, so memory stays bounded
 
 
 def configured_rate() -> float:
-    raw = getattr(settings, "HELIOGRAPH_API_RATE", None) or os.environ.get("HELIOGRAPH_API_RATE")
-    try:
-        rate = float(raw) if raw else DEFAULT_RATE
-    except ValueError:
-        rate = DEFAULT_RATE
-    return rate if rate > 0 else DEFAULT_RATE
+    return float(settings.HELIOGRAPH_API_RATE)
 
 
 class TokenBucket:

@@ -5,8 +5,8 @@ from django.core.management.base import CommandParser
 
 from heliograph.example import load_example
 from heliograph.lib.command import HeliographCommand
-from heliograph.publish.management.commands.run import add_serve_arguments
-from heliograph.publish.serve import prepare, serve
+from heliograph.runtime.management.commands.run import add_serve_arguments
+from heliograph.runtime.serve import prepare, serve
 
 
 class Command(HeliographCommand):
@@ -16,7 +16,7 @@ class Command(HeliographCommand):
         add_serve_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        prepare(host=options["host"], port=options["port"])
+        prepare()
         incident = load_example().incidents.get(reference="PR-2142")
         serve(
             host=options["host"], port=options["port"], workers=options["workers"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
@@ -21,11 +20,8 @@ from heliograph.lib.supervisor import Child, Supervisor
 from heliograph.publish.publisher import publish_stale
 
 
-def prepare(*, host: str, port: int) -> None:
+def prepare() -> None:
     """Schema up to date, and every page re-rendered for this release and base URL."""
-    if "HELIOGRAPH_BASE_URL" not in os.environ:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        settings.BASE_URL = os.environ["HELIOGRAPH_BASE_URL"] = f"http://{shown}:{port}"
     with guard.limit(2.0, probe=True):  # a hanging database fails here, quickly
         connection.ensure_connection()
     connection.close()
@@ -43,7 +39,7 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     """Prepare, then run the web server, the publisher and the worker under supervision."""
     hint = None
     try:
-        prepare(host=host, port=port)
+        prepare()
         hint = first_run_hint()
     except DatabaseError as exc:
         # The page must come up even now: nodes serve the last export until it is back.
@@ -68,7 +64,7 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
 def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     """The web server alone: public reads and Django (``heliograph.asgi``)."""
     Granian(
-        "heliograph.node:application", address=host, port=port, interface=Interfaces.RSGI,
+        "heliograph.runtime.node:application", address=host, port=port, interface=Interfaces.RSGI,
         workers=workers, log_access=False,
         # A dead worker is replaced at once; the supervisor restarts Granian itself.
         respawn_failed_workers=True, workers_kill_timeout=5,

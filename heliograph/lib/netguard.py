@@ -14,11 +14,11 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from heliograph.lib import networks
 from heliograph.lib.errors import InputError
-from heliograph.notify import rules
-from heliograph.notify.smtp_config import setting
 
 ALLOW_SETTING = "HELIOGRAPH_ALLOW_PRIVATE_TARGETS"
 PROXIES_SETTING = "HELIOGRAPH_TRUSTED_PROXIES"
@@ -35,18 +35,18 @@ class Target:
     server_name: str  # for TLS SNI and certificate checks
 
 
-def allowed_networks() -> list[rules.Network]:
+def allowed_networks() -> list[networks.Network]:
     return _networks(ALLOW_SETTING)
 
 
-def trusted_proxies() -> list[rules.Network]:
+def trusted_proxies() -> list[networks.Network]:
     """The proxies (nginx) whose ``X-Forwarded-For`` tells who the visitor is."""
     return _networks(PROXIES_SETTING)
 
 
-def _networks(name: str) -> list[rules.Network]:
+def _networks(name: str) -> list[networks.Network]:
     try:
-        return rules.parse_networks(setting(name))
+        return networks.parse_networks(getattr(settings, name))
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: {exc}") from None
 
@@ -66,11 +66,11 @@ def _split(url: str) -> tuple[str, str, int]:
     return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def _pin(url: str, addresses: list[str], allowed: list[rules.Network]) -> Target:
+def _pin(url: str, addresses: list[str], allowed: list[networks.Network]) -> Target:
     if not addresses:
         raise Refused(f"{urlsplit(url).hostname} does not resolve")
     for address in addresses:
-        if not rules.address_allowed(address, allowed):
+        if not networks.address_allowed(address, allowed):
             raise Refused(
                 f"{urlsplit(url).hostname} resolves to {address}, a private or reserved "
                 f"address (allow it with {ALLOW_SETTING})"
@@ -89,7 +89,7 @@ def _pin(url: str, addresses: list[str], allowed: list[rules.Network]) -> Target
     )
 
 
-async def resolve(url: str, allowed: list[rules.Network]) -> Target:
+async def resolve(url: str, allowed: list[networks.Network]) -> Target:
     """Check ``url`` and pin it to a checked address; raises Refused."""
     _, hostname, port = _split(url)
     return _pin(url, await _addresses(hostname, port), allowed)
@@ -108,7 +108,7 @@ class Resolver:
     """``resolve`` with each host looked up once while this object lives (one batch):
     10,000 webhooks to one host make one DNS query, and every URL is still checked."""
 
-    def __init__(self, allowed: list[rules.Network]) -> None:
+    def __init__(self, allowed: list[networks.Network]) -> None:
         self.allowed = allowed
         self.lookups: dict[tuple[str, int], asyncio.Future[list[str]]] = {}
 

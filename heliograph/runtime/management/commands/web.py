@@ -3,8 +3,8 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from heliograph.lib.command import HeliographCommand
-from heliograph.publish.management.commands.run import add_serve_arguments
-from heliograph.publish.serve import serve_web
+from heliograph.runtime.management.commands.run import add_serve_arguments
+from heliograph.runtime.serve import serve_web
 
 
 class Command(HeliographCommand):

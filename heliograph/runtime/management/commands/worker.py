@@ -9,12 +9,12 @@ threads of their own.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandParser
 from django.utils import timezone
 
@@ -33,10 +33,7 @@ HOUSEKEEPING_EVERY = 300.0  # seconds between metric downsampling passes
 
 
 def _default_interval() -> float:
-    try:
-        return float(os.environ.get("HELIOGRAPH_WORKER_INTERVAL", "2"))
-    except ValueError:
-        return 2.0
+    return float(settings.HELIOGRAPH_WORKER_INTERVAL)
 
 
 def work(stop: threading.Event, interval: float) -> None:

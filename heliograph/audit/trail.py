@@ -7,7 +7,7 @@ from typing import Any
 from django.db import models
 from django.forms.models import model_to_dict
 
-from heliograph.accounts.models import AuditEvent
+from heliograph.audit.models import AuditEvent
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
