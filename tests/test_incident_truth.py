@@ -1,4 +1,5 @@
-"""Truth checks (DESIGN §10): what an update's text claims against the recorded timeline."""
+"""Truth checks (architecture: Truth of the record): what an update's text claims against the
+recorded timeline."""
 
 from __future__ import annotations
 

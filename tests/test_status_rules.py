@@ -1,4 +1,5 @@
-"""How component statuses blend into the page status (DESIGN §5.1), as a reader sees it."""
+"""How component statuses blend into the page status (architecture: Pure rules), as a reader sees
+it."""
 
 from __future__ import annotations
 

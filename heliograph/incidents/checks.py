@@ -1,5 +1,5 @@
-"""Truth checks before an update is published (DESIGN §10): gathers the record and asks
-the plain rules in ``truth`` what the text gets wrong."""
+"""Truth checks before an update is published (architecture: Truth of the record): gathers the
+record and asks the plain rules in ``truth`` what the text gets wrong."""
 
 from __future__ import annotations
 

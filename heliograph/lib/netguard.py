@@ -1,4 +1,5 @@
-"""Outbound requests to user-given URLs reach public addresses only (DESIGN §11).
+"""Outbound requests to user-given URLs reach public addresses only (architecture: Outbound
+requests).
 
 The host is resolved once, every address it resolves to is checked, and the request is
 then sent to the checked address (the URL's host kept for ``Host`` and TLS SNI), so a DNS

@@ -1,5 +1,5 @@
-"""Applying one probe result: evidence rows, the path's hysteresis, the component status and
-the incident automation (DESIGN §9). The rules themselves are in ``monitors.evaluator``.
+"""Applying one probe result: evidence rows, the path's hysteresis, the component status and the
+incident automation (architecture: Monitors). The rules themselves are in ``monitors.evaluator``.
 
 ``apply_result`` runs in one transaction, after each run, with the moment passed in:
 

@@ -1,4 +1,5 @@
-"""Inline SVG line charts of metric points (DESIGN §6, §9). Pure: no Django, no clock.
+"""Inline SVG line charts of metric points (architecture: Wire formats, Monitors). Pure: no Django,
+no clock.
 
 Built to be light enough for the public page (which must stay under 50 KB with 20
 components): one ``<path>`` per chart in whole-number relative steps (flat stretches as a

@@ -1,8 +1,8 @@
 """What a run of samples means: per-path hysteresis, the component blend, incident rules.
 
-Plain module, no Django (DESIGN §3, §9): everything here is a function of the verdicts seen
-and of a clock passed in, tested directly with hypothesis. ``monitors.automation`` applies
-the answers to the database.
+Plain module, no Django (architecture: Pure rules, Monitors): everything here is a function of the
+verdicts seen and of a clock passed in, tested directly with hypothesis. ``monitors.automation``
+applies the answers to the database.
 
 A *path* is what one monitor watches (one MX of a cluster, one mailbox route). Its state
 holds the status it vouches for and the streaks that move it:

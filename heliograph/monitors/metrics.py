@@ -1,5 +1,5 @@
 """The numbers probes measure: kept as metric points, downsampled with age, read back as
-series for charts (DESIGN §9). The arithmetic is in ``monitors.rollup``, the drawing in
+series for charts (architecture: Monitors). The arithmetic is in ``monitors.rollup``, the drawing in
 ``monitors.charts``; this module is the database side.
 
 Retention (``downsample``, which a worker runs every few minutes):

@@ -1,4 +1,4 @@
-"""Monitors, what each run found, and the numbers kept from it (DESIGN §9).
+"""Monitors, what each run found, and the numbers kept from it (architecture: Monitors).
 
 A Monitor feeds at most one component (several monitors may feed the same one: paths).
 Its hysteresis state (streaks and the status it currently vouches for) lives on the row,

@@ -1,4 +1,4 @@
-"""Downsampling arithmetic for metric points (DESIGN §9). Pure: no Django, no clock.
+"""Downsampling arithmetic for metric points (architecture: Monitors). Pure: no Django, no clock.
 
 A stored point is an ``Aggregate`` over one bucket of time: the mean of the samples in it,
 their lowest and highest value and how many there were (a raw sample is an aggregate of

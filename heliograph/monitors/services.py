@@ -1,4 +1,5 @@
-"""Monitors: create, change, pause, resume, run now, delete (DESIGN §9, §11).
+"""Monitors: create, change, pause, resume, run now, delete (architecture: Monitors, Outbound
+requests).
 
 Every function checks everything before writing, runs in one transaction and records an
 audit event. The console, the Manage API and ``heliograph monitors apply`` all come here.

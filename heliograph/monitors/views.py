@@ -1,4 +1,4 @@
-"""``/metrics``: every monitor's last run in the Prometheus text format (DESIGN §9).
+"""``/metrics``: every monitor's last run in the Prometheus text format (architecture: Monitors).
 
 Per monitor, labelled ``monitor``, ``kind``, ``component`` and ``page`` (names):
 

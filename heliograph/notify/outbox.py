@@ -105,7 +105,8 @@ def welcome_webhook(*, subscriber: Subscriber) -> Notification:
 
 
 def audience(notification: Notification) -> QuerySet[Subscriber]:
-    """Every subscriber this notification is for (DESIGN §8, Statuspage's rules)."""
+    """Every subscriber this notification is for (architecture: Notifications, Statuspage's
+    rules)."""
     if notification.subscriber_id:
         return Subscriber.objects.filter(pk=notification.subscriber_id)
     subscribers = Subscriber.objects.filter(

@@ -1,4 +1,4 @@
-"""Statuspage webhook bodies (DESIGN §5.2), built with the public v2 serialisers.
+"""Statuspage webhook bodies (architecture: Wire formats), built with the public v2 serialisers.
 
 The body is frozen into the Notification when it is written, so every subscriber gets
 the incident as it was at that moment; only ``meta.unsubscribe`` is added per subscriber

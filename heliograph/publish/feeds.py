@@ -1,8 +1,7 @@
 """The incident history feeds (``/history.atom``, ``/history.rss``), rendered from a ``World``.
 
-The markup inside each entry copies Statuspage's (DESIGN §5.3): feed consumers such as chat
-integrations read the first ``<strong>`` as the incident's current status.
-"""
+The markup inside each entry copies Statuspage's (architecture: Wire formats): feed consumers such
+as chat integrations read the first ``<strong>`` as the incident's current status."""
 
 from __future__ import annotations
 

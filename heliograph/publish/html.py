@@ -127,7 +127,7 @@ class UptimeView:
 
 @dataclass(frozen=True)
 class ChartView:
-    """A public monitor's chart under its component (DESIGN §9)."""
+    """A public monitor's chart under its component (architecture: Monitors)."""
 
     title: str  # the monitor's name
     what: str  # "delivery time"

@@ -1,8 +1,7 @@
 """The Statuspage public API v2 (``/api/v2/*.json``), rendered from a ``World``.
 
-Field names, their order and their null conventions follow Statuspage exactly (DESIGN
-§5.1): existing clients parse these bodies, so nothing is added and nothing renamed.
-"""
+Field names, their order and their null conventions follow Statuspage exactly (architecture: Wire
+formats): existing clients parse these bodies, so nothing is added and nothing renamed."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         ).order_by("scheduled_for"),
         "overruns": overruns(page=page),
         "changes": Change.objects.filter(page=page).prefetch_related("components")[:10],
-        # The prober's own faults: never public status, but operators must see them (DESIGN §9).
+        # The prober's own faults: never public status, but operators must see them (architecture:
+        # Monitors).
         "unknown_monitors": page.monitors.filter(last_verdict="unknown", paused=False),
     })  # fmt: skip

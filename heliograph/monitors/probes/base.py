@@ -1,4 +1,4 @@
-"""What every probe takes and returns (DESIGN §9). No Django imports: probes are plain
+"""What every probe takes and returns (architecture: Monitors). No Django imports: probes are plain
 asyncio code, run by the scheduler with a hard timeout around each call.
 
 A probe never raises for a problem with the thing it watches: it returns a Result whose
@@ -29,7 +29,7 @@ class ProbeSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     # Private/loopback networks the operator allows (HELIOGRAPH_ALLOW_PRIVATE_TARGETS);
-    # probes of user-given URLs refuse other private addresses (DESIGN §11).
+    # probes of user-given URLs refuse other private addresses (architecture: Outbound requests).
     allowed: Sequence[Network] = ()
 
 

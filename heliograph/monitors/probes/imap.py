@@ -1,9 +1,9 @@
 """The IMAP side of the mail round trip: find, read and delete canaries.
 
 Plain blocking ``imaplib``; ``mail_roundtrip`` runs every call in a worker thread
-(``asyncio.to_thread``), one call at a time per ``Mailbox``. The connection goes to the
-address the probe already checked against the operator's allow-list (DESIGN §11), while
-TLS still verifies the configured host name.
+(``asyncio.to_thread``), one call at a time per ``Mailbox``. The connection goes to the address the
+probe already checked against the operator's allow-list (architecture: Outbound requests), while TLS
+still verifies the configured host name.
 
 Canaries carry a token ``hgp-<unix time>-<16 hex>`` in an ``X-Heliograph-Probe`` header
 and in the Subject (some filters drop unknown headers); searches match either.

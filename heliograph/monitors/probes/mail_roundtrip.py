@@ -1,7 +1,7 @@
 """``mail_roundtrip``: send a tagged canary through an MX, wait for it in an IMAP mailbox.
 
 This is the probe that would have caught the July 2021 Cluster A incident (a filter loop
-delaying inbound mail) before customers did (DESIGN §9). One run:
+delaying inbound mail) before customers did (architecture: Monitors). One run:
 
 1. Log in to IMAP. If that fails (login refused, server unreachable or not resolving,
    password missing) the verdict is ``unknown``: the prober's own fault, which alerts

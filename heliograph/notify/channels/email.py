@@ -2,7 +2,7 @@
 
 Each notification is rendered and serialised once, with stand-ins for what differs per
 recipient (address, links, delivery id), which are then stamped into the bytes: a fan-out
-to 100,000 addresses neither renders nor builds 100,000 messages (DESIGN §8: 100,000 in a
+to 100,000 addresses neither renders nor builds 100,000 messages (the target: 100,000 in a
 minute). Several connections per relay are opened and kept for the whole batch; when the
 primary relay cannot be reached, the fallback carries the rest of the batch (the page must
 still reach people when your own mail is what is down).
