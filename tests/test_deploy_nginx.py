@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from heliograph.publish.readpath import DJANGO_PREFIXES
+from heliograph.urls import django_prefixes
 from tests.live import Server, free_port, running_demo, scratch_database
 from tests.nginx import DEPLOYED, deployed_conf, require_nginx, running_nginx
 
@@ -67,7 +67,7 @@ def post(server: Server, path: str, fields: dict[str, str], client: str) -> int:
 
 def test_it_proxies_every_prefix_the_node_answers_itself() -> None:
     text = DEPLOYED.read_text()
-    for prefix in DJANGO_PREFIXES:
+    for prefix in django_prefixes():
         exact = "= " if prefix.endswith(".json") else ""
         assert f"location {exact}{prefix}" in text, f"deploy/nginx.conf does not proxy {prefix}"
 

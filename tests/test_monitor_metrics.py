@@ -20,6 +20,7 @@ from heliograph.publish.publisher import refresh_public_charts
 from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
 from heliograph.publish.world import load_world
+from heliograph.urls import django_prefixes
 from tests.conftest import NOW
 from tests.test_html import read, text_of
 
@@ -369,4 +370,4 @@ def test_it_wants_the_bearer_token_when_one_is_set(
 
 def test_it_routes_metrics_past_the_snapshot_to_django() -> None:
     store = SnapshotStore()
-    assert ReadPath(store).answer("GET", "/metrics", "", "") is None
+    assert ReadPath(store, django_prefixes()).answer("GET", "/metrics", "", "") is None

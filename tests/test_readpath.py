@@ -26,6 +26,7 @@ from heliograph.publish.export import read_export
 from heliograph.publish.models import Blob
 from heliograph.publish.node import Node
 from heliograph.publish.store import SnapshotStore
+from heliograph.urls import django_prefixes
 
 
 class Response:
@@ -47,7 +48,7 @@ async def django_app(scope: Any, protocol: Any) -> None:
 
 def node(store: SnapshotStore) -> Node:
     """The web node over ``store``, with a stand-in for Django."""
-    return Node(django_app, store, heartbeat.Board(Path("no-such-folder")))
+    return Node(django_app, store, heartbeat.Board(Path("no-such-folder")), django_prefixes())
 
 
 @pytest.fixture

@@ -24,10 +24,13 @@ HEALTH_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-st
 
 
 class Node:
-    def __init__(self, django: Django, store: SnapshotStore, beats: heartbeat.Board) -> None:
+    def __init__(
+        self, django: Django, store: SnapshotStore, beats: heartbeat.Board,
+        django_prefixes: tuple[str, ...],
+    ) -> None:  # fmt: skip
         self.django = django
         self.store = store
-        self.read_path = ReadPath(store)
+        self.read_path = ReadPath(store, django_prefixes)
         self.beats = beats
 
     async def __rsgi__(self, scope: Any, protocol: Any) -> None:

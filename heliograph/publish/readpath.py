@@ -16,10 +16,6 @@ from heliograph.publish.encoding import MIN_SIZE, accepts_gzip, gzip_etag, gzip_
 from heliograph.publish.manifest import Entry, blob_name
 from heliograph.publish.store import Site, SnapshotStore
 
-DJANGO_PREFIXES = (
-    "/v1/", "/console", "/admin", "/accounts", "/metrics", "/static/",
-    "/notify/", "/api/v2/subscribers.json",  # subscribing writes: heliograph.notify.views
-)  # fmt: skip
 CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=60, stale-if-error=86400"
 READ_METHODS = "GET, HEAD, OPTIONS"
 # Public pages run no script; the inline <style> is theirs.
@@ -75,8 +71,9 @@ def normalize(path: str) -> str:
 
 
 class ReadPath:
-    def __init__(self, store: SnapshotStore) -> None:
+    def __init__(self, store: SnapshotStore, django_prefixes: tuple[str, ...] = ()) -> None:
         self.store = store
+        self.django_prefixes = django_prefixes  # paths Django answers (``urls.django_prefixes``)
 
     def answer(
         self, method: str, path: str, host: str, if_none_match: str, fresh: bool = False,
@@ -86,7 +83,7 @@ class ReadPath:
 
         ``fresh``: the balancer asks only for what this node can vouch is current; a node
         cut off from the database says 503, so the balancer asks another (or its disk)."""
-        if path.startswith(DJANGO_PREFIXES):
+        if path.startswith(self.django_prefixes):
             return None
         if fresh and not self.store.vouches():
             return CANNOT_VOUCH

@@ -13,6 +13,7 @@ from heliograph.lib import heartbeat, supervisor  # noqa: E402
 from heliograph.lib.wsgi_bridge import WSGIBridge  # noqa: E402
 from heliograph.publish.node import Node  # noqa: E402
 from heliograph.publish.store import SnapshotStore  # noqa: E402
+from heliograph.urls import django_prefixes  # noqa: E402
 
 # Django's own threads: the only ones that may wait on the database.
 DJANGO_THREADS = 16
@@ -25,4 +26,5 @@ application = Node(
     WSGIBridge(django_application, DJANGO_THREADS),
     SnapshotStore(settings.POLL_INTERVAL).start(),
     board,
+    django_prefixes(),
 )
