@@ -215,7 +215,7 @@ def test_it_turns_the_index_to_a_new_day_at_the_pages_midnight(world: Page) -> N
     changed = {p for p in after.paths if before.paths.get(p) != after.paths[p]}
     old = world.incidents.get(reference="PR-2142")
     assert "/" in changed and f"/incidents/{old.pk}" not in changed
-    ((_, index),) = snapshots.fetch_blobs(world.pk, [blob_name(after.paths["/"][0])])
+    ((_, index, _),) = snapshots.fetch_stored(world.pk, [blob_name(after.paths["/"][0])])
     assert f"<h3>{day_text(tomorrow.date())}</h3>" in index.decode()
     assert Page.objects.get(pk=world.pk).updated_at == world.updated_at  # nobody wrote
 

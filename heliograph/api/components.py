@@ -32,6 +32,7 @@ from heliograph.api.serialize import Json, component_body, group_body, world_for
 from heliograph.catalog import services
 from heliograph.catalog.models import Component, ComponentGroup
 from heliograph.incidents.services import component_uptime
+from heliograph.lib.unset import UNSET
 from heliograph.publish.v2json import components_json
 
 router = Router(tags=["components"])
@@ -109,9 +110,9 @@ def _apply(
     group = (
         group_named(component.page, fields.group_id)
         if "group_id" in given and not creating
-        else services.UNSET
+        else UNSET
     )
-    start = fields.start_date if "start_date" in given and not creating else services.UNSET
+    start = fields.start_date if "start_date" in given and not creating else UNSET
     services.update_component(
         component=component, actor=actor(request),
         name=None if creating else fields.name,

@@ -21,8 +21,8 @@ from heliograph.api.common import (
 from heliograph.api.schemas import Paging, TemplateCreateIn, TemplateIn, TemplateOut
 from heliograph.api.serialize import Json, component_body, world_for
 from heliograph.incidents import services as incidents
-from heliograph.incidents.incident_templates import UNSET as TEMPLATE_UNSET
 from heliograph.incidents.models import IncidentTemplate
+from heliograph.lib.unset import UNSET
 from heliograph.publish.world import World
 
 router = Router(tags=["templates"])
@@ -96,7 +96,7 @@ def update_template(request: HttpRequest, page_id: str, template_id: str, data: 
     template = template_or_404(page, template_id)
     fields = data.template
     given = "group_id" in fields.model_fields_set
-    group = group_named(page, fields.group_id) if given else TEMPLATE_UNSET
+    group = group_named(page, fields.group_id) if given else UNSET
     ids = fields.component_ids
     incidents.update_template(
         template=template, actor=actor(request), name=fields.name, title=fields.title,

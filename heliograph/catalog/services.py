@@ -7,7 +7,6 @@ picks the change up.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -44,22 +43,16 @@ from heliograph.catalog.models import (
 from heliograph.catalog.status import OPERATIONAL
 from heliograph.lib import events
 from heliograph.lib.errors import InputError
+from heliograph.lib.unset import UNSET, Unset
 
 __all__ = [
-    "UNSET", "Unset", "bump_version", "check_status", "check_time_zone", "create_component",
+    "bump_version", "check_status", "check_time_zone", "create_component",
     "create_group", "create_page", "delete_component", "delete_group", "find_component",
     "find_group", "find_page", "reorder_components", "reorder_groups", "set_component_status",
     "status_at", "update_component", "update_group", "update_page",
 ]  # fmt: skip
 
 
-class Unset(enum.Enum):
-    """Marks an argument not given, where None is a meaningful value ("no group")."""
-
-    UNSET = "UNSET"
-
-
-UNSET = Unset.UNSET
 _Ordered = TypeVar("_Ordered", Component, ComponentGroup)
 
 

@@ -54,8 +54,3 @@ def blend(statuses: Iterable[str]) -> PageStatus:
     if count[MAINTENANCE]:
         return PageStatus("maintenance", "Service Under Maintenance")
     return ALL_OPERATIONAL
-
-
-def is_impaired(status: str) -> bool:
-    """Whether a component in this status is not fully serving its users."""
-    return status != OPERATIONAL

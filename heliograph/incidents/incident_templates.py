@@ -13,13 +13,8 @@ from heliograph.incidents.core import check_name, check_same_page, record
 from heliograph.incidents.lifecycle import INCIDENT_STATUSES, MAINTENANCE_STATUSES
 from heliograph.incidents.models import IncidentTemplate
 from heliograph.lib.errors import InputError
+from heliograph.lib.unset import UNSET, Unset
 
-
-class _Unset:
-    """Marks an argument not given, where None means "clear it"."""
-
-
-UNSET = _Unset()
 TEMPLATE_STATUSES = tuple(s for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES if s != "postmortem")
 
 
@@ -72,7 +67,7 @@ def update_template(
     name: str | None = None,
     title: str | None = None,
     body: str | None = None,
-    group: ComponentGroup | None | _Unset = UNSET,
+    group: ComponentGroup | None | Unset = UNSET,
     update_status: str | None = None,
     should_tweet: bool | None = None,
     should_send_notifications: bool | None = None,
@@ -80,7 +75,7 @@ def update_template(
 ) -> IncidentTemplate:
     """Change the given fields; ``group=None`` removes the group."""
     page = template.page
-    new_group = template.group if isinstance(group, _Unset) else group
+    new_group = template.group if group is UNSET else group
     fields = {
         "name": check_name(name, "a template") if name is not None else template.name,
         "title": _check(page, update_status or template.update_status, new_group,

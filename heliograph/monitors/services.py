@@ -39,8 +39,8 @@ from django.utils import timezone
 from heliograph.audit import trail
 from heliograph.catalog.checks import check_bool, unique_name
 from heliograph.catalog.models import Component, Page
-from heliograph.catalog.services import UNSET, Unset
 from heliograph.lib.errors import InputError
+from heliograph.lib.unset import UNSET, Unset
 from heliograph.monitors.models import AUTOMATION_OFF, AUTOMATIONS, Monitor
 from heliograph.monitors.probes.base import ConfigError, ProbeModule
 from heliograph.monitors.probes.registry import KINDS, probe_module

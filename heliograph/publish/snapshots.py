@@ -117,10 +117,6 @@ def store_blobs(page_id: str, bodies: dict[str, bytes]) -> dict[str, bytes | Non
     return zipped
 
 
-def fetch_blobs(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-    return ((name, body) for name, body, _ in fetch_stored(page_id, names))
-
-
 def fetch_stored(page_id: str, names: Iterable[str]) -> Iterator[tuple[str, bytes, bytes | None]]:
     """(name, body, its gzip form or None) of each body named that is stored."""
     wanted = list(names)
