@@ -101,9 +101,9 @@ def test_it_prefills_the_postmortem_with_windows_updates_and_changes(
         "| Hosted Email (Cluster A) | degraded_performance | Jul 08, 2021 11:57 AM EDT "
         "(15:57 UTC) | Jul 08, 2021 12:23 PM EDT (16:23 UTC) | 26 min |"
     ) in text
-    assert "Jul 09, 2021 01:43 PM EDT (17:43 UTC) | 23 h 39 min |" in text
+    assert "Jul 09, 2021 1:43 PM EDT (17:43 UTC) | 23 h 39 min |" in text
     assert "Total duration: 1 d 5 min over 2 impact window(s)." in text
-    assert "- **Jul 08, 2021 01:28 PM EDT (17:28 UTC)** — Resolved: Our engineering team" in text
+    assert "- **Jul 08, 2021 1:28 PM EDT (17:28 UTC)** — Resolved: Our engineering team" in text
     assert text.index("Investigating:") < text.index("Identified:") < text.index("Resolved:")
     assert 'began 3 minutes after config "rspamd config"' in text
 

@@ -41,7 +41,7 @@ def test_it_warns_that_the_examples_resolved_text_contradicts_the_record(
         "The text states a duration of 26 minutes; the recorded impact windows add up to "
         "1 day 5 minutes.",
         "The text says the incident ended at 07-08-2021 16:23:00; the recorded impact lasted "
-        "until Jul 09, 2021 01:43 PM EDT (17:43 UTC).",
+        "until Jul 09, 2021 1:43 PM EDT (17:43 UTC).",
     ]
 
 

@@ -23,10 +23,10 @@ from heliograph.incidents import postmortems
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
+from heliograph.lib.timefmt import day_text
 from heliograph.publish import export, quarters, snapshots
 from heliograph.publish.build import publish_page, render_version
 from heliograph.publish.export import read_export
-from heliograph.publish.html import day_text
 from heliograph.publish.manifest import Manifest, blob_name
 from heliograph.publish.models import Blob, Snapshot
 from heliograph.publish.publisher import publish_stale, turn_the_day

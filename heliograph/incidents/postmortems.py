@@ -3,7 +3,7 @@ and the pre-filled text a responder starts from."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -14,7 +14,7 @@ from heliograph.incidents.core import record, refresh_incident
 from heliograph.incidents.models import Incident, Postmortem
 from heliograph.lib import events
 from heliograph.lib.errors import InputError
-from heliograph.lib.timefmt import humanize_duration
+from heliograph.lib.timefmt import humanize_duration, moment
 
 
 def _check_incident(incident: Incident) -> None:
@@ -117,10 +117,10 @@ def prefill_postmortem(*, incident: Incident, now: datetime | None = None) -> st
     for update in incident.updates.order_by("display_at", "created_at"):
         label = "Recurred" if update.reopened else lifecycle.STATUS_LABELS[update.status]
         text = " ".join(update.body.split())
-        lines.append(f"- **{_moment(update.display_at, zone)}** — {label}: {text}")
+        lines.append(f"- **{moment(update.display_at, zone)}** — {label}: {text}")
     lines += ["", "## Related changes", ""]
     related = related_changes(incident=incident)
-    lines += [f"- {item.text} ({_moment(item.at, zone)})" for item in related] or [
+    lines += [f"- {item.text} ({moment(item.at, zone)})" for item in related] or [
         "- None recorded."
     ]
     lines += ["", "## Root cause", "", "", "## What we are changing", "", ""]
@@ -138,19 +138,10 @@ def _impact_lines(incident: Incident, now: datetime, zone: ZoneInfo) -> list[str
         return ["No impact recorded on any component."]
     lines = ["| Component | Status | From | Until | Duration |", "|---|---|---|---|---|"]
     for w in windows:
-        until = _moment(w.end, zone) if w.end else "ongoing"
+        until = moment(w.end, zone) if w.end else "ongoing"
         lines.append(
             f"| {names.get(w.component, w.component)} | {w.worst_status} | "
-            f"{_moment(w.start, zone)} | {until} | {humanize_duration(w.duration(now))} |"
+            f"{moment(w.start, zone)} | {until} | {humanize_duration(w.duration(now))} |"
         )
     total = humanize_duration(lifecycle.total_duration(windows, now))
     return [*lines, "", f"Total duration: {total} over {len(windows)} impact window(s)."]
-
-
-def _moment(value: datetime, zone: ZoneInfo) -> str:
-    """``Jul 08, 2021 11:57 AM EDT (15:57 UTC)``."""
-    local = value.astimezone(zone)
-    utc = value.astimezone(UTC)
-    clock = local.strftime("%b %d, %Y %I:%M %p %Z")
-    same_day = local.date() == utc.date()
-    return f"{clock} ({utc:%H:%M} UTC)" if same_day else f"{clock} ({utc:%b %d %H:%M} UTC)"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from heliograph.incidents.causes import spoken
 from heliograph.incidents.lifecycle import Window, claimed_duration, contradicts, total_duration
+from heliograph.lib.timefmt import moment
 
 TOLERANCE = timedelta(minutes=1)
 ZONES = {
@@ -105,12 +106,6 @@ def fits(claim: StatedTime, actual: datetime, page_zone: ZoneInfo) -> bool:
             if abs(stated - actual) <= TOLERANCE:
                 return True
     return False
-
-
-def moment(value: datetime, zone: ZoneInfo) -> str:
-    """``Jul 09, 2021 01:43 PM EDT (17:43 UTC)``."""
-    local = value.astimezone(zone)
-    return f"{local:%b %d, %Y %I:%M %p %Z} ({value.astimezone(UTC):%H:%M} UTC)"
 
 
 def check(

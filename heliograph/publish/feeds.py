@@ -17,11 +17,11 @@ from django.utils.xmlutils import SimplerXMLGenerator
 from heliograph.incidents.lifecycle import STATUS_LABELS
 from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.lib.markup import render_inline_markdown as inline_markdown
+from heliograph.lib.timefmt import MONTHS
 from heliograph.publish.world import World
 
 RECENT = 50
 # Fixed English abbreviations: the feed must not change with the server's locale.
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 class _HistoryFeed(SyndicationFeed):
@@ -106,7 +106,7 @@ def _update_html(update: IncidentUpdate) -> str:
     at = update.display_at.astimezone(UTC)
     label = escape(STATUS_LABELS.get(update.status, update.status))
     return (
-        f"<p><small>{_MONTHS[at.month - 1]} <var data-var='date'>{at.day:>2}</var>, "
+        f"<p><small>{MONTHS[at.month - 1]} <var data-var='date'>{at.day:>2}</var>, "
         f"<var data-var='time'>{at:%H:%M}</var> UTC</small><br>"
         f"<strong>{label}</strong> - {inline_markdown(update.body)}</p>"
     )

@@ -31,7 +31,13 @@ from heliograph.catalog.status import (
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate
 from heliograph.lib.markup import render_markdown
-from heliograph.lib.timefmt import humanize_duration, local_clock, posted_utc
+from heliograph.lib.timefmt import (
+    day_text,
+    humanize_duration,
+    local_clock,
+    posted_utc,
+    short_day,
+)
 from heliograph.monitors import charts
 from heliograph.publish import quarters
 from heliograph.publish.world import World, day_range
@@ -40,7 +46,6 @@ CONTENT_TYPE = "text/html; charset=utf-8"
 PAST_DAYS = 15
 BAR_STEP = 5  # SVG units per day: a 3-unit bar and a 2-unit gap
 # Fixed English names: the page must not change with the server's locale.
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Short CSS class names keep 90 bars per row light; "ok" is the default fill.
 _STATUS_CSS = {OPERATIONAL: "ok", MAINTENANCE: "mnt", DEGRADED: "deg", PARTIAL: "prt", MAJOR: "maj"}
 _IMPACT_CSS = {
@@ -168,19 +173,11 @@ class EventView:
 # -- formatting ------------------------------------------------------------------------
 
 
-def day_text(day: date) -> str:
-    return f"{_MONTHS[day.month - 1]} {day.day:02d}, {day.year}"
-
-
-def _short(day: date) -> str:
-    return f"{_MONTHS[day.month - 1]} {day.day:02d}"
-
-
 def stamp(value: datetime, zone: ZoneInfo) -> Stamp:
     local = value.astimezone(zone)
     clock = local_clock(value, zone)
     if local.date() != value.astimezone(UTC).date():
-        clock = f"{_MONTHS[local.month - 1]} {local.day:02d}, {clock}"
+        clock = f"{short_day(local.date())}, {clock}"
     return Stamp(value.astimezone(UTC).isoformat(), posted_utc(value), clock)
 
 
@@ -351,7 +348,9 @@ def uptime_view(name: str, days: Sequence[uptime.DayUptime]) -> UptimeView:
     for n, day in enumerate(days):
         status = day.worst_status
         # The year only where it changes: 90 titles per row are most of the page's weight.
-        named = day_text(day.day) if n == 0 or day.day.timetuple().tm_yday == 1 else _short(day.day)
+        named = (
+            day_text(day.day) if n == 0 or day.day.timetuple().tm_yday == 1 else short_day(day.day)
+        )
         title = f"{named}: {percent(day.uptime)}"
         if day.uptime is None:
             css = "nd"
