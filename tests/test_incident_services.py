@@ -62,7 +62,7 @@ def last_event(action: str) -> AuditEvent:
 
 def windows(incident: Incident) -> list[lifecycle.Window]:
     return lifecycle.impact_windows(
-        lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
         for sc in incident.status_changes.all()
     )
 

@@ -21,7 +21,7 @@ from heliograph.incidents.lifecycle import (
     IMPACTS,
     INCIDENT_STATUSES,
     UNRESOLVED,
-    Change,
+    StatusStep,
     Window,
     claimed_duration,
     contradicts,
@@ -127,17 +127,17 @@ timelines = st.lists(
     ),
     max_size=25,
     unique_by=lambda c: c[1],
-).map(lambda rows: [Change(component, at(m), status) for component, m, status in rows])
+).map(lambda rows: [StatusStep(component, at(m), status) for component, m, status in rows])
 
 
-def status_of(changes: list[Change], component: str, moment: datetime) -> str:
+def status_of(changes: list[StatusStep], component: str, moment: datetime) -> str:
     """What the timeline says ``component`` was at ``moment`` (operational before any row)."""
     before = [c for c in changes if c.component == component and c.at <= moment]
     return max(before, key=lambda c: c.at).new_status if before else OPERATIONAL
 
 
 def test_it_finds_both_windows_of_the_example() -> None:
-    changes = [Change("cluster-a", when, status) for when, status in TIMELINE]
+    changes = [StatusStep("cluster-a", when, status) for when, status in TIMELINE]
     windows = impact_windows(changes)
     assert [(w.start, w.end, w.worst_status) for w in windows] == [
         (utc(2021, 7, 8, 15, 57), utc(2021, 7, 8, 16, 23), DEGRADED),
@@ -148,18 +148,18 @@ def test_it_finds_both_windows_of_the_example() -> None:
 
 
 def test_it_keeps_a_window_open_while_the_component_is_still_impaired() -> None:
-    windows = impact_windows([Change("a", at(0), MAJOR), Change("a", at(10), PARTIAL)])
+    windows = impact_windows([StatusStep("a", at(0), MAJOR), StatusStep("a", at(10), PARTIAL)])
     assert windows == [Window("a", at(0), None, MAJOR)]
     assert total_duration(windows, now=at(90)) == timedelta(minutes=90)
 
 
 def test_it_reads_the_timeline_in_time_order_whatever_the_input_order() -> None:
     changes = [
-        Change("a", at(30), OPERATIONAL),
-        Change("b", at(5), DEGRADED),
-        Change("a", at(0), PARTIAL),
-        Change("b", at(50), OPERATIONAL),
-        Change("a", at(40), MAJOR),
+        StatusStep("a", at(30), OPERATIONAL),
+        StatusStep("b", at(5), DEGRADED),
+        StatusStep("a", at(0), PARTIAL),
+        StatusStep("b", at(50), OPERATIONAL),
+        StatusStep("a", at(40), MAJOR),
     ]
     assert impact_windows(changes) == [
         Window("a", at(0), at(30), PARTIAL),
@@ -169,11 +169,11 @@ def test_it_reads_the_timeline_in_time_order_whatever_the_input_order() -> None:
 
 
 def test_it_ignores_an_operational_change_outside_any_window() -> None:
-    assert impact_windows([Change("a", at(0), OPERATIONAL)]) == []
+    assert impact_windows([StatusStep("a", at(0), OPERATIONAL)]) == []
 
 
 @given(timelines, st.randoms(use_true_random=False))
-def test_it_finds_the_same_windows_for_shuffled_input(changes: list[Change], rnd) -> None:
+def test_it_finds_the_same_windows_for_shuffled_input(changes: list[StatusStep], rnd) -> None:
     shuffled = list(changes)
     rnd.shuffle(shuffled)
     assert impact_windows(shuffled) == impact_windows(changes)
@@ -181,7 +181,7 @@ def test_it_finds_the_same_windows_for_shuffled_input(changes: list[Change], rnd
 
 @given(timelines)
 def test_it_covers_exactly_the_time_a_component_was_not_operational(
-    changes: list[Change],
+    changes: list[StatusStep],
 ) -> None:
     windows = impact_windows(changes)
     assert windows == sorted(windows, key=lambda w: (w.start, w.component))
@@ -262,12 +262,12 @@ def test_it_adds_up_disjoint_windows(lengths: list[int], data) -> None:
 
 def test_it_counts_every_window_of_a_reopened_incident() -> None:
     changes = [
-        Change("a", at(0), MAJOR),
-        Change("a", at(26), OPERATIONAL),  # resolved
-        Change("a", at(127), DEGRADED),  # recurred
-        Change("b", at(130), PARTIAL),
-        Change("b", at(200), OPERATIONAL),
-        Change("a", at(1546), OPERATIONAL),  # resolved again
+        StatusStep("a", at(0), MAJOR),
+        StatusStep("a", at(26), OPERATIONAL),  # resolved
+        StatusStep("a", at(127), DEGRADED),  # recurred
+        StatusStep("b", at(130), PARTIAL),
+        StatusStep("b", at(200), OPERATIONAL),
+        StatusStep("a", at(1546), OPERATIONAL),  # resolved again
     ]
     windows = impact_windows(changes)
     assert len(windows) == 3

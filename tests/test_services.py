@@ -64,7 +64,8 @@ def test_it_loads_the_example_once(page: Page) -> None:
 
 def test_it_records_both_impact_windows_of_the_example(cluster_a: Component) -> None:
     changes = [
-        lifecycle.Change(c.component_id, c.at, c.new_status) for c in cluster_a.status_changes.all()
+        lifecycle.StatusStep(c.component_id, c.at, c.new_status)
+        for c in cluster_a.status_changes.all()
     ]
     windows = lifecycle.impact_windows(changes)
     assert [(w.start, w.end) for w in windows] == [

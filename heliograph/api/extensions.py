@@ -111,7 +111,7 @@ def impact_windows(request: HttpRequest, page_id: str, incident_id: str) -> Json
 
 def _windows(incident: Incident) -> list[lifecycle.Window]:
     changes = [
-        lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
         for sc in incident.status_changes.order_by("at", "id")
     ]
     return lifecycle.impact_windows(changes)

@@ -16,7 +16,16 @@ from django.db.models import F, Max, Model
 from django.utils import timezone
 
 from heliograph.audit import trail
-from heliograph.catalog.checks import (
+from heliograph.catalog.models import (
+    SOURCES,
+    Component,
+    ComponentGroup,
+    Page,
+    StatusChange,
+    Touch,
+)  # fmt: skip
+from heliograph.catalog.status import OPERATIONAL
+from heliograph.catalog.validation import (
     Check,
     changed_fields,
     check_bool,
@@ -32,15 +41,6 @@ from heliograph.catalog.checks import (
     check_weight,
     unique_name,
 )
-from heliograph.catalog.models import (
-    SOURCES,
-    Component,
-    ComponentGroup,
-    Page,
-    StatusChange,
-    Touch,
-)  # fmt: skip
-from heliograph.catalog.status import OPERATIONAL
 from heliograph.lib import events
 from heliograph.lib.errors import InputError
 from heliograph.lib.unset import UNSET, Unset

@@ -56,7 +56,7 @@ def current_status(update_statuses: Sequence[str], postmortem_published: bool = 
 
 
 @dataclass(frozen=True)
-class Change:
+class StatusStep:
     """One row of a component's status timeline."""
 
     component: str
@@ -77,7 +77,7 @@ class Window:
         return (self.end or now) - self.start
 
 
-def impact_windows(changes: Iterable[Change]) -> list[Window]:
+def impact_windows(changes: Iterable[StatusStep]) -> list[Window]:
     """Windows per component from its status changes, ordered by start."""
     windows: list[Window] = []
     open_since: dict[str, tuple[datetime, str]] = {}

@@ -130,7 +130,7 @@ def prefill_postmortem(*, incident: Incident, now: datetime | None = None) -> st
 def _impact_lines(incident: Incident, now: datetime, zone: ZoneInfo) -> list[str]:
     names = {c.pk: c.display_name for c in incident.components.select_related("group")}
     changes = [
-        lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
         for sc in incident.status_changes.order_by("at", "id")
     ]
     windows = lifecycle.impact_windows(changes)

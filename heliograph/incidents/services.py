@@ -19,7 +19,6 @@ from heliograph.incidents import lifecycle
 from heliograph.incidents.changes import link_cause as link_cause
 from heliograph.incidents.changes import record_change as record_change
 from heliograph.incidents.changes import related_changes as related_changes
-from heliograph.incidents.checks import check_update_text as check_update_text
 from heliograph.incidents.core import (
     ComponentStatuses,
     apply_cause,
@@ -40,6 +39,7 @@ from heliograph.incidents.postmortems import prefill_postmortem as prefill_postm
 from heliograph.incidents.postmortems import publish_postmortem as publish_postmortem
 from heliograph.incidents.postmortems import revert_postmortem as revert_postmortem
 from heliograph.incidents.postmortems import save_postmortem_draft as save_postmortem_draft
+from heliograph.incidents.truth_checks import check_update_text as check_update_text
 from heliograph.incidents.uptime_report import component_uptime as component_uptime
 from heliograph.lib import events
 from heliograph.lib.errors import InputError

@@ -37,8 +37,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from heliograph.audit import trail
-from heliograph.catalog.checks import check_bool, unique_name
 from heliograph.catalog.models import Component, Page
+from heliograph.catalog.validation import check_bool, unique_name
 from heliograph.lib.errors import InputError
 from heliograph.lib.unset import UNSET, Unset
 from heliograph.monitors.models import AUTOMATION_OFF, AUTOMATIONS, Monitor

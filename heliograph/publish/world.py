@@ -109,7 +109,7 @@ class World:
         cached = self._windows.get(id(incident))
         if cached is None or cached[0] is not incident:
             changes = [
-                lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+                lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
                 for sc in incident.status_changes.all()
             ]
             cached = self._windows[id(incident)] = (incident, lifecycle.impact_windows(changes))

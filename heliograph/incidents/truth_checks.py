@@ -28,11 +28,11 @@ def check_update_text(
     now = timezone.now()
     at = at or now
     changes = [
-        lifecycle.Change(sc.component_id, sc.at, sc.new_status)
+        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
         for sc in incident.status_changes.order_by("at", "id")
     ]
     # As if posted: the update's component statuses join the timeline at its time.
-    changes += [lifecycle.Change(c.pk, at, s) for c, s in components.items()]
+    changes += [lifecycle.StatusStep(c.pk, at, s) for c, s in components.items()]
     impaired = {}
     for component in {*incident.components.select_related("group"), *components}:
         state = components.get(component) or status_at(component, at)
