@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 __all__ = ["UNFINISHED", "run_once", "watch"]
 
 BATCH = 500
+# Subscribers a pass expands before each claim: more than a batch, so expansion keeps
+# ahead; few enough that the first messages go out at once and that SQLite's write lock
+# (the results' commits wait for it) is held only briefly.
+EXPAND_RUN = 4 * BATCH
 # Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch is
 # sent again once its lease runs out. HELIOGRAPH_NOTIFY_LEASE_SECONDS overrides it.
 LEASE_SECONDS = 300.0
@@ -159,8 +163,9 @@ def _take(
     cache: _Cache, *, owner: str, now: datetime | None = None, limit: int = BATCH,
     lease: float | None = None,
 ) -> _Taken | None:  # fmt: skip
-    """Expand, claim a batch, skip who left, build the messages; None: nothing was due."""
-    outbox.expand(now=now)
+    """Expand (a run at a time: sending starts after the first), claim a batch, skip who
+    left, build the messages; None: nothing was due."""
+    outbox.expand(now=now, batch=EXPAND_RUN, runs=1)
     lease = lease_seconds() if lease is None else lease
     claimed_at = time.monotonic()
     claimed = outbox.claim(
@@ -196,7 +201,7 @@ class _Batch:
 def _prepare(deliveries: list[Delivery], composers: dict[str, email.Composer]) -> _Batch:
     """The messages and requests to send (rendering each notification once)."""
     batch = _Batch()
-    for delivery in deliveries:
+    for delivery in outbox.paced(deliveries):  # the connections send meanwhile
         try:
             if outbox.channel_of(delivery) == EMAIL:
                 batch.emails[delivery.pk] = _email(delivery, composers)
