@@ -126,6 +126,9 @@ HELIOGRAPH_SMTP_URL = os.environ.get("HELIOGRAPH_SMTP_URL", "")
 HELIOGRAPH_SMTP_FALLBACK_URL = os.environ.get("HELIOGRAPH_SMTP_FALLBACK_URL", "")
 HELIOGRAPH_MAIL_FROM = os.environ.get("HELIOGRAPH_MAIL_FROM", "")
 HELIOGRAPH_METRICS_TOKEN = os.environ.get("HELIOGRAPH_METRICS_TOKEN", "")
+# SMTP connections a worker keeps open, each carrying messages one after another: sixteen
+# keep a relay busy while each waits for replies, under the usual per-client limits
+# (Postfix: 50, Exim: 20 in all).
 HELIOGRAPH_SMTP_CONNECTIONS = int(_number("HELIOGRAPH_SMTP_CONNECTIONS", 16, 1, 100))
 # Longer than a notification batch can take; a dead worker's batch is sent again after it.
 HELIOGRAPH_NOTIFY_LEASE_SECONDS = _seconds("HELIOGRAPH_NOTIFY_LEASE_SECONDS", 300.0, low=1.0)

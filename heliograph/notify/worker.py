@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import DatabaseError, connection
 
 from heliograph.catalog.models import ComponentGroup
@@ -45,17 +46,12 @@ BATCH = 500
 # ahead; few enough that the first messages go out at once and that SQLite's write lock
 # (the results' commits wait for it) is held only briefly.
 EXPAND_RUN = 4 * BATCH
-# Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch is
-# sent again once its lease runs out. HELIOGRAPH_NOTIFY_LEASE_SECONDS overrides it.
-LEASE_SECONDS = 300.0
 
 
 def lease_seconds() -> float:
-    raw = os.environ.get("HELIOGRAPH_NOTIFY_LEASE_SECONDS", "")
-    try:
-        return max(float(raw), 1.0) if raw else LEASE_SECONDS
-    except ValueError:
-        return LEASE_SECONDS
+    """Longer than a batch can take (webhooks: 30 s per wave of 100); a dead worker's batch
+    is sent again once its lease runs out."""
+    return float(settings.HELIOGRAPH_NOTIFY_LEASE_SECONDS)
 
 
 def default_owner() -> str:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import aiosmtplib
 from aiosmtplib import SMTPStatus
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -46,10 +47,6 @@ from heliograph.notify.smtp_config import Relay
 
 UNSUBSCRIBE = "@@UNSUBSCRIBE@@"  # stamped per recipient after rendering
 MANAGE = "@@MANAGE@@"
-# SMTP connections per batch, each carrying messages one after another. Sixteen keep a
-# relay busy while each waits for replies, and stay under the usual per-client limits
-# (Postfix: 50, Exim: 20 in all); HELIOGRAPH_SMTP_CONNECTIONS overrides it.
-CONNECTIONS = 16
 
 Result = str | None  # None = accepted by a relay; else why not
 # Long header lines are legal up to 998 octets; unfolded, the one-click URL stays one token
@@ -310,11 +307,7 @@ async def send_from(
 
 
 def connection_count() -> int:
-    raw = smtp_config.setting("HELIOGRAPH_SMTP_CONNECTIONS")
-    try:
-        return min(max(int(raw), 1), 100) if raw else CONNECTIONS
-    except ValueError:
-        return CONNECTIONS
+    return int(settings.HELIOGRAPH_SMTP_CONNECTIONS)
 
 
 class _Sender:
