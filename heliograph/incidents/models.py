@@ -97,6 +97,35 @@ class IncidentUpdate(models.Model):
         return f"{self.incident}: {self.status} at {self.display_at:%Y-%m-%d %H:%M}"
 
 
+class MaintenanceState(models.Model):
+    """The maintenance worker's bookkeeping on one maintenance (``incidents.maintenance``
+    writes it): what it did and when, so a restarted worker carries on where the last one
+    stopped. Kept apart from ``Incident.metadata``, which is the API clients' own."""
+
+    maintenance = models.OneToOneField(
+        Incident, models.CASCADE, primary_key=True, related_name="maintenance_state"
+    )
+    # Component id → the status it had when this maintenance set it under maintenance.
+    statuses_before = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reminder_due_at = models.DateTimeField(null=True, blank=True)
+    reminder_recorded_at = models.DateTimeField(null=True, blank=True)
+    # The channels that queued the reminder, comma-separated; empty: nothing was sent.
+    reminder_queued_by = models.CharField(max_length=255, blank=True)
+    overrun_checked_at = models.DateTimeField(null=True, blank=True)
+    overrun_flagged_at = models.DateTimeField(null=True, blank=True)
+    overrun_components = models.JSONField(default=list, blank=True)  # component ids
+    overrun_incident = models.ForeignKey(
+        Incident, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def forget_reminder(self) -> None:
+        """A moved start makes the reminder due again."""
+        self.reminder_due_at = self.reminder_recorded_at = None
+        self.reminder_queued_by = ""
+
+
 class UpdateRevision(models.Model):
     """Edits to a published update keep the text it had before."""
 

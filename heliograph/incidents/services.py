@@ -34,7 +34,7 @@ from heliograph.incidents.core import find_incident as find_incident
 from heliograph.incidents.incident_templates import create_template as create_template
 from heliograph.incidents.incident_templates import delete_template as delete_template
 from heliograph.incidents.incident_templates import update_template as update_template
-from heliograph.incidents.models import Change, Incident, IncidentUpdate
+from heliograph.incidents.models import Change, Incident, IncidentUpdate, MaintenanceState
 from heliograph.incidents.postmortems import prefill_postmortem as prefill_postmortem
 from heliograph.incidents.postmortems import publish_postmortem as publish_postmortem
 from heliograph.incidents.postmortems import revert_postmortem as revert_postmortem
@@ -267,10 +267,6 @@ def _state(incident: Incident) -> dict[str, Any]:
     return {"status": incident.status, "resolved_at": resolved}
 
 
-# Metadata namespaces Heliograph's own workers keep (maintenance worker, monitor automation).
-KEPT_METADATA = ("heliograph_maintenance", "heliograph_monitor")
-
-
 @transaction.atomic
 def update_incident(
     *,
@@ -289,9 +285,7 @@ def update_incident(
     if impact_override is not None:
         changes["impact_override"] = check_impact(impact_override)
     if metadata is not None:
-        # The maintenance worker's and the monitors' bookkeeping is not the caller's to replace.
-        kept = {k: v for k, v in incident.metadata.items() if k in KEPT_METADATA}
-        changes["metadata"] = {**check_metadata(metadata), **kept}
+        changes["metadata"] = check_metadata(metadata)
     if reference is not None:
         changes["reference"] = reference.strip()
         if len(changes["reference"]) > 64:
@@ -410,10 +404,6 @@ def schedule_maintenance(
     return maintenance
 
 
-# What the maintenance worker writes in its bookkeeping when it records a reminder.
-REMINDER_KEYS = ("reminder_due_at", "reminder_recorded_at", "reminder_queued_by")
-
-
 @transaction.atomic
 def reschedule_maintenance(
     *,
@@ -442,16 +432,12 @@ def reschedule_maintenance(
     if start is None or end is None or end <= start:
         raise InputError("a maintenance must end after it starts")
     before = Incident.objects.get(pk=locked.pk)
-    fields = ["scheduled_for", "scheduled_until", "started_at"]
     if start != locked.scheduled_for:
-        from heliograph.incidents import maintenance as rules  # it imports this module
-
-        if any(k in rules.notes(locked) for k in REMINDER_KEYS):
-            kept = {k: v for k, v in rules.notes(locked).items() if k not in REMINDER_KEYS}
-            locked.metadata = {**locked.metadata, rules.NS: kept}
-            fields.append("metadata")
+        for state in MaintenanceState.objects.filter(maintenance=locked):
+            state.forget_reminder()
+            state.save()
     locked.scheduled_for, locked.scheduled_until, locked.started_at = start, end, start
-    locked.save(update_fields=fields)
+    locked.save(update_fields=["scheduled_for", "scheduled_until", "started_at"])
     refresh_incident(locked)  # bumps the page version
     record(actor, "maintenance.reschedule", locked, locked.page, before=before, after=locked)
     maintenance.refresh_from_db()

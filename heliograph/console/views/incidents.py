@@ -110,7 +110,7 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         "rows": picker_rows(incident.page, _current_statuses(incident)),
         "draft": Draft(), "cause_form": CauseForm(), "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
-        "monitor_notes": readable_notes(automation.evidence_in(incident.metadata)),
+        "monitor_notes": readable_notes(automation.evidence(incident)),
         "details_form": DetailsForm(initial={"name": incident.name,
                                              "reference": incident.reference,
                                              "impact_override": incident.impact_override}),
