@@ -12,6 +12,7 @@ from django.apps.registry import Apps
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from heliograph.accounts.keys import create_key
 from heliograph.catalog.models import Component, Page
@@ -79,6 +80,21 @@ def test_the_api_shows_the_clients_metadata_not_the_workers_bookkeeping(
     state = mt.notes(Incident.objects.get(pk=maintenance.pk))
     assert (state.started_at, state.completed_at) == (START, END)
     assert state.reminder_recorded_at == START - timedelta(minutes=30)
+
+
+def test_automation_reads_its_notes_once_and_writes_them_once_per_result(
+    page: Page, cluster_a: Component
+) -> None:
+    incident = _monitored_incident(page, cluster_a)  # a human's: each result only notes
+    monitor = Monitor.objects.get()
+    _probe(monitor, SLOW, 6)
+    with CaptureQueriesContext(connection) as seen:
+        _probe(monitor, SLOW, 7)  # degraded: calm ends, and a suggestion is noted
+    touching = [q["sql"] for q in seen.captured_queries if "incidentautomation" in q["sql"]]
+    assert [sql.split()[0] for sql in touching] == ["SELECT", "UPDATE"]
+    assert not [q for q in seen.captured_queries if q["sql"].startswith('UPDATE "incidents_')]
+    assert automation.evidence(incident)[-1]["suggestion"].endswith("consider escalating")
+    assert IncidentAutomation.objects.get(incident=incident).calm_since is None
 
 
 # --- the migration -------------------------------------------------------------------------

@@ -32,7 +32,8 @@ from heliograph.lib.timefmt import posted_utc
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("in_progress", "verifying")
+S = lifecycle.Status
+ACTIVE = lifecycle.ACTIVE_MAINTENANCE
 REMIND_BEFORE = timedelta(minutes=60)  # as Statuspage reminds (Manage API v1 reference)
 OVERRUN_LOOKBACK = timedelta(days=1)  # a window that ended longer ago is history, not news
 OVERRUN_SHOWN = timedelta(days=7)
@@ -90,7 +91,7 @@ def _lock(pk: str, *, skip_locked: bool) -> Incident | None:
 
     On SQLite the IMMEDIATE transaction already holds the one write lock.
     """
-    rows = Incident.objects.filter(pk=pk, kind="maintenance").select_related("maintenance_state")
+    rows = Incident.objects.maintenances().filter(pk=pk).select_related("maintenance_state")
     if connection.vendor == "postgresql":
         # Only the maintenance's row: its bookkeeping is joined, and may not exist yet.
         rows = rows.select_for_update(skip_locked=skip_locked, of=("self",))
@@ -140,7 +141,7 @@ def _post(
 def _status_to_remember(component: Component, maintenance: Incident) -> str:
     """Its status now, or, if another maintenance already holds it, what that one keeps."""
     if component.status == MAINTENANCE:
-        others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+        others = component.incidents.maintenances().active()
         for other in others.exclude(pk=maintenance.pk):
             if kept := statuses_before(other).get(component.pk):
                 return kept
@@ -157,13 +158,13 @@ def _start(m: Incident, at: datetime, actor: str, body: str = STARTED_BODY) -> N
     written.save()
     m.started_at = min(m.started_at, at)  # started early by hand: the record says so
     m.save(update_fields=["started_at"])
-    _post(m, "in_progress", body, at, actor, affected)
+    _post(m, S.IN_PROGRESS, body, at, actor, affected)
     _record(actor, "maintenance.start", m, before)
 
 
 def _still_held(component: Component, maintenance: Incident) -> bool:
     """Another maintenance in progress holds the component: it stays under maintenance."""
-    others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+    others = component.incidents.maintenances().active()
     return others.exclude(pk=maintenance.pk).exists()
 
 
@@ -186,14 +187,14 @@ def _restore(m: Incident, at: datetime, actor: str) -> Affected:
 def _complete(m: Incident, at: datetime, actor: str, body: str = COMPLETED_BODY) -> None:
     before = _picture(m)
     affected = _restore(m, at, actor)
-    _post(m, "completed", body, at, actor, affected)
+    _post(m, S.COMPLETED, body, at, actor, affected)
     _record(actor, "maintenance.complete", m, before)
 
 
 def _tidy(m: Incident, now: datetime, actor: str) -> None:
     """Completed by a plain update (console, API): restore what it still holds, as of then."""
     before = _picture(m)
-    completed = m.updates.filter(status="completed").order_by("-display_at").first()
+    completed = m.updates.filter(status=S.COMPLETED).order_by("-display_at").first()
     _restore(m, min(completed.display_at, now) if completed else now, actor)
     _record(actor, "maintenance.restore", m, before)
 
@@ -235,7 +236,7 @@ def _check_overrun(m: Incident, at: datetime, actor: str) -> bool:
 
 def _reminder_due(m: Incident, now: datetime) -> bool:
     return (
-        m.status == "scheduled"
+        m.status == S.SCHEDULED
         and m.scheduled_remind_prior
         and m.scheduled_for is not None
         and m.scheduled_for - REMIND_BEFORE <= now < m.scheduled_for
@@ -245,7 +246,7 @@ def _reminder_due(m: Incident, now: datetime) -> bool:
 
 def _start_due(m: Incident, now: datetime) -> bool:
     began = m.scheduled_for is not None and m.scheduled_for <= now
-    return m.status == "scheduled" and m.scheduled_auto_in_progress and began
+    return m.status == S.SCHEDULED and m.scheduled_auto_in_progress and began
 
 
 def _completion_due(m: Incident, now: datetime) -> bool:
@@ -254,12 +255,12 @@ def _completion_due(m: Incident, now: datetime) -> bool:
 
 def _tidy_due(m: Incident, now: datetime) -> bool:
     done = notes(m)
-    return m.status == "completed" and done.started_at is not None and done.completed_at is None
+    return m.status == S.COMPLETED and done.started_at is not None and done.completed_at is None
 
 
 def _overrun_check_due(m: Incident, now: datetime) -> bool:
     return (
-        m.status in (*ACTIVE, "completed")
+        m.status in (*ACTIVE, S.COMPLETED)
         and _ended(m, now)
         and now - OVERRUN_LOOKBACK < m.scheduled_until  # type: ignore[operator]
         and notes(m).overrun_checked_at is None
@@ -292,10 +293,11 @@ STEPS: list[Step] = [
 
 def _candidates(now: datetime) -> list[Incident]:
     """Maintenances something may be due for (each is checked again under its lock)."""
-    pending = Q(status__in=("scheduled", *ACTIVE), scheduled_for__lte=now + REMIND_BEFORE)
-    just_ended = Q(status="completed", scheduled_until__gt=now - OVERRUN_LOOKBACK)
+    pending = Q(status__in=lifecycle.OPEN_MAINTENANCE, scheduled_for__lte=now + REMIND_BEFORE)
+    just_ended = Q(status=S.COMPLETED, scheduled_until__gt=now - OVERRUN_LOOKBACK)
     return list(
-        Incident.objects.filter(pending | just_ended, kind="maintenance")
+        Incident.objects.maintenances()
+        .filter(pending | just_ended)
         .select_related("maintenance_state")
         .order_by("scheduled_for")
     )
@@ -349,7 +351,7 @@ def start_maintenance(
     *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
 ) -> Incident:
     """Start a scheduled maintenance now (or at ``at``), even before its window."""
-    locked, at = _checked(maintenance, at, ("scheduled",))
+    locked, at = _checked(maintenance, at, (S.SCHEDULED,))
     _start(locked, at, actor)
     maintenance.refresh_from_db()
     return maintenance
@@ -378,10 +380,10 @@ def post_maintenance_update(
     actor: str = "cli",
 ) -> IncidentUpdate:
     """A responder's update: starting or completing moves the components as the worker does."""
-    if not components and status == "in_progress" and maintenance.status == "scheduled":
-        locked, at = _checked(maintenance, at, ("scheduled",))
+    if not components and status == S.IN_PROGRESS and maintenance.status == S.SCHEDULED:
+        locked, at = _checked(maintenance, at, (S.SCHEDULED,))
         _start(locked, at, actor, body)
-    elif not components and status == "completed" and maintenance.status in ACTIVE:
+    elif not components and status == S.COMPLETED and maintenance.status in ACTIVE:
         locked, at = _checked(maintenance, at, ACTIVE)
         _complete(locked, at, actor, body)
     else:
@@ -414,9 +416,12 @@ def overruns(*, page: Page, now: datetime | None = None) -> list[Overrun]:
     while a component is still affected; a week after the window they are history.
     """
     now = now or timezone.now()
-    recent = page.incidents.filter(
-        kind="maintenance", scheduled_until__lte=now, scheduled_until__gt=now - OVERRUN_SHOWN
-    ).order_by("-scheduled_until")
+    recent = (
+        page.incidents.maintenances()
+        .filter(scheduled_until__lte=now, scheduled_until__gt=now - OVERRUN_SHOWN)
+        .select_related("maintenance_state")
+        .order_by("-scheduled_until")
+    )
     found = []
     for m in recent:
         if m.status in ACTIVE or notes(m).overrun_flagged_at is not None:

@@ -7,18 +7,57 @@ from django.db import models
 from django.utils import timezone
 
 from heliograph.catalog.models import Component, ComponentGroup, Page
-from heliograph.incidents.lifecycle import IMPACTS, INCIDENT_STATUSES, MAINTENANCE_STATUSES
+from heliograph.incidents.lifecycle import (
+    ACTIVE_MAINTENANCE,
+    IMPACTS,
+    INCIDENT_STATUSES,
+    MAINTENANCE_STATUSES,
+    OPEN_MAINTENANCE,
+    UNRESOLVED,
+    Kind,
+    Status,
+)
 from heliograph.lib.ids import new_id
 
-KINDS = [("incident", "incident"), ("maintenance", "maintenance")]
-STATUS_CHOICES = [(s, s) for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES]
+# The stored choices keep the value as their label, as the migrations recorded them.
+STATUS_CHOICES = [(s.value, s.value) for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES]
 IMPACT_CHOICES = [(i, i) for i in (*IMPACTS, "maintenance")]
+
+
+class IncidentQuerySet(models.QuerySet["Incident"]):
+    """The words the code asks in: ``page.incidents.maintenances().active()``."""
+
+    def incidents(self) -> IncidentQuerySet:
+        return self.filter(kind=Kind.INCIDENT)
+
+    def maintenances(self) -> IncidentQuerySet:
+        return self.filter(kind=Kind.MAINTENANCE)
+
+    def unresolved(self) -> IncidentQuerySet:
+        return self.filter(status__in=UNRESOLVED)
+
+    def scheduled(self) -> IncidentQuerySet:
+        """Maintenances not started yet."""
+        return self.filter(status=Status.SCHEDULED)
+
+    def active(self) -> IncidentQuerySet:
+        """Maintenances in progress: their components are under maintenance."""
+        return self.filter(status__in=ACTIVE_MAINTENANCE)
+
+    def not_over(self) -> IncidentQuerySet:
+        """Maintenances scheduled or in progress."""
+        return self.filter(status__in=OPEN_MAINTENANCE)
+
+
+IncidentManager = models.Manager.from_queryset(IncidentQuerySet)
 
 
 class Incident(models.Model):
     id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
     page = models.ForeignKey(Page, models.CASCADE, related_name="incidents")
-    kind = models.CharField(max_length=16, choices=KINDS, default="incident")
+    kind = models.CharField(
+        max_length=16, choices=[(k.value, k.value) for k in Kind], default=Kind.INCIDENT.value
+    )
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=STATUS_CHOICES)
     impact = models.CharField(max_length=16, choices=IMPACT_CHOICES, default="none")
@@ -51,6 +90,8 @@ class Incident(models.Model):
     # and no notification goes out until it is published.
     draft = models.BooleanField(default=False)
 
+    objects = IncidentManager()
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [
@@ -70,7 +111,7 @@ class Incident(models.Model):
 
     @property
     def is_maintenance(self) -> bool:
-        return self.kind == "maintenance"
+        return self.kind == Kind.MAINTENANCE
 
 
 class IncidentUpdate(models.Model):

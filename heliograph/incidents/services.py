@@ -387,7 +387,8 @@ def schedule_maintenance(
     check_same_page(components or [], page)
     at = at or timezone.now()
     maintenance = page.incidents.create(
-        kind="maintenance", name=name, status="scheduled", impact="maintenance",
+        kind=lifecycle.Kind.MAINTENANCE, name=name, status=lifecycle.Status.SCHEDULED,
+        impact="maintenance",
         created_at=at, updated_at=at, started_at=scheduled_for,
         scheduled_for=scheduled_for, scheduled_until=scheduled_until,
         scheduled_remind_prior=remind_prior, scheduled_auto_in_progress=auto_in_progress,
@@ -395,7 +396,7 @@ def schedule_maintenance(
     )  # fmt: skip
     maintenance.components.add(*(components or []))
     update = maintenance.updates.create(
-        status="scheduled", body=body or name, display_at=at, created_at=at,
+        status=lifecycle.Status.SCHEDULED, body=body or name, display_at=at, created_at=at,
         deliver_notifications=deliver_notifications,
     )  # fmt: skip
     refresh_incident(maintenance)
@@ -421,7 +422,7 @@ def reschedule_maintenance(
     locked = rows.first()
     if locked is None:
         raise InputError(f"maintenance {maintenance.name!r} no longer exists")
-    if locked.status != "scheduled":
+    if locked.status != lifecycle.Status.SCHEDULED:
         raise InputError(
             f"maintenance {locked.name!r} is {locked.status}; only a scheduled one can be moved"
         )

@@ -35,7 +35,7 @@ from django.db.models import QuerySet
 from heliograph.catalog.models import Component, StatusChange
 from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import COMPONENT_STATUS_LABELS, MAINTENANCE, OPERATIONAL
-from heliograph.incidents import causes
+from heliograph.incidents import causes, lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 EVIDENCE_KEPT = 50
 NOTES_KEPT = 20
 HUMAN_SOURCES = ("manual", "update", "import")
-ACTIVE_MAINTENANCE = ("in_progress", "verifying")
 TIMING = evaluator.DEFAULT_TIMING
+S = lifecycle.Status
 Row = TypeVar("Row", Component, Monitor, IncidentAutomation)
 
 
@@ -157,8 +157,7 @@ def under_maintenance(component: Component) -> bool:
     """Probes never move a component that a maintenance holds."""
     if component.status == MAINTENANCE:
         return True
-    held = component.incidents.filter(kind="maintenance", status__in=ACTIVE_MAINTENANCE)
-    return held.exists()
+    return component.incidents.maintenances().active().exists()
 
 
 def blend(paths: Iterable[PathState], maintenance: bool) -> str | None:
@@ -257,7 +256,7 @@ class Run:
         if self.held or self.current is None or self.current == self.component.status:
             return
         incident = self.incident
-        is_open = incident is not None and incident.status not in evaluator.RESOLVED_STATUSES
+        is_open = incident is not None and incident.status not in lifecycle.RESOLVED
         set_component_status(
             component=self.component, status=self.current, at=self.now, source="monitor",
             actor=self.actor, incident_id=incident.pk if is_open and incident else None,
@@ -276,7 +275,7 @@ class Run:
         ids = {m.incident_id for m in (self.monitor, *self.others) if m.incident_id}
         if not ids:  # none fed yet (the usual case): no query to build
             return None
-        found = Incident.objects.filter(pk__in=ids, kind="incident").order_by("-created_at")
+        found = Incident.objects.incidents().filter(pk__in=ids).order_by("-created_at")
         return found.first()
 
     def _notes_of(self, incident: Incident | None) -> IncidentAutomation | None:
@@ -354,19 +353,20 @@ class Run:
 
     def _escalate(self) -> None:
         assert self.incident is not None and self.current is not None
-        status = self.incident.status if self.incident.status != "monitoring" else "investigating"
-        again = " again" if self.incident.status == "monitoring" else ""
+        monitoring = self.incident.status == S.MONITORING
+        status = S.INVESTIGATING if monitoring else self.incident.status
+        again = " again" if monitoring else ""
         self._post(status, f"Our monitors now see {_spoken(self.current)}{again} on "
                            f"{self._name}: {self.result.reason}")  # fmt: skip
 
     def _monitor(self) -> None:
         recover = evaluator.DEFAULT_THRESHOLDS.recover_after
-        self._post("monitoring", f"{self._name} looks operational again: the last {recover} "
+        self._post(S.MONITORING, f"{self._name} looks operational again: the last {recover} "
                                  "checks passed. We are monitoring the result.")  # fmt: skip
 
     def _resolve(self) -> None:
         quiet = causes.spoken(TIMING.quiet)
-        self._post("resolved", f"{self._name} has been operational for {quiet}. "
+        self._post(S.RESOLVED, f"{self._name} has been operational for {quiet}. "
                                "This incident has been resolved.")  # fmt: skip
 
     def _reopen(self) -> None:
@@ -374,7 +374,7 @@ class Run:
         assert self.current is not None
         after = causes.spoken(self.now - self.incident.resolved_at)
         update = incidents.reopen_incident(
-            incident=self.incident, status="investigating", components=self._statuses(),
+            incident=self.incident, status=S.INVESTIGATING, components=self._statuses(),
             body=f"The problem came back {after} after it was resolved: our monitors see "
                  f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
             at=self._at(), status_source="monitor", actor=self.actor,
