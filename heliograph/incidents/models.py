@@ -85,6 +85,8 @@ class Incident(models.Model):
         "self", models.SET_NULL, null=True, blank=True, related_name="recurrences"
     )
     components = models.ManyToManyField(Component, blank=True, related_name="incidents")
+    # Statuspage's ``metadata``: the API clients' own. Workers keep their state in their
+    # own tables (MaintenanceState, monitors' IncidentAutomation), never here.
     metadata = models.JSONField(default=dict, blank=True)
     # Opened for responders only (monitor automation "draft"): no public artifact shows it
     # and no notification goes out until it is published.

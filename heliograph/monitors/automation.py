@@ -279,7 +279,7 @@ class Run:
         return found.first()
 
     def _notes_of(self, incident: Incident | None) -> IncidentAutomation | None:
-        """Automation's bookkeeping on the incident, locked: the one lock this result takes."""
+        """Automation's bookkeeping on the incident, locked once for the whole result."""
         if incident is None:
             return None
         found = _locked(IncidentAutomation.objects.filter(incident=incident))
