@@ -186,10 +186,10 @@ def test_it_records_a_due_reminder_once_without_pretending_to_send_it(
     assert mt.run_due(now=START - timedelta(hours=2)) == 0
     assert mt.run_due(now=START - timedelta(minutes=59)) == 1
     assert mt.run_due(now=START - timedelta(minutes=30)) == 0
-    notes = fresh(upgrade).metadata[mt.NS]
-    assert notes["reminder_due_at"] == (START - timedelta(hours=1)).isoformat()
-    assert notes["reminder_recorded_at"] == (START - timedelta(minutes=59)).isoformat()
-    assert notes["reminder_queued_by"] == ""  # no channel took it: nothing sent
+    notes = mt.notes(fresh(upgrade))
+    assert notes.reminder_due_at == START - timedelta(hours=1)
+    assert notes.reminder_recorded_at == START - timedelta(minutes=59)
+    assert notes.reminder_queued_by == ""  # no channel took it: nothing sent
     assert mt.reminded_at(upgrade) is None
     assert AuditEvent.objects.filter(action="maintenance.reminder").count() == 1
     assert upgrade.status == "scheduled"
@@ -209,7 +209,7 @@ def test_it_hands_a_due_reminder_to_the_notification_hook(
     mt.run_due(now=START - MINUTE)
     mt.run_due(now=START - MINUTE)
     assert queued == [("Cluster A - MX upgrade", START - MINUTE)]
-    assert fresh(upgrade).metadata[mt.NS]["reminder_queued_by"] == "email"
+    assert mt.notes(fresh(upgrade)).reminder_queued_by == "email"
     assert mt.reminded_at(upgrade) == START - MINUTE
 
 
@@ -219,8 +219,8 @@ def test_it_sends_no_reminder_unless_asked_or_once_started(
     assert mt.run_due(now=START - MINUTE) == 0
     late = schedule(page, [], scheduled_remind_prior=True, name="Late")
     mt.run_due(now=START)  # the worker was down during the hour before
-    assert "reminder_recorded_at" not in fresh(late).metadata.get(mt.NS, {})
-    assert "reminder_recorded_at" not in fresh(upgrade).metadata.get(mt.NS, {})
+    assert mt.notes(fresh(late)).reminder_recorded_at is None
+    assert mt.notes(fresh(upgrade)).reminder_recorded_at is None
 
 
 # --- by hand, and auto-transitions switched off ---------------------------------------------

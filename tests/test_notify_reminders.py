@@ -69,7 +69,7 @@ def test_it_emails_a_reminder_once_to_the_subscribers_of_the_maintenance(
 
     assert mt.run_due(now=NOW) == 1
     maintenance.refresh_from_db()
-    assert mt.notes(maintenance)["reminder_queued_by"] == "notify"
+    assert mt.notes(maintenance).reminder_queued_by == "notify"
     assert mt.reminded_at(maintenance) == NOW
     [notification] = Notification.objects.all()
     assert (notification.kind, notification.incident_id) == (MAINTENANCE, maintenance.pk)
@@ -201,13 +201,12 @@ def test_it_delivers_a_reminder_from_the_worker_process_and_stops_on_sigterm(
 
 
 def _reminder_queued_by(env: dict[str, str]) -> str:
-    sql = "SELECT metadata FROM incidents_incident WHERE kind = 'maintenance'"
+    sql = "SELECT reminder_queued_by FROM incidents_maintenancestate"
     if "DATABASE_URL" in env:
         with psycopg.connect(env["DATABASE_URL"]) as conn:
-            [(metadata,)] = conn.execute(sql).fetchall()
+            [(queued_by,)] = conn.execute(sql).fetchall()
     else:
         path = Path(env["HELIOGRAPH_DATA"]) / "heliograph.sqlite3"
         with closing(sqlite3.connect(path, timeout=20)) as conn:
-            [(text,)] = conn.execute(sql).fetchall()
-        metadata = json.loads(text)
-    return str(metadata[mt.NS]["reminder_queued_by"])
+            [(queued_by,)] = conn.execute(sql).fetchall()
+    return str(queued_by)

@@ -43,7 +43,6 @@ from heliograph.lib.errors import InputError
 router = Router(tags=["incidents"])
 INCIDENT = "/pages/{page_id}/incidents/{incident_id}"
 PLAIN_FIELDS = {"name", "impact_override", "metadata", "reference", "started_at"}
-MAINTENANCE_ONLY = ("scheduled", "in_progress", "verifying", "completed")
 
 
 def incident_json(incident: Incident, warnings: list[str] | None = None) -> Json:
@@ -96,24 +95,23 @@ _list_route(
     "unresolved",
     "getPagesPageIdIncidentsUnresolved",
     "Get a list of unresolved incidents",
-    lambda qs: qs.filter(kind="incident", status__in=lifecycle.UNRESOLVED).order_by("-created_at"),
+    lambda qs: qs.incidents().unresolved().order_by("-created_at"),
 )
 _list_route(
     "upcoming", "getPagesPageIdIncidentsUpcoming", "Get a list of upcoming incidents",
-    lambda qs: qs.filter(kind="maintenance", status="scheduled", scheduled_for__gt=timezone.now())
+    lambda qs: qs.maintenances().scheduled().filter(scheduled_for__gt=timezone.now())
     .order_by("scheduled_for"),
 )  # fmt: skip
 _list_route(
     "scheduled",
     "getPagesPageIdIncidentsScheduled",
     "Get a list of scheduled incidents",
-    lambda qs: qs.filter(kind="maintenance", status="scheduled").order_by("scheduled_for"),
+    lambda qs: qs.maintenances().scheduled().order_by("scheduled_for"),
 )
 _list_route(
     "active_maintenance", "getPagesPageIdIncidentsActiveMaintenance",
     "Get a list of active maintenances",
-    lambda qs: qs.filter(kind="maintenance", status__in=("in_progress", "verifying"))
-    .order_by("scheduled_for"),
+    lambda qs: qs.maintenances().active().order_by("scheduled_for"),
 )  # fmt: skip
 
 
@@ -135,7 +133,7 @@ def create_incident(request: HttpRequest, page_id: str, data: IncidentCreateIn) 
     page = page_or_404(page_id)
     fields = data.incident
     with transaction.atomic():
-        if fields.scheduled_for or fields.status in MAINTENANCE_ONLY:
+        if fields.scheduled_for or fields.status in lifecycle.MAINTENANCE_STATUSES:
             incident = _schedule(request, page, fields)
             warnings = None
         else:

@@ -40,10 +40,10 @@ def zone_world(page: Page) -> World:
 
 def incidents_query(page: Page) -> Any:
     """Incidents with everything their bodies show, in a fixed number of queries."""
-    return page.incidents.prefetch_related(
-        Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")),
-        "components",
-    ).select_related("postmortem")
+    updates: Prefetch[Any, Any, Any] = Prefetch(
+        "updates", queryset=IncidentUpdate.objects.order_by("-display_at", "-created_at")
+    )
+    return page.incidents.prefetch_related(updates, "components").select_related("postmortem")
 
 
 def time(world: World, value: datetime | None) -> str | None:

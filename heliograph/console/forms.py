@@ -12,10 +12,16 @@ from heliograph.accounts.models import ApiKey
 from heliograph.accounts.roles import ROLES
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import COMPONENT_STATUS_LABELS, COMPONENT_STATUSES
-from heliograph.incidents.lifecycle import IMPACTS, MAINTENANCE_STATUSES, STATUS_LABELS, UNRESOLVED
+from heliograph.incidents.lifecycle import (
+    IMPACTS,
+    MAINTENANCE_STATUSES,
+    STATUS_LABELS,
+    UNRESOLVED,
+    Status,
+)
 from heliograph.incidents.models import CHANGE_SOURCES
 
-INCIDENT_STATUS_CHOICES = [(s, STATUS_LABELS[s]) for s in (*UNRESOLVED, "resolved")]
+INCIDENT_STATUS_CHOICES = [(s, STATUS_LABELS[s]) for s in (*UNRESOLVED, Status.RESOLVED)]
 PICKER_CHOICES = [("", "Not affected")] + [
     (s, COMPONENT_STATUS_LABELS[s]) for s in COMPONENT_STATUSES
 ]

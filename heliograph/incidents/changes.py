@@ -83,9 +83,8 @@ def related_changes(*, incident: Incident, hours: float = 6) -> list[Related]:
         what = f'{change.source} "{change.title}"'
         found.append(Related(change, change.at, causes.relation(what, change.at, start)))
     maintenances = (
-        Incident.objects.filter(
-            page_id=incident.page_id, kind="maintenance", components__in=components
-        )
+        Incident.objects.maintenances()
+        .filter(page_id=incident.page_id, components__in=components)
         .exclude(pk=incident.pk)
         .distinct()
     )

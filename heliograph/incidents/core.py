@@ -51,8 +51,8 @@ def check_same_page(components: Any, page: Page) -> None:
 def check_update(kind: str, status: str, components: ComponentStatuses, page: Page) -> None:
     allowed = (
         lifecycle.MAINTENANCE_STATUSES
-        if kind == "maintenance"
-        else lifecycle.UNRESOLVED + ("resolved",)
+        if kind == lifecycle.Kind.MAINTENANCE
+        else (*lifecycle.UNRESOLVED, lifecycle.Status.RESOLVED)
     )
     if status not in allowed:
         raise InputError(f"unknown {kind} status {status!r}; use one of {', '.join(allowed)}")
@@ -85,7 +85,7 @@ def refresh_incident(incident: Incident) -> None:
     updates = list(incident.updates.order_by("display_at", "created_at"))
     postmortem = Postmortem.objects.filter(incident=incident).first()
     if incident.is_maintenance:
-        incident.status = updates[-1].status if updates else "scheduled"
+        incident.status = updates[-1].status if updates else lifecycle.Status.SCHEDULED
         incident.impact = "maintenance"
     else:
         incident.status = lifecycle.current_status(
@@ -94,7 +94,7 @@ def refresh_incident(incident: Incident) -> None:
         worst = [c.new_status for c in incident.status_changes.all()]
         incident.impact = lifecycle.impact_of(worst, incident.impact_override or None)
     incident.monitoring_at = _first_at(updates, "monitoring")
-    incident.resolved_at = _first_at(updates, "resolved", "completed")
+    incident.resolved_at = _first_at(updates, lifecycle.Status.RESOLVED, lifecycle.Status.COMPLETED)
     published = [postmortem.published_at] if postmortem and postmortem.published_at else []
     incident.updated_at = max([u.updated_at for u in updates] + [incident.created_at] + published)
     # Only what is computed here: a stale object must not undo a concurrent worker's metadata.

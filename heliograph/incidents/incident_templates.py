@@ -10,12 +10,14 @@ from django.utils import timezone
 from heliograph.catalog.models import Component, ComponentGroup, Page
 from heliograph.catalog.services import bump_version
 from heliograph.incidents.core import check_name, check_same_page, record
-from heliograph.incidents.lifecycle import INCIDENT_STATUSES, MAINTENANCE_STATUSES
+from heliograph.incidents.lifecycle import INCIDENT_STATUSES, MAINTENANCE_STATUSES, Status
 from heliograph.incidents.models import IncidentTemplate
 from heliograph.lib.errors import InputError
 from heliograph.lib.unset import UNSET, Unset
 
-TEMPLATE_STATUSES = tuple(s for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES if s != "postmortem")
+TEMPLATE_STATUSES = tuple(
+    s for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES if s != Status.POSTMORTEM
+)
 
 
 def _check(page: Page, update_status: str, group: ComponentGroup | None, title: str) -> str:

@@ -1,7 +1,10 @@
 """Incident rules: impact, status, impact windows and the duration they add up to.
 
 Plain module, no Django: everything here is a function of the recorded timeline, so
-durations are computed, never typed by hand.
+durations are computed, never typed by hand. The vocabulary (kinds, statuses and their
+labels) is spelled out here once; the models, forms, API and pages use it from here. It is
+a plain ``StrEnum`` with ``label`` and ``choices`` as Django's ``TextChoices`` has them,
+because the rules import no Django.
 """
 
 from __future__ import annotations
@@ -10,26 +13,52 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
 
-INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
-MAINTENANCE_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
-UNRESOLVED = ("investigating", "identified", "monitoring")
+
+class _Words(StrEnum):
+    @property
+    def label(self) -> str:
+        """As the page writes it: ``in_progress`` → ``In progress``."""
+        return self.value.replace("_", " ").capitalize()
+
+    @classmethod
+    def choices(cls) -> list[tuple[str, str]]:
+        return [(member.value, member.label) for member in cls]
+
+
+class Kind(_Words):
+    INCIDENT = "incident"
+    MAINTENANCE = "maintenance"
+
+
+class Status(_Words):
+    """An incident's or a maintenance's status."""
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+
+
+S = Status
+INCIDENT_STATUSES = (S.INVESTIGATING, S.IDENTIFIED, S.MONITORING, S.RESOLVED, S.POSTMORTEM)
+MAINTENANCE_STATUSES = (S.SCHEDULED, S.IN_PROGRESS, S.VERIFYING, S.COMPLETED)
+UNRESOLVED = (S.INVESTIGATING, S.IDENTIFIED, S.MONITORING)
+RESOLVED = (S.RESOLVED, S.POSTMORTEM)  # shown as postmortem once one is published
+ACTIVE_MAINTENANCE = (S.IN_PROGRESS, S.VERIFYING)  # components are under maintenance
+OPEN_MAINTENANCE = (S.SCHEDULED, *ACTIVE_MAINTENANCE)  # not over yet
 # Still has updates to come, so a reader may subscribe to just this event.
-FOLLOWABLE = (*UNRESOLVED, "scheduled", "in_progress", "verifying")
+FOLLOWABLE = (*UNRESOLVED, *OPEN_MAINTENANCE)
 IMPACTS = ("none", "minor", "major", "critical")
-STATUS_LABELS = {
-    "investigating": "Investigating",
-    "identified": "Identified",
-    "monitoring": "Monitoring",
-    "resolved": "Resolved",
-    "postmortem": "Postmortem",
-    "scheduled": "Scheduled",
-    "in_progress": "In progress",
-    "verifying": "Verifying",
-    "completed": "Completed",
-}
+STATUS_LABELS: dict[str, str] = dict(Status.choices())
 
 _IMPACT_OF_STATUS = {DEGRADED: "minor", PARTIAL: "major", MAJOR: "critical"}
 
@@ -48,10 +77,10 @@ def current_status(update_statuses: Sequence[str], postmortem_published: bool = 
     ``update_statuses`` is ordered oldest first (by display time).
     """
     if not update_statuses:
-        return "investigating"
+        return S.INVESTIGATING
     latest = update_statuses[-1]
-    if postmortem_published and latest == "resolved":
-        return "postmortem"
+    if postmortem_published and latest == S.RESOLVED:
+        return S.POSTMORTEM
     return latest
 
 
@@ -143,12 +172,9 @@ def contradicts(claim: timedelta, recorded: timedelta) -> bool:
     return abs(claim - recorded) > tolerance
 
 
-RESOLVED_STATUSES = ("resolved", "postmortem")
-
-
 def reopens(previous_status: str | None, new_status: str) -> bool:
     """Whether an update with ``new_status`` after ``previous_status`` is a recurrence."""
-    return previous_status in RESOLVED_STATUSES and new_status in UNRESOLVED
+    return previous_status in RESOLVED and new_status in UNRESOLVED
 
 
 def status_before(updates: Sequence[tuple[datetime, str]], at: datetime) -> str | None:

@@ -2,13 +2,14 @@
 
 ``run_due`` does whatever is due at a moment (reminder, start, completion, overrun check);
 the ``worker`` command calls it every few seconds. All state lives in the database — the
-maintenance's own status and its bookkeeping in ``Incident.metadata`` under ``NS``, as flat
-keys so metadata keeps Statuspage's ``{namespace: {key: value}}`` shape — so a restarted
-worker carries on where the last one stopped, and several can run at once.
+maintenance's own status and this module's bookkeeping (``MaintenanceState``, one row per
+maintenance, never shown to API clients) — so a restarted worker carries on where the last
+one stopped, and several can run at once.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,16 +25,15 @@ from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
 from heliograph.incidents import lifecycle
-from heliograph.incidents.models import Incident, IncidentUpdate
+from heliograph.incidents.models import Incident, IncidentUpdate, MaintenanceState
 from heliograph.incidents.services import announce, open_incident, post_update, write_update
 from heliograph.lib.errors import InputError
 from heliograph.lib.timefmt import posted_utc
 
 log = logging.getLogger(__name__)
 
-NS = "heliograph_maintenance"
-BEFORE = "status_before:"  # + component id → its status when the maintenance took it over
-ACTIVE = ("in_progress", "verifying")
+S = lifecycle.Status
+ACTIVE = lifecycle.ACTIVE_MAINTENANCE
 REMIND_BEFORE = timedelta(minutes=60)  # as Statuspage reminds (Manage API v1 reference)
 OVERRUN_LOOKBACK = timedelta(days=1)  # a window that ended longer ago is history, not news
 OVERRUN_SHOWN = timedelta(days=7)
@@ -64,23 +64,17 @@ class Overrun:
 # --- bookkeeping ----------------------------------------------------------------------------
 
 
-def notes(maintenance: Incident) -> dict[str, Any]:
-    """The maintenance's bookkeeping, to read."""
-    found = maintenance.metadata.get(NS) if isinstance(maintenance.metadata, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def book(maintenance: Incident) -> dict[str, Any]:
-    """The maintenance's bookkeeping, to write (saved with ``metadata``)."""
-    if not isinstance(maintenance.metadata, dict):
-        maintenance.metadata = {}
-    maintenance.metadata[NS] = notes(maintenance)
-    return maintenance.metadata[NS]  # type: ignore[no-any-return]
+def notes(maintenance: Incident) -> MaintenanceState:
+    """The maintenance's bookkeeping (a blank, unsaved row until the worker wrote some)."""
+    try:
+        return maintenance.maintenance_state
+    except MaintenanceState.DoesNotExist:
+        return MaintenanceState(maintenance=maintenance)
 
 
 def statuses_before(maintenance: Incident) -> dict[str, str]:
     """Component id → the status it had when this maintenance set it under maintenance."""
-    return {k[len(BEFORE) :]: v for k, v in notes(maintenance).items() if k.startswith(BEFORE)}
+    return dict(notes(maintenance).statuses_before)
 
 
 def reminded_at(maintenance: Incident) -> datetime | None:
@@ -89,9 +83,7 @@ def reminded_at(maintenance: Incident) -> datetime | None:
     None while no channel took it, even if it was due: it was not sent.
     """
     written = notes(maintenance)
-    if not written.get("reminder_queued_by"):
-        return None
-    return datetime.fromisoformat(written["reminder_recorded_at"])
+    return written.reminder_recorded_at if written.reminder_queued_by else None
 
 
 def _lock(pk: str, *, skip_locked: bool) -> Incident | None:
@@ -99,16 +91,23 @@ def _lock(pk: str, *, skip_locked: bool) -> Incident | None:
 
     On SQLite the IMMEDIATE transaction already holds the one write lock.
     """
-    rows = Incident.objects.filter(pk=pk, kind="maintenance")
+    rows = Incident.objects.maintenances().filter(pk=pk).select_related("maintenance_state")
     if connection.vendor == "postgresql":
-        rows = rows.select_for_update(skip_locked=skip_locked)
+        # Only the maintenance's row: its bookkeeping is joined, and may not exist yet.
+        rows = rows.select_for_update(skip_locked=skip_locked, of=("self",))
     return rows.first()
+
+
+def _picture(maintenance: Incident) -> dict[str, Any]:
+    """The maintenance and its bookkeeping, for the audit log (a copy: it changes next)."""
+    worker = trail.snapshot(notes(maintenance))
+    return {**trail.snapshot(maintenance), "worker": copy.deepcopy(worker)}
 
 
 def _record(actor: str, action: str, maintenance: Incident, before: dict[str, Any]) -> None:
     trail.record(
         actor=actor, action=action, target=maintenance, page_id=maintenance.page_id,
-        before=before, after=trail.snapshot(maintenance),
+        before=before, after=_picture(maintenance),
     )  # fmt: skip
 
 
@@ -142,7 +141,7 @@ def _post(
 def _status_to_remember(component: Component, maintenance: Incident) -> str:
     """Its status now, or, if another maintenance already holds it, what that one keeps."""
     if component.status == MAINTENANCE:
-        others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+        others = component.incidents.maintenances().active()
         for other in others.exclude(pk=maintenance.pk):
             if kept := statuses_before(other).get(component.pk):
                 return kept
@@ -150,21 +149,22 @@ def _status_to_remember(component: Component, maintenance: Incident) -> str:
 
 
 def _start(m: Incident, at: datetime, actor: str, body: str = STARTED_BODY) -> None:
-    before, written = trail.snapshot(m), book(m)
+    before, written = _picture(m), notes(m)
     affected: Affected = []
     for component in m.components.all():
-        written[BEFORE + component.pk] = _status_to_remember(component, m)
+        written.statuses_before[component.pk] = _status_to_remember(component, m)
         affected.append(_set(component, MAINTENANCE, at, actor, m))
-    written["started_at"] = at.isoformat()
+    written.started_at = at
+    written.save()
     m.started_at = min(m.started_at, at)  # started early by hand: the record says so
-    m.save(update_fields=["metadata", "started_at"])
-    _post(m, "in_progress", body, at, actor, affected)
+    m.save(update_fields=["started_at"])
+    _post(m, S.IN_PROGRESS, body, at, actor, affected)
     _record(actor, "maintenance.start", m, before)
 
 
 def _still_held(component: Component, maintenance: Incident) -> bool:
     """Another maintenance in progress holds the component: it stays under maintenance."""
-    others = component.incidents.filter(kind="maintenance", status__in=ACTIVE)
+    others = component.incidents.maintenances().active()
     return others.exclude(pk=maintenance.pk).exists()
 
 
@@ -178,32 +178,33 @@ def _restore(m: Incident, at: datetime, actor: str) -> Affected:
             continue
         if not _still_held(component, m):
             affected.append(_set(component, previous[component.pk], at, actor, m))
-    book(m)["completed_at"] = at.isoformat()
-    m.save(update_fields=["metadata"])
+    written = notes(m)
+    written.completed_at = at
+    written.save()
     return affected
 
 
 def _complete(m: Incident, at: datetime, actor: str, body: str = COMPLETED_BODY) -> None:
-    before = trail.snapshot(m)
+    before = _picture(m)
     affected = _restore(m, at, actor)
-    _post(m, "completed", body, at, actor, affected)
+    _post(m, S.COMPLETED, body, at, actor, affected)
     _record(actor, "maintenance.complete", m, before)
 
 
 def _tidy(m: Incident, now: datetime, actor: str) -> None:
     """Completed by a plain update (console, API): restore what it still holds, as of then."""
-    before = trail.snapshot(m)
-    completed = m.updates.filter(status="completed").order_by("-display_at").first()
+    before = _picture(m)
+    completed = m.updates.filter(status=S.COMPLETED).order_by("-display_at").first()
     _restore(m, min(completed.display_at, now) if completed else now, actor)
     _record(actor, "maintenance.restore", m, before)
 
 
 def _remind(m: Incident, at: datetime, actor: str) -> None:
-    before, written = trail.snapshot(m), book(m)
-    written["reminder_due_at"] = ((m.scheduled_for or at) - REMIND_BEFORE).isoformat()
-    written["reminder_recorded_at"] = at.isoformat()
-    written["reminder_queued_by"] = ",".join(hook(m, at) for hook in REMINDER_HOOKS)
-    m.save(update_fields=["metadata"])
+    before, written = _picture(m), notes(m)
+    written.reminder_due_at = (m.scheduled_for or at) - REMIND_BEFORE
+    written.reminder_recorded_at = at
+    written.reminder_queued_by = ",".join(hook(m, at) for hook in REMINDER_HOOKS)
+    written.save()
     _record(actor, "maintenance.reminder", m, before)
 
 
@@ -218,13 +219,13 @@ def overrunning(maintenance: Incident) -> list[Component]:
 
 
 def _check_overrun(m: Incident, at: datetime, actor: str) -> bool:
-    before, written = trail.snapshot(m), book(m)
-    written["overrun_checked_at"] = at.isoformat()
+    before, written = _picture(m), notes(m)
+    written.overrun_checked_at = at
     late = overrunning(m)
     if late:
-        written["overrun_flagged_at"] = at.isoformat()
-        written["overrun_components"] = ",".join(c.pk for c in late)
-    m.save(update_fields=["metadata"])
+        written.overrun_flagged_at = at
+        written.overrun_components = [c.pk for c in late]
+    written.save()
     if late:
         _record(actor, "maintenance.overrun", m, before)
     return bool(late)
@@ -235,17 +236,17 @@ def _check_overrun(m: Incident, at: datetime, actor: str) -> bool:
 
 def _reminder_due(m: Incident, now: datetime) -> bool:
     return (
-        m.status == "scheduled"
+        m.status == S.SCHEDULED
         and m.scheduled_remind_prior
         and m.scheduled_for is not None
         and m.scheduled_for - REMIND_BEFORE <= now < m.scheduled_for
-        and "reminder_recorded_at" not in notes(m)
+        and notes(m).reminder_recorded_at is None
     )
 
 
 def _start_due(m: Incident, now: datetime) -> bool:
     began = m.scheduled_for is not None and m.scheduled_for <= now
-    return m.status == "scheduled" and m.scheduled_auto_in_progress and began
+    return m.status == S.SCHEDULED and m.scheduled_auto_in_progress and began
 
 
 def _completion_due(m: Incident, now: datetime) -> bool:
@@ -254,15 +255,15 @@ def _completion_due(m: Incident, now: datetime) -> bool:
 
 def _tidy_due(m: Incident, now: datetime) -> bool:
     done = notes(m)
-    return m.status == "completed" and "started_at" in done and "completed_at" not in done
+    return m.status == S.COMPLETED and done.started_at is not None and done.completed_at is None
 
 
 def _overrun_check_due(m: Incident, now: datetime) -> bool:
     return (
-        m.status in (*ACTIVE, "completed")
+        m.status in (*ACTIVE, S.COMPLETED)
         and _ended(m, now)
         and now - OVERRUN_LOOKBACK < m.scheduled_until  # type: ignore[operator]
-        and "overrun_checked_at" not in notes(m)
+        and notes(m).overrun_checked_at is None
     )
 
 
@@ -292,10 +293,13 @@ STEPS: list[Step] = [
 
 def _candidates(now: datetime) -> list[Incident]:
     """Maintenances something may be due for (each is checked again under its lock)."""
-    pending = Q(status__in=("scheduled", *ACTIVE), scheduled_for__lte=now + REMIND_BEFORE)
-    just_ended = Q(status="completed", scheduled_until__gt=now - OVERRUN_LOOKBACK)
+    pending = Q(status__in=lifecycle.OPEN_MAINTENANCE, scheduled_for__lte=now + REMIND_BEFORE)
+    just_ended = Q(status=S.COMPLETED, scheduled_until__gt=now - OVERRUN_LOOKBACK)
     return list(
-        Incident.objects.filter(pending | just_ended, kind="maintenance").order_by("scheduled_for")
+        Incident.objects.maintenances()
+        .filter(pending | just_ended)
+        .select_related("maintenance_state")
+        .order_by("scheduled_for")
     )
 
 
@@ -347,7 +351,7 @@ def start_maintenance(
     *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
 ) -> Incident:
     """Start a scheduled maintenance now (or at ``at``), even before its window."""
-    locked, at = _checked(maintenance, at, ("scheduled",))
+    locked, at = _checked(maintenance, at, (S.SCHEDULED,))
     _start(locked, at, actor)
     maintenance.refresh_from_db()
     return maintenance
@@ -376,10 +380,10 @@ def post_maintenance_update(
     actor: str = "cli",
 ) -> IncidentUpdate:
     """A responder's update: starting or completing moves the components as the worker does."""
-    if not components and status == "in_progress" and maintenance.status == "scheduled":
-        locked, at = _checked(maintenance, at, ("scheduled",))
+    if not components and status == S.IN_PROGRESS and maintenance.status == S.SCHEDULED:
+        locked, at = _checked(maintenance, at, (S.SCHEDULED,))
         _start(locked, at, actor, body)
-    elif not components and status == "completed" and maintenance.status in ACTIVE:
+    elif not components and status == S.COMPLETED and maintenance.status in ACTIVE:
         locked, at = _checked(maintenance, at, ACTIVE)
         _complete(locked, at, actor, body)
     else:
@@ -402,8 +406,7 @@ def post_any_update(*, incident: Incident, **update: Any) -> IncidentUpdate:
 
 
 def _overrun_incident(maintenance: Incident) -> Incident | None:
-    pk = notes(maintenance).get("overrun_incident")
-    return Incident.objects.filter(pk=pk).first() if pk else None
+    return notes(maintenance).overrun_incident
 
 
 def overruns(*, page: Page, now: datetime | None = None) -> list[Overrun]:
@@ -413,12 +416,15 @@ def overruns(*, page: Page, now: datetime | None = None) -> list[Overrun]:
     while a component is still affected; a week after the window they are history.
     """
     now = now or timezone.now()
-    recent = page.incidents.filter(
-        kind="maintenance", scheduled_until__lte=now, scheduled_until__gt=now - OVERRUN_SHOWN
-    ).order_by("-scheduled_until")
+    recent = (
+        page.incidents.maintenances()
+        .filter(scheduled_until__lte=now, scheduled_until__gt=now - OVERRUN_SHOWN)
+        .select_related("maintenance_state")
+        .order_by("-scheduled_until")
+    )
     found = []
     for m in recent:
-        if m.status in ACTIVE or "overrun_flagged_at" in notes(m):
+        if m.status in ACTIVE or notes(m).overrun_flagged_at is not None:
             late = overrunning(m)
             if late:
                 assert m.scheduled_until is not None
@@ -459,9 +465,9 @@ def open_overrun_incident(
     )  # fmt: skip
     incident.caused_by = m
     incident.save(update_fields=["caused_by"])
-    before = trail.snapshot(m)
-    book(m)["overrun_incident"] = incident.pk
-    m.save(update_fields=["metadata"])
+    before, written = _picture(m), notes(m)
+    written.overrun_incident = incident
+    written.save()
     _record(actor, "maintenance.overrun_incident", m, before)
     maintenance.refresh_from_db()
     return incident

@@ -7,18 +7,57 @@ from django.db import models
 from django.utils import timezone
 
 from heliograph.catalog.models import Component, ComponentGroup, Page
-from heliograph.incidents.lifecycle import IMPACTS, INCIDENT_STATUSES, MAINTENANCE_STATUSES
+from heliograph.incidents.lifecycle import (
+    ACTIVE_MAINTENANCE,
+    IMPACTS,
+    INCIDENT_STATUSES,
+    MAINTENANCE_STATUSES,
+    OPEN_MAINTENANCE,
+    UNRESOLVED,
+    Kind,
+    Status,
+)
 from heliograph.lib.ids import new_id
 
-KINDS = [("incident", "incident"), ("maintenance", "maintenance")]
-STATUS_CHOICES = [(s, s) for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES]
+# The stored choices keep the value as their label, as the migrations recorded them.
+STATUS_CHOICES = [(s.value, s.value) for s in INCIDENT_STATUSES + MAINTENANCE_STATUSES]
 IMPACT_CHOICES = [(i, i) for i in (*IMPACTS, "maintenance")]
+
+
+class IncidentQuerySet(models.QuerySet["Incident"]):
+    """The words the code asks in: ``page.incidents.maintenances().active()``."""
+
+    def incidents(self) -> IncidentQuerySet:
+        return self.filter(kind=Kind.INCIDENT)
+
+    def maintenances(self) -> IncidentQuerySet:
+        return self.filter(kind=Kind.MAINTENANCE)
+
+    def unresolved(self) -> IncidentQuerySet:
+        return self.filter(status__in=UNRESOLVED)
+
+    def scheduled(self) -> IncidentQuerySet:
+        """Maintenances not started yet."""
+        return self.filter(status=Status.SCHEDULED)
+
+    def active(self) -> IncidentQuerySet:
+        """Maintenances in progress: their components are under maintenance."""
+        return self.filter(status__in=ACTIVE_MAINTENANCE)
+
+    def not_over(self) -> IncidentQuerySet:
+        """Maintenances scheduled or in progress."""
+        return self.filter(status__in=OPEN_MAINTENANCE)
+
+
+IncidentManager = models.Manager.from_queryset(IncidentQuerySet)
 
 
 class Incident(models.Model):
     id = models.CharField(primary_key=True, max_length=12, default=new_id, editable=False)
     page = models.ForeignKey(Page, models.CASCADE, related_name="incidents")
-    kind = models.CharField(max_length=16, choices=KINDS, default="incident")
+    kind = models.CharField(
+        max_length=16, choices=[(k.value, k.value) for k in Kind], default=Kind.INCIDENT.value
+    )
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=STATUS_CHOICES)
     impact = models.CharField(max_length=16, choices=IMPACT_CHOICES, default="none")
@@ -46,10 +85,14 @@ class Incident(models.Model):
         "self", models.SET_NULL, null=True, blank=True, related_name="recurrences"
     )
     components = models.ManyToManyField(Component, blank=True, related_name="incidents")
+    # Statuspage's ``metadata``: the API clients' own. Workers keep their state in their
+    # own tables (MaintenanceState, monitors' IncidentAutomation), never here.
     metadata = models.JSONField(default=dict, blank=True)
     # Opened for responders only (monitor automation "draft"): no public artifact shows it
     # and no notification goes out until it is published.
     draft = models.BooleanField(default=False)
+
+    objects = IncidentManager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -70,7 +113,7 @@ class Incident(models.Model):
 
     @property
     def is_maintenance(self) -> bool:
-        return self.kind == "maintenance"
+        return self.kind == Kind.MAINTENANCE
 
 
 class IncidentUpdate(models.Model):
@@ -95,6 +138,35 @@ class IncidentUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident}: {self.status} at {self.display_at:%Y-%m-%d %H:%M}"
+
+
+class MaintenanceState(models.Model):
+    """The maintenance worker's bookkeeping on one maintenance (``incidents.maintenance``
+    writes it): what it did and when, so a restarted worker carries on where the last one
+    stopped. Kept apart from ``Incident.metadata``, which is the API clients' own."""
+
+    maintenance = models.OneToOneField(
+        Incident, models.CASCADE, primary_key=True, related_name="maintenance_state"
+    )
+    # Component id → the status it had when this maintenance set it under maintenance.
+    statuses_before = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reminder_due_at = models.DateTimeField(null=True, blank=True)
+    reminder_recorded_at = models.DateTimeField(null=True, blank=True)
+    # The channels that queued the reminder, comma-separated; empty: nothing was sent.
+    reminder_queued_by = models.CharField(max_length=255, blank=True)
+    overrun_checked_at = models.DateTimeField(null=True, blank=True)
+    overrun_flagged_at = models.DateTimeField(null=True, blank=True)
+    overrun_components = models.JSONField(default=list, blank=True)  # component ids
+    overrun_incident = models.ForeignKey(
+        Incident, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def forget_reminder(self) -> None:
+        """A moved start makes the reminder due again."""
+        self.reminder_due_at = self.reminder_recorded_at = None
+        self.reminder_queued_by = ""
 
 
 class UpdateRevision(models.Model):

@@ -34,7 +34,7 @@ from heliograph.incidents.core import find_incident as find_incident
 from heliograph.incidents.incident_templates import create_template as create_template
 from heliograph.incidents.incident_templates import delete_template as delete_template
 from heliograph.incidents.incident_templates import update_template as update_template
-from heliograph.incidents.models import Change, Incident, IncidentUpdate
+from heliograph.incidents.models import Change, Incident, IncidentUpdate, MaintenanceState
 from heliograph.incidents.postmortems import prefill_postmortem as prefill_postmortem
 from heliograph.incidents.postmortems import publish_postmortem as publish_postmortem
 from heliograph.incidents.postmortems import revert_postmortem as revert_postmortem
@@ -267,10 +267,6 @@ def _state(incident: Incident) -> dict[str, Any]:
     return {"status": incident.status, "resolved_at": resolved}
 
 
-# Metadata namespaces Heliograph's own workers keep (maintenance worker, monitor automation).
-KEPT_METADATA = ("heliograph_maintenance", "heliograph_monitor")
-
-
 @transaction.atomic
 def update_incident(
     *,
@@ -289,9 +285,7 @@ def update_incident(
     if impact_override is not None:
         changes["impact_override"] = check_impact(impact_override)
     if metadata is not None:
-        # The maintenance worker's and the monitors' bookkeeping is not the caller's to replace.
-        kept = {k: v for k, v in incident.metadata.items() if k in KEPT_METADATA}
-        changes["metadata"] = {**check_metadata(metadata), **kept}
+        changes["metadata"] = check_metadata(metadata)
     if reference is not None:
         changes["reference"] = reference.strip()
         if len(changes["reference"]) > 64:
@@ -393,7 +387,8 @@ def schedule_maintenance(
     check_same_page(components or [], page)
     at = at or timezone.now()
     maintenance = page.incidents.create(
-        kind="maintenance", name=name, status="scheduled", impact="maintenance",
+        kind=lifecycle.Kind.MAINTENANCE, name=name, status=lifecycle.Status.SCHEDULED,
+        impact="maintenance",
         created_at=at, updated_at=at, started_at=scheduled_for,
         scheduled_for=scheduled_for, scheduled_until=scheduled_until,
         scheduled_remind_prior=remind_prior, scheduled_auto_in_progress=auto_in_progress,
@@ -401,17 +396,13 @@ def schedule_maintenance(
     )  # fmt: skip
     maintenance.components.add(*(components or []))
     update = maintenance.updates.create(
-        status="scheduled", body=body or name, display_at=at, created_at=at,
+        status=lifecycle.Status.SCHEDULED, body=body or name, display_at=at, created_at=at,
         deliver_notifications=deliver_notifications,
     )  # fmt: skip
     refresh_incident(maintenance)
     record(actor, "maintenance.create", maintenance, page, after=maintenance)
     announce(update)
     return maintenance
-
-
-# What the maintenance worker writes in its bookkeeping when it records a reminder.
-REMINDER_KEYS = ("reminder_due_at", "reminder_recorded_at", "reminder_queued_by")
 
 
 @transaction.atomic
@@ -431,7 +422,7 @@ def reschedule_maintenance(
     locked = rows.first()
     if locked is None:
         raise InputError(f"maintenance {maintenance.name!r} no longer exists")
-    if locked.status != "scheduled":
+    if locked.status != lifecycle.Status.SCHEDULED:
         raise InputError(
             f"maintenance {locked.name!r} is {locked.status}; only a scheduled one can be moved"
         )
@@ -442,16 +433,12 @@ def reschedule_maintenance(
     if start is None or end is None or end <= start:
         raise InputError("a maintenance must end after it starts")
     before = Incident.objects.get(pk=locked.pk)
-    fields = ["scheduled_for", "scheduled_until", "started_at"]
     if start != locked.scheduled_for:
-        from heliograph.incidents import maintenance as rules  # it imports this module
-
-        if any(k in rules.notes(locked) for k in REMINDER_KEYS):
-            kept = {k: v for k, v in rules.notes(locked).items() if k not in REMINDER_KEYS}
-            locked.metadata = {**locked.metadata, rules.NS: kept}
-            fields.append("metadata")
+        for state in MaintenanceState.objects.filter(maintenance=locked):
+            state.forget_reminder()
+            state.save()
     locked.scheduled_for, locked.scheduled_until, locked.started_at = start, end, start
-    locked.save(update_fields=fields)
+    locked.save(update_fields=["scheduled_for", "scheduled_until", "started_at"])
     refresh_incident(locked)  # bumps the page version
     record(actor, "maintenance.reschedule", locked, locked.page, before=before, after=locked)
     maintenance.refresh_from_db()

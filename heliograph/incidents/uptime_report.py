@@ -93,7 +93,5 @@ def _seconds(days: list[uptime.DayUptime], status: str) -> int:
 
 def _related(component: Component, since: datetime, until: datetime) -> list[dict[str, str]]:
     """Incidents that affected the component during the range."""
-    incidents = component.incidents.filter(kind="incident", started_at__lt=until).order_by(
-        "started_at"
-    )
+    incidents = component.incidents.incidents().filter(started_at__lt=until).order_by("started_at")
     return [{"id": i.pk} for i in incidents if i.resolved_at is None or i.resolved_at >= since]

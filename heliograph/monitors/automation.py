@@ -12,12 +12,12 @@ incident automation (architecture: Monitors). The rules themselves are in ``moni
 4. with automation ``draft`` or ``publish``, the component's incident opens, escalates,
    moves to monitoring, resolves after the quiet period and reopens as a recurrence, as
    ``evaluator.decide`` says — until a human posts an update to it: from then on
-   automation only adds evidence and suggestions to the incident's metadata (shown on its
+   automation only adds evidence and suggestions to its bookkeeping (shown on the incident's
    console page), except that a recurrence after the humans resolved it reopens it.
 
-Automation's bookkeeping on an incident lives in ``metadata["heliograph_monitor"]``:
-``updates`` (the ids of the updates automation posted), ``evidence`` (what the monitors saw
-and suggest, for the console, newest last) and ``calm_since``.
+Automation's bookkeeping on an incident is its ``IncidentAutomation`` row (the updates it
+posted, the evidence, ``calm_since``), locked once per result and written once at its end;
+API clients never see it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from django.db.models import QuerySet
 from heliograph.catalog.models import Component, StatusChange
 from heliograph.catalog.services import set_component_status
 from heliograph.catalog.status import COMPONENT_STATUS_LABELS, MAINTENANCE, OPERATIONAL
-from heliograph.incidents import causes
+from heliograph.incidents import causes, lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
@@ -45,6 +45,7 @@ from heliograph.monitors.models import (
     AUTOMATION_DRAFT,
     AUTOMATION_OFF,
     AUTOMATION_PUBLISH,
+    IncidentAutomation,
     Monitor,
     ProbeResult,
 )
@@ -52,13 +53,12 @@ from heliograph.monitors.probes.base import FAIL, Result
 
 log = logging.getLogger(__name__)
 
-NS = "heliograph_monitor"
 EVIDENCE_KEPT = 50
 NOTES_KEPT = 20
 HUMAN_SOURCES = ("manual", "update", "import")
-ACTIVE_MAINTENANCE = ("in_progress", "verifying")
 TIMING = evaluator.DEFAULT_TIMING
-Row = TypeVar("Row", Component, Monitor, Incident)
+S = lifecycle.Status
+Row = TypeVar("Row", Component, Monitor, IncidentAutomation)
 
 
 @dataclass(frozen=True)
@@ -157,8 +157,7 @@ def under_maintenance(component: Component) -> bool:
     """Probes never move a component that a maintenance holds."""
     if component.status == MAINTENANCE:
         return True
-    held = component.incidents.filter(kind="maintenance", status__in=ACTIVE_MAINTENANCE)
-    return held.exists()
+    return component.incidents.maintenances().active().exists()
 
 
 def blend(paths: Iterable[PathState], maintenance: bool) -> str | None:
@@ -184,10 +183,15 @@ class Run:
         maintenance = under_maintenance(component)
         self.before = blend([before, *others], maintenance)
         self.current = blend([after, *others], maintenance)
-        self.held = self._human_holds()
+        human = self._human_status()
+        self.held = human is not None and self.current != component.status
+        if human is not None and not self.held:
+            self._agree(human)
         # Found whatever this monitor's automation is: its status changes belong to the
         # incident's impact window even when only a sibling monitor may act on it.
         self.incident = self._incident()
+        self.notes = self._notes_of(self.incident)
+        self.noted = False  # the notes changed: written once, at the end
 
     @property
     def previous(self) -> str | None:
@@ -214,29 +218,32 @@ class Run:
                            f"set by hand to {_label(shown)}: left as it is")  # fmt: skip
         if self.incident is not None and self.monitor.incident_id != self.incident.pk:
             self.monitor.incident = self.incident
+        if self.noted and self.notes is not None:
+            self.notes.save()
         changed = self.component.status != shown
         path = PathState.from_json(self.monitor.state)
         return Outcome(path, self.current, changed, self.held, done, self.incident)
 
     # --- never fight a human ---------------------------------------------------------------
 
-    def _human_holds(self) -> bool:
-        """A human set the status since the monitors last wrote one (or since they began
-        watching), and the monitors have not agreed with it since."""
+    def _human_status(self) -> StatusChange | None:
+        """The status a human set since the monitors last wrote one (or since they began
+        watching), unless the monitors have agreed with it since; it holds while they differ."""
         changes = self.component.status_changes.order_by("-at", "-id")
         latest = changes.first()
         if latest is None or not by_human(latest) or self.current is None:
-            return False
+            return None
         watching = [self.monitor, *self.others]
         began = min(m.created_at for m in watching)
         if latest.at < began and not changes.filter(source="monitor").exists():
-            return False  # history from before any monitor watched
+            return None  # history from before any monitor watched
         if any((m.state or {}).get("agreed") == latest.pk for m in watching):
-            return False
-        if self.current == self.component.status:  # they agree: the monitors take over again
-            self.monitor.state = {**self.monitor.state, "agreed": latest.pk}
-            return False
-        return True
+            return None
+        return latest
+
+    def _agree(self, change: StatusChange) -> None:
+        """The monitors see what the human set: they take over again from here."""
+        self.monitor.state = {**self.monitor.state, "agreed": change.pk}
 
     @property
     def _name(self) -> str:
@@ -249,7 +256,7 @@ class Run:
         if self.held or self.current is None or self.current == self.component.status:
             return
         incident = self.incident
-        is_open = incident is not None and incident.status not in evaluator.RESOLVED_STATUSES
+        is_open = incident is not None and incident.status not in lifecycle.RESOLVED
         set_component_status(
             component=self.component, status=self.current, at=self.now, source="monitor",
             actor=self.actor, incident_id=incident.pk if is_open and incident else None,
@@ -268,8 +275,20 @@ class Run:
         ids = {m.incident_id for m in (self.monitor, *self.others) if m.incident_id}
         if not ids:  # none fed yet (the usual case): no query to build
             return None
-        found = Incident.objects.filter(pk__in=ids, kind="incident").order_by("-created_at")
+        found = Incident.objects.incidents().filter(pk__in=ids).order_by("-created_at")
         return found.first()
+
+    def _notes_of(self, incident: Incident | None) -> IncidentAutomation | None:
+        """Automation's bookkeeping on the incident, locked once for the whole result."""
+        if incident is None:
+            return None
+        found = _locked(IncidentAutomation.objects.filter(incident=incident))
+        return found or IncidentAutomation(incident=incident)
+
+    def _note(self) -> IncidentAutomation:
+        assert self.notes is not None
+        self.noted = True
+        return self.notes
 
     def _act(self, action: Action) -> Action:
         """Do ``action`` to the incident; a human's incident only gets a suggestion."""
@@ -283,13 +302,13 @@ class Run:
             Action.MONITOR: self._monitor, Action.RESOLVE: self._resolve,
             Action.REOPEN: self._reopen,
         }  # fmt: skip
-        had = self.incident
+        had, notes, noted = self.incident, self.notes, self.noted
         try:
             with transaction.atomic():  # a refused step must not lose the result itself
                 steps[action]()
         except InputError as exc:
             log.warning("monitor %s: could not %s its incident: %s", self.monitor.pk, action, exc)
-            self.incident = had
+            self.incident, self.notes, self.noted = had, notes, noted
             return Action.NONE
         return action
 
@@ -297,7 +316,7 @@ class Run:
         """Someone posted to the incident: it is theirs. But responders who resolved it are
         done with it, so a recurrence within the reopen window reopens it (the 2:04 PM
         case) when this monitor may publish, or when the incident is still a draft."""
-        if action is Action.OPEN or not self.incident or not human_took_over(self.incident):
+        if action is Action.OPEN or not self.incident or not self._human_took_over():
             return False
         may_publish = self.monitor.automation == AUTOMATION_PUBLISH or self.incident.draft
         return not (action is Action.REOPEN and may_publish)
@@ -317,10 +336,11 @@ class Run:
             page=self.component.page, name=name, body=body, components=self._statuses(),
             at=self.now, started_at=self.now,
             draft=self.monitor.automation == AUTOMATION_DRAFT, status_source="monitor",
-            metadata={NS: {"updates": [], "monitor": self.monitor.pk}}, actor=self.actor,
+            actor=self.actor,
         )  # fmt: skip
         incident.components.add(self.component)
         self.incident = incident
+        self.notes = IncidentAutomation(incident=incident, monitor=self.monitor)
         self._posted(incident.updates.get())
 
     def _post(self, status: str, body: str) -> None:
@@ -333,19 +353,20 @@ class Run:
 
     def _escalate(self) -> None:
         assert self.incident is not None and self.current is not None
-        status = self.incident.status if self.incident.status != "monitoring" else "investigating"
-        again = " again" if self.incident.status == "monitoring" else ""
+        monitoring = self.incident.status == S.MONITORING
+        status = S.INVESTIGATING if monitoring else self.incident.status
+        again = " again" if monitoring else ""
         self._post(status, f"Our monitors now see {_spoken(self.current)}{again} on "
                            f"{self._name}: {self.result.reason}")  # fmt: skip
 
     def _monitor(self) -> None:
         recover = evaluator.DEFAULT_THRESHOLDS.recover_after
-        self._post("monitoring", f"{self._name} looks operational again: the last {recover} "
+        self._post(S.MONITORING, f"{self._name} looks operational again: the last {recover} "
                                  "checks passed. We are monitoring the result.")  # fmt: skip
 
     def _resolve(self) -> None:
         quiet = causes.spoken(TIMING.quiet)
-        self._post("resolved", f"{self._name} has been operational for {quiet}. "
+        self._post(S.RESOLVED, f"{self._name} has been operational for {quiet}. "
                                "This incident has been resolved.")  # fmt: skip
 
     def _reopen(self) -> None:
@@ -353,7 +374,7 @@ class Run:
         assert self.current is not None
         after = causes.spoken(self.now - self.incident.resolved_at)
         update = incidents.reopen_incident(
-            incident=self.incident, status="investigating", components=self._statuses(),
+            incident=self.incident, status=S.INVESTIGATING, components=self._statuses(),
             body=f"The problem came back {after} after it was resolved: our monitors see "
                  f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
             at=self._at(), status_source="monitor", actor=self.actor,
@@ -361,8 +382,14 @@ class Run:
         self._posted(update)
 
     def _posted(self, update: Any) -> None:
+        notes = self._note()
+        notes.updates = [*notes.updates, update.pk]
+
+    def _human_took_over(self) -> bool:
+        """Someone posted an update automation did not post."""
         assert self.incident is not None
-        _edit_notes(self.incident, lambda notes: notes.setdefault("updates", []).append(update.pk))
+        posted = self.notes.updates if self.notes is not None else []
+        return self.incident.updates.exclude(pk__in=posted).exists()
 
     # --- evidence and suggestions ----------------------------------------------------------
 
@@ -382,18 +409,17 @@ class Run:
     def _note_calm(self) -> None:
         """When the monitors last saw the component become operational (for suggestions
         on an incident a human handles: "operational for 15 minutes")."""
-        incident = self.incident
-        if incident is None:
+        if self.notes is None:
             return
-        calm = _notes(incident).get("calm_since")
+        calm = self.notes.calm_since
         if self.current == OPERATIONAL and calm is None:
-            _edit_notes(incident, lambda notes: notes.update(calm_since=self.now.isoformat()))
+            self._note().calm_since = self.now
         elif evaluator.impaired(self.current) and calm is not None:
-            _edit_notes(incident, lambda notes: notes.pop("calm_since", None))
+            self._note().calm_since = None
 
     def _calm_for_quiet_period(self) -> bool:
-        calm = _notes(self.incident).get("calm_since") if self.incident else None
-        return isinstance(calm, str) and self.now - datetime.fromisoformat(calm) >= TIMING.quiet
+        calm = self.notes.calm_since if self.notes is not None else None
+        return calm is not None and self.now - calm >= TIMING.quiet
 
     def _evidence(self, suggestion: str) -> None:
         """Note what the monitors saw and suggest, once per suggestion in a row."""
@@ -402,19 +428,15 @@ class Run:
             "verdict": self.result.verdict, "reason": self.result.reason,
             "status": self.current, "suggestion": suggestion,
         }  # fmt: skip
-        if self.incident is None:
+        if self.notes is None:
             notes = list(self.monitor.state.get("notes", []))
             if not notes or notes[-1].get("suggestion") != suggestion:
                 notes = [*notes, entry][-NOTES_KEPT:]
                 self.monitor.state = {**self.monitor.state, "notes": notes}
             return
-
-        def add(notes: dict[str, Any]) -> None:
-            kept = notes.setdefault("evidence", [])
-            if not kept or kept[-1].get("suggestion") != suggestion:
-                notes["evidence"] = [*kept, entry][-EVIDENCE_KEPT:]
-
-        _edit_notes(self.incident, add)
+        kept = self.notes.evidence
+        if not kept or kept[-1].get("suggestion") != suggestion:
+            self._note().evidence = [*kept, entry][-EVIDENCE_KEPT:]
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -426,44 +448,10 @@ def _tracked(incident: Incident | None) -> Tracked | None:
     return Tracked(incident.status, incident.monitoring_at, incident.resolved_at)
 
 
-def _notes(incident: Incident) -> dict[str, Any]:
-    return _namespace(incident.metadata)
-
-
-def _namespace(metadata: Any) -> dict[str, Any]:
-    """Automation's own part of an incident's metadata (empty when there is none)."""
-    found = metadata.get(NS) if isinstance(metadata, dict) else None
-    return found if isinstance(found, dict) else {}
-
-
-def _edit_notes(incident: Incident, change: Callable[[dict[str, Any]], None]) -> None:
-    """Change automation's bookkeeping on the incident, re-read under its lock, so a
-    responder's concurrent metadata edit is not undone."""
-    fresh = _locked(Incident.objects.filter(pk=incident.pk))
-    if fresh is None:
-        return
-    metadata = fresh.metadata if isinstance(fresh.metadata, dict) else {}
-    notes = _notes(fresh)
-    change(notes)
-    incident.metadata = {**metadata, NS: notes}
-    Incident.objects.filter(pk=incident.pk).update(metadata=incident.metadata)
-
-
-def human_took_over(incident: Incident) -> bool:
-    """Someone posted an update automation did not post."""
-    posted = _notes(incident).get("updates", [])
-    return incident.updates.exclude(pk__in=posted).exists()
-
-
 def evidence(incident: Incident) -> list[dict[str, Any]]:
     """What the monitors saw and suggested on an incident a human handles, oldest first."""
-    incident.refresh_from_db(fields=["metadata"])
-    return evidence_in(incident.metadata)
-
-
-def evidence_in(metadata: Any) -> list[dict[str, Any]]:
-    kept = _namespace(metadata).get("evidence")
-    return list(kept) if isinstance(kept, list) else []
+    kept = IncidentAutomation.objects.filter(incident=incident).values_list("evidence", flat=True)
+    return list(kept.first() or [])
 
 
 def _label(status: str | None) -> str:

@@ -40,9 +40,8 @@ def related(
     for change in changes:
         what = f'{change.source} "{change.title}"'
         found.append(Related(change, change.at, causes.relation(what, change.at, start)))
-    maintenances = Incident.objects.filter(
-        page=page, kind="maintenance", components__in=picked
-    ).distinct()
+    maintenances = Incident.objects.maintenances().filter(page=page, components__in=picked)
+    maintenances = maintenances.distinct()
     if exclude is not None:
         maintenances = maintenances.exclude(pk=exclude.pk)
     for maintenance in maintenances:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
+from heliograph.incidents.lifecycle import RESOLVED, Status
 from heliograph.monitors.probes.base import FAIL, HOLD, OK, SLOW, UNKNOWN, VERDICTS
 
 # A path's own statuses.
@@ -43,8 +44,7 @@ SEVERITY = (OPERATIONAL, DEGRADED, PARTIAL, MAJOR)
 STREAK_CAP = 1000  # streaks stop counting here: the thresholds are far below
 
 # Incident statuses the rules care about.
-RESOLVED_STATUSES = ("resolved", "postmortem")
-MONITORING = "monitoring"
+MONITORING = Status.MONITORING
 QUIET_PERIOD = timedelta(minutes=15)
 REOPEN_WINDOW = timedelta(minutes=30)
 
@@ -193,7 +193,7 @@ class Tracked:
 
     @property
     def resolved(self) -> bool:
-        return self.status in RESOLVED_STATUSES
+        return self.status in RESOLVED
 
 
 @dataclass(frozen=True)

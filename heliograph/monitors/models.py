@@ -71,6 +71,24 @@ class Monitor(models.Model):
         return self.name
 
 
+class IncidentAutomation(models.Model):
+    """Monitor automation's bookkeeping on an incident it opened or fed
+    (``monitors.automation`` writes it), apart from the API clients' ``Incident.metadata``."""
+
+    incident = models.OneToOneField(
+        Incident, models.CASCADE, primary_key=True, related_name="automation"
+    )
+    monitor = models.ForeignKey(
+        Monitor, models.SET_NULL, null=True, blank=True, related_name="+"
+    )  # the one that opened it
+    # The ids of the updates automation posted: any other update means a human took over.
+    updates = models.JSONField(default=list, blank=True)
+    # What the monitors saw and suggest, for the console, newest last.
+    evidence = models.JSONField(default=list, blank=True)
+    # When the monitors last saw the component become operational ("operational for …").
+    calm_since = models.DateTimeField(null=True, blank=True)
+
+
 class ProbeResult(models.Model):
     monitor = models.ForeignKey(Monitor, models.CASCADE, related_name="results")
     at = models.DateTimeField(default=timezone.now)

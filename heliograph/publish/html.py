@@ -441,7 +441,7 @@ def past_days(world: World) -> list[tuple[str, list[EventView]]]:
     """The last 15 days in the page zone, each with what started on it."""
     by_day: dict[date, list[Incident]] = {}
     for incident in world.incidents:
-        if incident.status != "scheduled":  # upcoming work has its own section
+        if incident.status != lifecycle.Status.SCHEDULED:  # upcoming work has its own section
             day = incident.started_at.astimezone(world.zone).date()
             by_day.setdefault(day, []).append(incident)
     return [

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from heliograph.catalog.models import Page
 from heliograph.incidents import lifecycle
-from heliograph.incidents.models import Incident
+from heliograph.incidents.models import IncidentQuerySet
 from heliograph.publish import feeds, html, v2json
 
 # Lists cut at N are taken from the N + MARGIN newest rows, then sorted as the renderers
 # sort (ties broken by id), so rows with equal times cannot fall out of the cut.
 MARGIN = 10
-_OPEN = (*lifecycle.UNRESOLVED, "scheduled", "in_progress", "verifying")
+_OPEN = (*lifecycle.UNRESOLVED, *lifecycle.OPEN_MAINTENANCE)
 
 
-def public(page: Page) -> QuerySet[Incident]:
+def public(page: Page) -> IncidentQuerySet:
     return page.incidents.filter(draft=False)
 
 
@@ -36,8 +36,8 @@ def bounded_ids(page: Page, now: datetime) -> set[str]:
     selections = [
         found.filter(status__in=_OPEN),
         found.filter(started_at__gte=since),
-        newest.exclude(kind="maintenance")[:cut],
-        newest.filter(kind="maintenance")[:cut],
+        newest.exclude(kind=lifecycle.Kind.MAINTENANCE)[:cut],
+        newest.maintenances()[:cut],
         found.order_by("-updated_at", "-created_at")[:cut],
     ]
     return {pk for selection in selections for pk in selection.values_list("pk", flat=True)}

@@ -132,11 +132,11 @@ class World:
 
     @property
     def upcoming(self) -> list[Incident]:
-        return [m for m in self.maintenance_list if m.status == "scheduled"]
+        return [m for m in self.maintenance_list if m.status == lifecycle.Status.SCHEDULED]
 
     @property
     def active_maintenance(self) -> list[Incident]:
-        return [m for m in self.maintenance_list if m.status in ("in_progress", "verifying")]
+        return [m for m in self.maintenance_list if m.status in lifecycle.ACTIVE_MAINTENANCE]
 
     @cached_property
     def uptime_span(self) -> list[date]:

@@ -7,7 +7,6 @@ from django.shortcuts import redirect
 
 from heliograph.catalog.status import blend
 from heliograph.console.access import current_page, requires, show
-from heliograph.incidents.lifecycle import UNRESOLVED
 from heliograph.incidents.maintenance import overruns
 from heliograph.incidents.models import Change
 
@@ -27,10 +26,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return show(request, "console/dashboard.html", {
         "section": "dashboard", "status": status, "banner": BANNER[status.indicator],
         "components": components,
-        "open_incidents": page.incidents.filter(kind="incident", status__in=UNRESOLVED),
-        "maintenances": page.incidents.filter(
-            kind="maintenance", status__in=("scheduled", "in_progress", "verifying")
-        ).order_by("scheduled_for"),
+        "open_incidents": page.incidents.incidents().unresolved(),
+        "maintenances": page.incidents.maintenances().not_over().order_by("scheduled_for"),
         "overruns": overruns(page=page),
         "changes": Change.objects.filter(page=page).prefetch_related("components")[:10],
         # The prober's own faults: never public status, but operators must see them (architecture:

@@ -27,6 +27,7 @@ from heliograph.console.forms import (
 )
 from heliograph.console.views.compose import Draft, review
 from heliograph.console.views.subscribers import incident_notifications
+from heliograph.incidents import lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Change, Incident, IncidentTemplate, IncidentUpdate
@@ -52,7 +53,7 @@ def incident_or_404(request: HttpRequest, incident_id: str) -> Incident:
 @requires("read")
 def incident_list(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
-    recent = page.incidents.filter(kind="incident").order_by("-started_at")[:50]
+    recent = page.incidents.incidents().order_by("-started_at")[:50]
     return show(request, "console/incidents.html", {"incidents": recent, "section": "incidents"})
 
 
@@ -97,11 +98,12 @@ def _current_statuses(incident: Incident) -> dict[str, str]:
 
 def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpResponse:
     form_class = MaintenanceUpdateForm if incident.is_maintenance else UpdateForm
-    resolved = incident.status in ("resolved", "postmortem")
+    resolved = incident.status in lifecycle.RESOLVED
     notified, other_notifications = incident_notifications(incident)
     context: dict[str, Any] = {
         "incident": incident, "resolved": resolved, "section": "incidents",
-        "closed": incident.status == "completed",  # a finished maintenance takes no updates
+        # A finished maintenance takes no updates.
+        "closed": incident.status == lifecycle.Status.COMPLETED,
         "updates": [(u, render_markdown(u.body), notified.get(u.pk))
                     for u in incident.updates.all()],
         "other_notifications": other_notifications,
@@ -110,7 +112,7 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         "rows": picker_rows(incident.page, _current_statuses(incident)),
         "draft": Draft(), "cause_form": CauseForm(), "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
-        "monitor_notes": readable_notes(automation.evidence_in(incident.metadata)),
+        "monitor_notes": readable_notes(automation.evidence(incident)),
         "details_form": DetailsForm(initial={"name": incident.name,
                                              "reference": incident.reference,
                                              "impact_override": incident.impact_override}),
@@ -133,7 +135,7 @@ def readable_notes(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _causes(incident: Incident) -> list[tuple[str, str]]:
     """What an incident can be blamed on: maintenances and recorded changes on its page."""
     page = incident.page
-    maintenances = page.incidents.filter(kind="maintenance").order_by("-started_at")[:50]
+    maintenances = page.incidents.maintenances().order_by("-started_at")[:50]
     changes = Change.objects.filter(page=page)[:50]
     return [(f"incident:{m.pk}", f"Maintenance: {m.name}") for m in maintenances] + [
         (f"change:{c.pk}", f"Change: {c.title} ({c.at:%Y-%m-%d %H:%M})") for c in changes

@@ -42,7 +42,7 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
             if done is not None:
                 messages.success(request, f"Scheduled “{done.name}”.")
                 return redirect("console:maintenance")
-    windows = page.incidents.filter(kind="maintenance").order_by("-scheduled_for")[:50]
+    windows = page.incidents.maintenances().order_by("-scheduled_for")[:50]
     return show(request, "console/maintenance.html", {
         "form": form, "windows": windows, "components": components, "section": "maintenance",
         "checked": set(request.POST.getlist("components")),
@@ -70,7 +70,7 @@ def maintenance_reschedule(request: HttpRequest, maintenance_id: str) -> HttpRes
 @requires("manage_incidents")
 @require_POST
 def overrun_incident(request: HttpRequest, maintenance_id: str) -> HttpResponse:
-    window = Incident.objects.filter(pk=maintenance_id, kind="maintenance").first()
+    window = Incident.objects.maintenances().filter(pk=maintenance_id).first()
     if window is None:
         raise Http404("no such maintenance")
     try:
