@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -41,3 +43,38 @@ class Source(Protocol[T]):
     def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Awaitable[None]:
         """``result`` None: delivered; else why not. ``cut``: cut off at its deadline."""
         ...
+
+
+Attempt = Callable[[Job[T], Awaitable[None] | None], Awaitable[tuple[str | None, bool]]]
+
+
+async def run_jobs(source: Source[T], attempt: Attempt[T]) -> None:
+    """One connection's loop: each message is attempted once the result before it is on
+    its way to the database (``attempt`` awaits that before any content goes out)."""
+    committed: Awaitable[None] | None = None  # the previous result, being recorded
+    while (job := await source.take()) is not None:
+        result, cut = await attempt(job, committed)
+        committed = source.finished(job, result, cut=cut)
+    if committed is not None:
+        with contextlib.suppress(Unrecorded):  # nothing waits on it any more
+            await committed
+
+
+async def within_deadline(
+    job: Job[T], sending: Awaitable[str | None], abort: Callable[[], None]
+) -> tuple[str | None, bool]:
+    """``sending``'s result, and whether it was cut off: at the job's deadline, or because
+    the result before it could not be recorded (then the connection is dropped: it may be
+    mid-conversation)."""
+    scope = asyncio.timeout_at(job.deadline)
+    try:
+        async with scope:
+            return await sending, False
+    except Unrecorded:
+        abort()
+        return "not sent: the result before it could not be recorded", True
+    except TimeoutError:
+        if not scope.expired():
+            raise
+        abort()
+        return "cut off at the batch's deadline", True

@@ -33,7 +33,7 @@ from django.utils import timezone
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import local_clock
 from heliograph.notify import payloads, rules, smtp_config
-from heliograph.notify.channels import Job, Source, Unrecorded
+from heliograph.notify.channels import Job, Source, run_jobs, within_deadline
 from heliograph.notify.models import (
     CONFIRMATION,
     MAINTENANCE,
@@ -321,33 +321,15 @@ class _Sender:
         self.relay: Relay | None = None
 
     async def drain(self, source: Source[Outgoing]) -> None:
-        committed: Awaitable[None] | None = None  # the previous result, being recorded
         try:
-            while (job := await source.take()) is not None:
-                result, cut = await self.attempt(job, committed)
-                committed = source.finished(job, result, cut=cut)
-            if committed is not None:
-                with contextlib.suppress(Unrecorded):  # nothing waits on it any more
-                    await committed
+            await run_jobs(source, self.attempt)
         finally:
             await self.close()
 
     async def attempt(
         self, job: Job[Outgoing], ready: Awaitable[None] | None
     ) -> tuple[Result, bool]:
-        """The result, and whether the send was cut off at the job's deadline."""
-        scope = asyncio.timeout_at(job.deadline)
-        try:
-            async with scope:
-                return await self.send(job.message, ready), False
-        except Unrecorded:
-            self.abort()  # an envelope may be open: this connection cannot go on
-            return "not sent: the result before it could not be recorded", True
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            self.abort()  # mid-conversation: this connection cannot go on
-            return "cut off at the batch's deadline", True
+        return await within_deadline(job, self.send(job.message, ready), self.abort)
 
     async def send(self, message: Outgoing, ready: Awaitable[None] | None = None) -> Result:
         """``ready`` is awaited before the message's content goes out."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import functools
 import json
 import ssl
@@ -21,7 +20,7 @@ import httpx
 
 from heliograph.lib import netguard, networks
 from heliograph.notify import payloads, rules
-from heliograph.notify.channels import Job, Source, Unrecorded
+from heliograph.notify.channels import Job, Source, run_jobs, within_deadline
 from heliograph.notify.models import Delivery
 
 TIMEOUT = 30.0
@@ -93,34 +92,20 @@ class _Lane:
         self.address: tuple[str, str, int, str] | None = None  # scheme, ip, port, SNI name
 
     async def drain(self, source: Source[Request]) -> None:
-        committed: Awaitable[None] | None = None  # the previous result, being recorded
         try:
-            while (job := await source.take()) is not None:
-                result, cut = await self.attempt(job, committed)
-                committed = source.finished(job, result, cut=cut)
-            if committed is not None:
-                with contextlib.suppress(Unrecorded):  # nothing waits on it any more
-                    await committed
+            await run_jobs(source, self.attempt)
         finally:
             self.close()
 
     async def attempt(
         self, job: Job[Request], ready: Awaitable[None] | None
     ) -> tuple[Result, bool]:
-        """The result, and whether the request was cut off at the job's deadline."""
-        scope = asyncio.timeout_at(job.deadline)
-        try:
-            async with scope:
-                if ready is not None:
-                    await ready  # a request is all content: none of it goes before
-                return await self.post(job.message), False
-        except Unrecorded:
-            return "not sent: the result before it could not be recorded", True
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            self.close()
-            return "cut off at the batch's deadline", True
+        return await within_deadline(job, self.post_when(ready, job.message), self.close)
+
+    async def post_when(self, ready: Awaitable[None] | None, request: Request) -> Result:
+        if ready is not None:
+            await ready  # a request is all content: none of it goes before
+        return await self.post(request)
 
     async def post(self, request: Request) -> Result:
         try:
