@@ -77,24 +77,19 @@ def _database() -> dict[str, Any]:
 
 
 def _seconds(name: str, default: float, low: float = 0.5) -> float:
+    return _number(name, default, low, 3600, unit="seconds")
+
+
+def _number(name: str, default: float, low: float, high: float, unit: str = "") -> float:
     raw = os.environ.get(name, "")
     try:
         value = float(raw) if raw else default
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not low <= value <= 3600:
-        raise ImproperlyConfigured(f"{name} must be between {low} and 3600 seconds, not {raw!r}")
-    return value
-
-
-def _number(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+        what = f"a number of {unit}" if unit else "a number"
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}") from None
     if not low <= value <= high:
-        raise ImproperlyConfigured(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+        span = f"between {low:g} and {high:g} {unit}".rstrip()
+        raise ImproperlyConfigured(f"{name} must be {span}, not {raw!r}")
     return value
 
 
