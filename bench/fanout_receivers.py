@@ -35,8 +35,12 @@ class Tally:
 
     @classmethod
     def new(cls, context: Any) -> Tally:
-        return cls(context.RawValue("q", 0), context.RawValue("q", 0), context.RawValue("d", 0.0),
-                   free_port())  # fmt: skip
+        return cls(
+            context.RawValue("q", 0),
+            context.RawValue("q", 0),
+            context.RawValue("d", 0.0),
+            free_port(),
+        )
 
     def note(self, seen: set[int], delivery: int | None) -> None:
         if delivery is None or delivery in seen:

@@ -110,9 +110,14 @@ class Plan:
 
 
 def build_page(
-    shape: Shape, *, name: str, now: datetime, rng: random.Random, domain: str = "",
+    shape: Shape,
+    *,
+    name: str,
+    now: datetime,
+    rng: random.Random,
+    domain: str = "",
     time_zone: str = "UTC",
-) -> Any:  # fmt: skip
+) -> Any:
     """Write one generated page and return it (version bumped, ready to publish)."""
     from django.db import transaction
     from heliograph.catalog import services as catalog
@@ -132,16 +137,29 @@ def make_catalog(page: Any, shape: Shape, since: datetime) -> list[Any]:
     from heliograph.catalog.models import Component, ComponentGroup
 
     groups = [
-        ComponentGroup(page=page, name=_nth(AREAS, n), position=n + 1, created_at=since,
-                       updated_at=since, description=f"Everything behind {_nth(AREAS, n)}.")
+        ComponentGroup(
+            page=page,
+            name=_nth(AREAS, n),
+            position=n + 1,
+            created_at=since,
+            updated_at=since,
+            description=f"Everything behind {_nth(AREAS, n)}.",
+        )
         for n in range(max(shape.groups, 1))
-    ]  # fmt: skip
+    ]
     ComponentGroup.objects.bulk_create(groups)
     return [
-        Component(page=page, group=groups[n % len(groups)], name=_component_name(groups, n),
-                  position=n + 1, created_at=since, updated_at=since, start_date=since.date())
+        Component(
+            page=page,
+            group=groups[n % len(groups)],
+            name=_component_name(groups, n),
+            position=n + 1,
+            created_at=since,
+            updated_at=since,
+            start_date=since.date(),
+        )
         for n in range(shape.components)
-    ]  # fmt: skip
+    ]
 
 
 def _component_name(groups: list[Any], n: int) -> str:
@@ -196,9 +214,13 @@ def _pick(
 
 
 def plan_incident(
-    page: Any, components: list[Any], start: datetime, rng: random.Random,
-    now: datetime | None = None, postmortem_share: float = 0.0,
-) -> Plan:  # fmt: skip
+    page: Any,
+    components: list[Any],
+    start: datetime,
+    rng: random.Random,
+    now: datetime | None = None,
+    postmortem_share: float = 0.0,
+) -> Plan:
     """A resolved incident (``now`` given) or one still open 40 minutes in (``now`` None)."""
     from heliograph.incidents.models import Incident
 
@@ -213,11 +235,17 @@ def plan_incident(
     times = [start + timedelta(minutes=m) for m in minutes]
     worst = max(hurt.values(), key=SEVERITY.index)
     incident = Incident(
-        page=page, kind="incident", name=name, status=statuses[-1], impact=IMPACT[worst],
-        created_at=start, updated_at=times[-1], started_at=start,
+        page=page,
+        kind="incident",
+        name=name,
+        status=statuses[-1],
+        impact=IMPACT[worst],
+        created_at=start,
+        updated_at=times[-1],
+        started_at=start,
         monitoring_at=times[-1] if statuses[-1] == "monitoring" else None,
         resolved_at=times[-1] if statuses[-1] == "resolved" else None,
-    )  # fmt: skip
+    )
     plan = Plan(incident, components=components)
     for n, (status, at) in enumerate(zip(statuses, times, strict=True)):
         moves = _moves(hurt, n, len(statuses), status)
@@ -248,10 +276,18 @@ def plan_maintenance(page: Any, components: list[Any], start: datetime, rng: ran
     announced = begin - timedelta(days=rng.uniform(3, 14), minutes=rng.uniform(0, 600))
     what = components[0].name
     incident = Incident(
-        page=page, kind="maintenance", name=f"Scheduled maintenance of {what}",
-        status="completed", impact="maintenance", created_at=announced, updated_at=end,
-        started_at=begin, resolved_at=end, scheduled_for=begin, scheduled_until=end,
-    )  # fmt: skip
+        page=page,
+        kind="maintenance",
+        name=f"Scheduled maintenance of {what}",
+        status="completed",
+        impact="maintenance",
+        created_at=announced,
+        updated_at=end,
+        started_at=begin,
+        resolved_at=end,
+        scheduled_for=begin,
+        scheduled_until=end,
+    )
     plan = Plan(incident, components=components)
     body = (
         f"We will upgrade **{what}** between {begin:%H:%M} and {end:%H:%M} UTC. "
@@ -280,9 +316,14 @@ def _update(
         for c, (old, new) in moves.items()
     ]
     return IncidentUpdate(
-        incident=incident, status=status, body=body, display_at=at, created_at=at,
-        updated_at=at, affected_components=affected,
-    )  # fmt: skip
+        incident=incident,
+        status=status,
+        body=body,
+        display_at=at,
+        created_at=at,
+        updated_at=at,
+        affected_components=affected,
+    )
 
 
 def _add_postmortem(plan: Plan, name: str, at: datetime, now: datetime, rng: random.Random) -> None:
@@ -292,9 +333,11 @@ def _add_postmortem(plan: Plan, name: str, at: datetime, now: datetime, rng: ran
         return
     plan.incident.status, plan.incident.updated_at = "postmortem", at
     plan.postmortem = Postmortem(
-        incident=plan.incident, body=_postmortem_body(plan, name, rng), published_at=at,
+        incident=plan.incident,
+        body=_postmortem_body(plan, name, rng),
+        published_at=at,
         updated_at=at,
-    )  # fmt: skip
+    )
     plan.postmortem.body_draft = plan.postmortem.body
 
 
@@ -323,9 +366,13 @@ def _body(status: str, name: str, component: str, at: datetime, rng: random.Rand
     picked = sorted(rng.sample(range(1, len(pool)), k=min(len(pool) - 1, rng.randint(2, 4))))
     chosen = [pool[0], *(pool[n] for n in picked)]  # the headline first, then in order
     values = dict(
-        symptom=name.lower(), c=component, hh=f"{at:%H:%M}",
-        n=rng.randint(10, 60), region=rng.choice(PARTS[:8]), cause=rng.choice(CAUSES),
-    )  # fmt: skip
+        symptom=name.lower(),
+        c=component,
+        hh=f"{at:%H:%M}",
+        n=rng.randint(10, 60),
+        region=rng.choice(PARTS[:8]),
+        cause=rng.choice(CAUSES),
+    )
     return "\n\n".join(sentence.format(**values) for sentence in chosen)
 
 
@@ -348,17 +395,15 @@ def save(components: list[Any], plans: list[Plan]) -> None:
         component.status = rows[-1].new_status if rows else "operational"
     Component.objects.bulk_create(components, batch_size=BATCH)
     Incident.objects.bulk_create([p.incident for p in plans], batch_size=BATCH)
-    IncidentUpdate.objects.bulk_create(
-        [u for p in plans for u in p.updates], batch_size=BATCH
-    )  # fmt: skip
+    IncidentUpdate.objects.bulk_create([u for p in plans for u in p.updates], batch_size=BATCH)
     through = Incident.components.through
     through.objects.bulk_create(
         [through(incident=p.incident, component=c) for p in plans for c in p.components],
         batch_size=BATCH,
-    )  # fmt: skip
+    )
     StatusChange.objects.bulk_create(
         [row for rows in changes.values() for row in rows], batch_size=BATCH
-    )  # fmt: skip
+    )
     Postmortem.objects.bulk_create([p.postmortem for p in plans if p.postmortem], batch_size=BATCH)
 
 
@@ -376,9 +421,16 @@ def timeline(plans: list[Plan]) -> dict[str, list[Any]]:
         current, rows[component_id] = "operational", []
         for at, status, component, incident, source in sorted(found, key=lambda p: p[0]):
             if status != current:
-                rows[component_id].append(StatusChange(
-                    component=component, old_status=current, new_status=status, at=at,
-                    source=source, actor="bench", incident=incident,
-                ))  # fmt: skip
+                rows[component_id].append(
+                    StatusChange(
+                        component=component,
+                        old_status=current,
+                        new_status=status,
+                        at=at,
+                        source=source,
+                        actor="bench",
+                        incident=incident,
+                    )
+                )
                 current = status
     return rows

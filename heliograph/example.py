@@ -89,15 +89,23 @@ def load_example() -> Page:
     )
     group = catalog.create_group(page=page, name="Hosted Email")
     cluster_a = catalog.create_component(
-        page=page, name="Cluster A", group=group, start_date=date(2021, 1, 1),
+        page=page,
+        name="Cluster A",
+        group=group,
+        start_date=date(2021, 1, 1),
         created_at=utc(2021, 1, 1),
         description="Inbound and outbound mail for customers hosted on Cluster A (Prod A).",
-    )  # fmt: skip
+    )
     incident = incidents.open_incident(
-        page=page, name=INCIDENT_NAME, body=INVESTIGATING, reference=REFERENCE,
-        at=utc(2021, 7, 8, 16, 4), started_at=TIMELINE[0][0], backfilled=True,
+        page=page,
+        name=INCIDENT_NAME,
+        body=INVESTIGATING,
+        reference=REFERENCE,
+        at=utc(2021, 7, 8, 16, 4),
+        started_at=TIMELINE[0][0],
+        backfilled=True,
         components={cluster_a: DEGRADED},
-    )  # fmt: skip
+    )
     for at, status in TIMELINE:
         incidents.record_impact(incident=incident, component=cluster_a, status=status, at=at)
     incidents.post_update(

@@ -42,16 +42,23 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
 
     def node_env(self, node: str) -> dict[str, str]:
-        return {**self.env, "HELIOGRAPH_DATA": str(self.root / node),
-                "DATABASE_URL": through_proxy(self.database_url, self.proxies[node])}  # fmt: skip
+        return {
+            **self.env,
+            "HELIOGRAPH_DATA": str(self.root / node),
+            "DATABASE_URL": through_proxy(self.database_url, self.proxies[node]),
+        }
 
     def children(self) -> list[Child]:
         made = []
         for node in NODES:
             for role in ROLES:
                 command = COMMANDS.get(role) or [
-                    "web", "--host", "127.0.0.1", "--port", str(self.ports[node])
-                ]  # fmt: skip
+                    "web",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ports[node]),
+                ]
                 argv = [sys.executable, "-m", "heliograph", *command]
                 made.append(Child(f"{role}-{node}", argv, env=self.node_env(node)))
         return made
@@ -63,9 +70,12 @@ class Cluster:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "heliograph", *args], env=self.node_env("a"),
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [sys.executable, "-m", "heliograph", *args],
+            env=self.node_env("a"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     def node_health(self, node: str) -> dict:
         url = f"http://127.0.0.1:{self.ports[node]}/healthz"
@@ -92,8 +102,12 @@ def running_cluster(root: Path, database_url: str, settings: dict[str, str]) -> 
     try:
         page_id = _wait_until_serving(cluster)
         nodes = " ".join(f"127.0.0.1:{cluster.ports[n]}" for n in NODES)
-        conf = deployed_conf(data=root / "a", page_id=page_id, nodes=nodes.split(),
-                             port=int(cluster.url.rsplit(":", 1)[1]))  # fmt: skip
+        conf = deployed_conf(
+            data=root / "a",
+            page_id=page_id,
+            nodes=nodes.split(),
+            port=int(cluster.url.rsplit(":", 1)[1]),
+        )
         with running_nginx(root / "nginx", conf, int(cluster.url.rsplit(":", 1)[1])):
             yield cluster
     finally:

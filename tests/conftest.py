@@ -110,9 +110,13 @@ def _postgres_problem() -> str | None:
         return "DATABASE_URL is not a PostgreSQL URL"
     try:
         psycopg.connect(
-            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
-            dbname=db["NAME"], connect_timeout=3,
-        ).close()  # fmt: skip
+            host=db["HOST"],
+            port=db["PORT"] or 5432,
+            user=db["USER"],
+            password=db["PASSWORD"],
+            dbname=db["NAME"],
+            connect_timeout=3,
+        ).close()
     except psycopg.Error as exc:
         return f"cannot connect to PostgreSQL at {db['HOST']}:{db['PORT']} ({exc})"
     return None

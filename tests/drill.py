@@ -43,24 +43,29 @@ class Figures:
     def summary(self) -> dict[str, object]:
         reads = sorted(self.read_seconds) or [0.0]
         return {
-            "public reads": self.reads, "read failures": len(self.read_failures),
+            "public reads": self.reads,
+            "read failures": len(self.read_failures),
             "read p50 ms": round(statistics.median(reads) * 1000, 1),
             "read p99 ms": round(reads[int(len(reads) * 0.99)] * 1000, 1),
             "read max ms": round(reads[-1] * 1000, 1),
-            "writes acknowledged": self.writes, "writes refused then retried": self.write_refusals,
+            "writes acknowledged": self.writes,
+            "writes refused then retried": self.write_refusals,
             "worst write → page s": round(max(self.visible_after, default=0.0), 2),
             "writes never seen": len(self.unseen),
             "worst restart s": round(max(self.back_after.values(), default=0.0), 2),
             "deliveries expected": self.expected_deliveries,
             "deliveries missing": self.missing_deliveries,
             "deliveries repeated": self.repeated_deliveries,
-        }  # fmt: skip
+        }
 
 
 def request(
-    url: str, method: str = "GET", data: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None, timeout: float = 10,
-) -> tuple[int, bytes]:  # fmt: skip
+    url: str,
+    method: str = "GET",
+    data: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10,
+) -> tuple[int, bytes]:
     body = urllib.parse.urlencode(data).encode() if data is not None else None
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
@@ -106,13 +111,20 @@ class Drill:
         self.auth = {"Authorization": f"OAuth {key}"}
         self.v1 = f"{cluster.url}/v1/pages/{self.page_id()}"
         for n in range(HOOKS):
-            fields = {"subscriber[endpoint]": f"{self.receivers.url}/hook/{n}",
-                      "subscriber[email]": f"hook{n}@example.org"}  # fmt: skip
+            fields = {
+                "subscriber[endpoint]": f"{self.receivers.url}/hook/{n}",
+                "subscriber[email]": f"hook{n}@example.org",
+            }
             assert self.write("POST", "/subscribers", fields)[0] == 201
-        status, body = self.write("POST", "/incidents", {
-            "incident[name]": "Failover drill", "incident[status]": "investigating",
-            "incident[body]": "update 0",
-        })  # fmt: skip
+        status, body = self.write(
+            "POST",
+            "/incidents",
+            {
+                "incident[name]": "Failover drill",
+                "incident[status]": "investigating",
+                "incident[body]": "update 0",
+            },
+        )
         assert status == 201, body
         self.incident = json.loads(body)["id"]
 
@@ -133,8 +145,10 @@ class Drill:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        threads = [threading.Thread(target=t, daemon=True) for t in
-                   (self._read, self._read, self._write_updates, self._watch_page)]  # fmt: skip
+        threads = [
+            threading.Thread(target=t, daemon=True)
+            for t in (self._read, self._read, self._write_updates, self._watch_page)
+        ]
         for thread in threads:
             thread.start()
         try:
@@ -239,14 +253,15 @@ class HangFigures:
     def summary(self) -> dict[str, object]:
         reads = sorted(self.read_seconds) or [0.0]
         return {
-            "public reads": self.reads, "read failures": self.read_failures,
+            "public reads": self.reads,
+            "read failures": self.read_failures,
             "read p99 ms": round(reads[int(len(reads) * 0.99)] * 1000, 1),
             "read max ms": round(reads[-1] * 1000, 1),
             "healthz max ms": round(max(self.health_seconds, default=0) * 1000, 1),
             "unreachable reported after s": round(self.noticed_after, 2),
             "database requests answered": dict(self.refused),
             "slowest database request s": round(max(self.refused_seconds, default=0), 2),
-        }  # fmt: skip
+        }
 
 
 def hang_drill(url: str, proxy: TcpProxy, key: str, seconds: float, hung: int) -> HangFigures:
@@ -261,7 +276,7 @@ def hang_drill(url: str, proxy: TcpProxy, key: str, seconds: float, hung: int) -
             "POST",
             {"subscriber[email]": "reader@example.org"},
             timeout=60,
-        ),  # fmt: skip
+        ),
     ]
 
     def keep_hanging(i: int) -> None:

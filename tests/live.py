@@ -65,9 +65,13 @@ class Server:
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "heliograph", *args], env=self.env, capture_output=True,
-            text=True, timeout=60, input=stdin,
-        )  # fmt: skip
+            [sys.executable, "-m", "heliograph", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin,
+        )
 
 
 @contextlib.contextmanager
@@ -90,18 +94,21 @@ def scratch_database() -> Iterator[str | None]:
 
 @contextlib.contextmanager
 def running_demo(
-    data_dir: Path, database_url: str | None = None, command: str = "demo",
+    data_dir: Path,
+    database_url: str | None = None,
+    command: str = "demo",
     settings: dict[str, str] | None = None,
-) -> Iterator[Server]:  # fmt: skip
+) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HELIOGRAPH_BASE_URL")}
     env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2", **(settings or {}))
     if database_url:
         env["DATABASE_URL"] = database_url
     process = subprocess.Popen(
-        [sys.executable, "-m", "heliograph", command, "--port", str(port)], env=env,
+        [sys.executable, "-m", "heliograph", command, "--port", str(port)],
+        env=env,
         start_new_session=True,
-    )  # fmt: skip
+    )
     server = Server(f"http://127.0.0.1:{port}", env, process)
     try:
         _wait_until_published(server)

@@ -218,9 +218,11 @@ class Dovecot:
         log = (self.root / "dovecot.out").open("wb")
         self.process = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
-        )  # fmt: skip
+        )
         log.close()
         self._wait_ready()
 
@@ -250,11 +252,16 @@ class Dovecot:
         internal_group = grp.getgrgid(pwd.getpwnam(self.internal).pw_gid).gr_name
         (self.root / "dovecot.conf").write_text(
             CONFIG.format(
-                root=self.root, port=self.port, tls_port=self.tls_port, uid=self.uid,
-                gid=self.gid, internal=self.internal, internal_group=internal_group,
+                root=self.root,
+                port=self.port,
+                tls_port=self.tls_port,
+                uid=self.uid,
+                gid=self.gid,
+                internal=self.internal,
+                internal_group=internal_group,
                 login=self.login,
             )
-        )  # fmt: skip
+        )
         for folder in ("INBOX", "Junk"):
             for sub in ("cur", "new", "tmp"):
                 (self.folder_path(folder) / sub).mkdir(parents=True, exist_ok=True)
@@ -312,11 +319,30 @@ def _die_with_parent() -> None:
 
 def _make_certificate(root: Path) -> None:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(root / "key.pem"),
-         "-out", str(root / "cert.pem"), "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(root / "key.pem"),
+            "-out",
+            str(root / "cert.pem"),
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     (root / "key.pem").chmod(0o600)
 
 
@@ -378,9 +404,14 @@ class Relay:
     async def _reinject(self, raw: bytes, envelope: Any) -> None:
         try:
             await aiosmtplib.send(
-                raw, sender=envelope.mail_from, recipients=envelope.rcpt_tos,
-                hostname="127.0.0.1", port=self.port, start_tls=False, timeout=10,
-            )  # fmt: skip
+                raw,
+                sender=envelope.mail_from,
+                recipients=envelope.rcpt_tos,
+                hostname="127.0.0.1",
+                port=self.port,
+                start_tls=False,
+                timeout=10,
+            )
         except (aiosmtplib.SMTPException, OSError) as exc:  # e.g. the MX is stopping
             self.errors.append(f"re-injection failed: {exc}")
 
@@ -390,8 +421,9 @@ class Relay:
         """SMTP AUTH (after STARTTLS) as ``SMTP_USER`` / ``smtp_password``; sending without
         logging in is allowed too, as at an MX."""
         good = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            SMTP_USER.encode(), self.smtp_password.encode(),
-        )  # fmt: skip
+            SMTP_USER.encode(),
+            self.smtp_password.encode(),
+        )
         return AuthResult(success=good, handled=False)
 
     def busy(self) -> bool:
@@ -512,12 +544,18 @@ class MailPath:
         """Settings reaching this path; ``tls``: STARTTLS to the MX, implicit TLS to IMAP,
         both verified against the test certificate."""
         config: dict[str, Any] = {
-            "smtp_host": "127.0.0.1", "smtp_port": self.smtp_port,
-            "smtp_starttls": "require" if tls else "no", "mail_from": "heliograph@monitor.test",
-            "mail_to": self.address, "imap_host": "127.0.0.1",
-            "imap_port": self.imaps_port if tls else self.imap_port, "imap_tls": tls,
-            "imap_starttls": "no", "imap_username": self.user, "ca_pem": self.ca_pem,
-        }  # fmt: skip
+            "smtp_host": "127.0.0.1",
+            "smtp_port": self.smtp_port,
+            "smtp_starttls": "require" if tls else "no",
+            "mail_from": "heliograph@monitor.test",
+            "mail_to": self.address,
+            "imap_host": "127.0.0.1",
+            "imap_port": self.imaps_port if tls else self.imap_port,
+            "imap_tls": tls,
+            "imap_starttls": "no",
+            "imap_username": self.user,
+            "ca_pem": self.ca_pem,
+        }
         return {**config, **overrides}
 
     @property
@@ -534,9 +572,11 @@ class MailPath:
 
     def spec(self, *, timeout: float = 10.0, tls: bool = False, **overrides: Any) -> ProbeSpec:
         return ProbeSpec(
-            config=self.probe_config(tls=tls, **overrides), secrets=self.probe_secrets(),
-            timeout=timeout, allowed=LOOPBACK,
-        )  # fmt: skip
+            config=self.probe_config(tls=tls, **overrides),
+            secrets=self.probe_secrets(),
+            timeout=timeout,
+            allowed=LOOPBACK,
+        )
 
 
 def server_context(root: Path) -> ssl.SSLContext:
@@ -556,9 +596,13 @@ def mail_path() -> Iterator[MailPath]:
     try:
         dovecot.start()
         controller = Controller(
-            relay, hostname="127.0.0.1", port=relay.port, tls_context=server_context(root),
-            server_hostname=MX_NAME, authenticator=relay.authenticate,
-        )  # fmt: skip
+            relay,
+            hostname="127.0.0.1",
+            port=relay.port,
+            tls_context=server_context(root),
+            server_hostname=MX_NAME,
+            authenticator=relay.authenticate,
+        )
         controller.start()
         yield MailPath(dovecot, relay, relay.port)
     finally:

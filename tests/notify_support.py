@@ -27,14 +27,22 @@ from tests.live import free_port
 
 
 def subscribe(
-    page: Page, *, email_address: str = "", endpoint: str = "",
-    components: Sequence[Component] = (), incident: Incident | None = None,
+    page: Page,
+    *,
+    email_address: str = "",
+    endpoint: str = "",
+    components: Sequence[Component] = (),
+    incident: Incident | None = None,
     confirmed: bool = True,
-) -> Subscriber:  # fmt: skip
+) -> Subscriber:
     subscriber = Subscriber.objects.create(
-        page=page, kind=WEBHOOK if endpoint else EMAIL, email=email_address, endpoint=endpoint,
-        incident=incident, confirmed_at=timezone.now() if confirmed else None,
-    )  # fmt: skip
+        page=page,
+        kind=WEBHOOK if endpoint else EMAIL,
+        email=email_address,
+        endpoint=endpoint,
+        incident=incident,
+        confirmed_at=timezone.now() if confirmed else None,
+    )
     subscriber.components.set(components)
     return subscriber
 

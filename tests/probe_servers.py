@@ -36,9 +36,13 @@ LOOPBACK = (ip_network("127.0.0.0/8"),)
 
 
 def run(
-    module: ModuleType, config: Mapping[str, Any], *, timeout: float = 3.0,
-    secrets: Mapping[str, str] | None = None, allowed: tuple[Any, ...] = LOOPBACK,
-) -> Result:  # fmt: skip
+    module: ModuleType,
+    config: Mapping[str, Any],
+    *,
+    timeout: float = 3.0,
+    secrets: Mapping[str, str] | None = None,
+    allowed: tuple[Any, ...] = LOOPBACK,
+) -> Result:
     spec = ProbeSpec(config=config, secrets=secrets or {}, timeout=timeout, allowed=allowed)
     result: Result = asyncio.run(module.probe(spec))
     return result
@@ -70,8 +74,19 @@ def make_certs(directory: Path) -> Certs:
     ``selfsigned`` (30 days) signed by nobody the probe trusts."""
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
     ca, ca_key = directory / "ca.pem", directory / "ca.key"
-    _openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "365",
-             "-subj", "/CN=Heliograph Test CA")  # fmt: skip
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        ca_key,
+        "-out",
+        ca,
+        "-days",
+        "365",
+        "-subj",
+        "/CN=Heliograph Test CA",
+    )
     extensions = directory / "leaf.cnf"
     extensions.write_text(
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
@@ -80,12 +95,39 @@ def make_certs(directory: Path) -> Certs:
     for name, days in (("valid", "30"), ("soon", "3"), ("expired", "-1")):
         key, csr = directory / f"{name}.key", directory / f"{name}.csr"
         _openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", f"/CN={name}.localhost")
-        _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-days", days,
-                 "-set_serial", f"0x{secrets.token_hex(8)}", "-extfile", extensions,
-                 "-out", directory / f"{name}.pem")  # fmt: skip
-    _openssl("req", "-x509", *ec, "-keyout", directory / "selfsigned.key",
-             "-out", directory / "selfsigned.pem", "-days", "30", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")  # fmt: skip
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            ca,
+            "-CAkey",
+            ca_key,
+            "-days",
+            days,
+            "-set_serial",
+            f"0x{secrets.token_hex(8)}",
+            "-extfile",
+            extensions,
+            "-out",
+            directory / f"{name}.pem",
+        )
+    _openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        directory / "selfsigned.key",
+        "-out",
+        directory / "selfsigned.pem",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    )
     return Certs(directory, ca.read_text())
 
 
@@ -222,8 +264,13 @@ def http_server(
         def answer(self) -> None:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            request = Seen(self.command, parts.path, parse_qs(parts.query),
-                           dict(self.headers.items()), self.rfile.read(length))  # fmt: skip
+            request = Seen(
+                self.command,
+                parts.path,
+                parse_qs(parts.query),
+                dict(self.headers.items()),
+                self.rfile.read(length),
+            )
             seen.append(request)
             route = routes.get(parts.path, Reply(404, b"not here"))
             reply = route(request) if callable(route) else route
@@ -349,8 +396,13 @@ def smtp_server(
     loop = asyncio.new_event_loop()
 
     def factory() -> SMTP:
-        return SMTP(Accepting(), hostname="mx.test", ident="Heliograph test MTA",
-                    tls_context=starttls, loop=loop)  # fmt: skip
+        return SMTP(
+            Accepting(),
+            hostname="mx.test",
+            ident="Heliograph test MTA",
+            tls_context=starttls,
+            loop=loop,
+        )
 
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", 0, ssl=implicit))
     thread = threading.Thread(target=loop.run_forever, daemon=True)

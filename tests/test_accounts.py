@@ -90,24 +90,43 @@ def cli_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 
 def run(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "heliograph", *args], env=env, input=stdin, capture_output=True,
-        text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "heliograph", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_it_creates_users_from_the_command_line(cli_env: dict[str, str]) -> None:
-    made = run(cli_env, "createuser", "alice", "--role", "responder", "--password-stdin",
-               stdin="a long passphrase\n")  # fmt: skip
+    made = run(
+        cli_env,
+        "createuser",
+        "alice",
+        "--role",
+        "responder",
+        "--password-stdin",
+        stdin="a long passphrase\n",
+    )
     assert made.returncode == 0, made.stderr
     assert "Created responder 'alice'" in made.stdout and "passphrase" not in made.stdout
     generated = run(cli_env, "createuser", "bob", "--role", "viewer", "--email", "b@example.com")
     assert generated.returncode == 0, generated.stderr
     assert "Password (shown once): " in generated.stdout
-    again = run(cli_env, "createuser", "alice", "--role", "owner", "--password-stdin",
-                stdin="a long passphrase\n")  # fmt: skip
+    again = run(
+        cli_env,
+        "createuser",
+        "alice",
+        "--role",
+        "owner",
+        "--password-stdin",
+        stdin="a long passphrase\n",
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
-    weak = run(cli_env, "createuser", "carol", "--role", "owner", "--password-stdin",
-               stdin="short\n")  # fmt: skip
+    weak = run(
+        cli_env, "createuser", "carol", "--role", "owner", "--password-stdin", stdin="short\n"
+    )
     assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
 
 

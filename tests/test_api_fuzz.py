@@ -28,8 +28,12 @@ from tests.test_api_live import new_key, request
 
 EXAMPLES = 20  # per operation; ~45 operations
 BUDGET = 90.0  # seconds for the whole run; operations past it are skipped, with a warning
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +60,19 @@ def real_ids(server: Server, key: str) -> dict[str, str]:
     made = request(server, "POST", f"/v1/pages/{page}/incident_templates", key, template)[1]
     fields = {"email": "fuzz@example.net", "skip_confirmation_notification": True}
     follower = request(
-        server, "POST", f"/v1/pages/{page}/incidents/{incident['id']}/subscribers", key,
+        server,
+        "POST",
+        f"/v1/pages/{page}/incidents/{incident['id']}/subscribers",
+        key,
         {"subscriber": fields},
-    )[1]  # fmt: skip
+    )[1]
     # Paused, and aimed at TEST-NET: if the fuzzer resumes it, the probe is refused.
-    target = {"name": "Fuzz target", "kind": "tcp", "paused": True,
-              "config": {"host": "192.0.2.1", "port": 25}}  # fmt: skip
+    target = {
+        "name": "Fuzz target",
+        "kind": "tcp",
+        "paused": True,
+        "config": {"host": "192.0.2.1", "port": 25},
+    }
     monitor = request(server, "POST", f"/v1/pages/{page}/monitors", key, {"monitor": target})[1]
     return {
         "monitor_id": monitor["id"],
@@ -96,8 +107,13 @@ def fuzz(operation: Any, ids: dict[str, str], headers: dict[str, str], base_url:
     # Deleting real rows would leave the rest of the run with nothing but 404s.
     keep_random = operation.method.upper() == "DELETE"
 
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy())
     def run(case: Any) -> None:
         if not keep_random and case.path_parameters:

@@ -48,8 +48,12 @@ def world(server: Server) -> dict[str, str]:
     path = f"{base}/incidents/{incidents[0]['id']}/subscribers"
     follower = request(server, "POST", path, write, {"subscriber": fields})
     assert subscriber[0] == follower[0] == 201, (subscriber, follower)
-    probe = {"name": "Port 25", "kind": "tcp", "paused": True,
-             "config": {"host": "mx.example.net", "port": 25}}  # fmt: skip
+    probe = {
+        "name": "Port 25",
+        "kind": "tcp",
+        "paused": True,
+        "config": {"host": "mx.example.net", "port": 25},
+    }
     monitor = request(server, "POST", f"{base}/monitors", write, {"monitor": probe})
     assert monitor[0] == 201, monitor
     return {
@@ -68,9 +72,14 @@ def world(server: Server) -> dict[str, str]:
 
 
 def request(
-    server: Server, method: str, path: str, key: str | None = None, body: Any = None,
-    form: str | None = None, header: str = "OAuth",
-) -> Reply:  # fmt: skip
+    server: Server,
+    method: str,
+    path: str,
+    key: str | None = None,
+    body: Any = None,
+    form: str | None = None,
+    header: str = "OAuth",
+) -> Reply:
     headers = {"Authorization": f"{header} {key}"} if key else {}
     data = None
     if form is not None:
@@ -266,8 +275,13 @@ def test_it_runs_an_incident_end_to_end(server: Server, world: dict[str, str]) -
     assert wait_for(lambda: public_shows("investigating"))
     update = {"incident": {"status": "identified", "body": "A filter loops"}}
     assert request(server, "PATCH", base, key, update)[1]["status"] == "identified"
-    resolve = {"incident": {"status": "resolved", "body": "Delivery is back",
-                            "components": {cluster: "operational"}}}  # fmt: skip
+    resolve = {
+        "incident": {
+            "status": "resolved",
+            "body": "Delivery is back",
+            "components": {cluster: "operational"},
+        }
+    }
     status, resolved, _ = request(server, "PATCH", base + ".json", key, resolve)
     assert status == 200 and resolved["status"] == "resolved" and resolved["warnings"] == []
     assert wait_for(lambda: public_shows("gone"))  # resolved incidents leave the summary
@@ -297,13 +311,20 @@ def test_it_runs_an_incident_end_to_end(server: Server, world: dict[str, str]) -
 
 def test_it_records_changes_and_causes(server: Server, world: dict[str, str]) -> None:
     key, page, cluster = world["write"], world["page"], world["cluster"]
-    body = {"change": {"title": "Deploy rspamd 3.9", "component_ids": [cluster],
-                       "source": "deploy", "link": "https://ci.example.com/1"}}  # fmt: skip
+    body = {
+        "change": {
+            "title": "Deploy rspamd 3.9",
+            "component_ids": [cluster],
+            "source": "deploy",
+            "link": "https://ci.example.com/1",
+        }
+    }
     status, change, _ = request(server, "POST", f"/v1/pages/{page}/changes", key, body)
     assert status == 201 and change["component_ids"] == [cluster]
     base = "/v1/pages/{page}/incidents/{incident}".format(**world)
-    status, linked, _ = request(server, "PUT", base + "/caused_by", key,
-                                {"caused_by": {"id": change["id"]}})  # fmt: skip
+    status, linked, _ = request(
+        server, "PUT", base + "/caused_by", key, {"caused_by": {"id": change["id"]}}
+    )
     assert status == 200 and linked["caused_by_id"] == change["id"]
     listed = request(server, "GET", f"/v1/pages/{page}/changes", key)[1]
     assert change["id"] in [c["id"] for c in listed]
@@ -311,8 +332,10 @@ def test_it_records_changes_and_causes(server: Server, world: dict[str, str]) ->
 
 def test_it_keeps_templates(server: Server, world: dict[str, str]) -> None:
     key, page = world["write"], world["page"]
-    form = ("template[name]=Delays&template[title]=Inbound+mail+delays&template[body]=Looking"
-            f"&template[component_ids][]={world['cluster']}")  # fmt: skip
+    form = (
+        "template[name]=Delays&template[title]=Inbound+mail+delays&template[body]=Looking"
+        f"&template[component_ids][]={world['cluster']}"
+    )
     status, made, _ = request(
         server, "POST", f"/v1/pages/{page}/incident_templates", key, form=form
     )

@@ -70,11 +70,21 @@ def test_it_opens_an_incident_with_form_fields(
 def test_it_warns_about_a_duration_the_timeline_contradicts(
     client: Client, page: Page, cluster_a: Component, key: str
 ) -> None:
-    opened = {"incident": {"name": "Delays", "body": "Looking", "components": {
-        cluster_a.pk: "major_outage"}}}  # fmt: skip
+    opened = {
+        "incident": {
+            "name": "Delays",
+            "body": "Looking",
+            "components": {cluster_a.pk: "major_outage"},
+        }
+    }
     _, incident = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, opened)
-    resolve = {"incident": {"status": "resolved", "body": "Total Duration: 26 hours",
-                            "components": {cluster_a.pk: "operational"}}}  # fmt: skip
+    resolve = {
+        "incident": {
+            "status": "resolved",
+            "body": "Total Duration: 26 hours",
+            "components": {cluster_a.pk: "operational"},
+        }
+    }
     status, body = call(
         client, "PATCH", f"/v1/pages/{page.pk}/incidents/{incident['id']}", key, resolve
     )
@@ -99,8 +109,9 @@ def test_it_answers_errors_as_messages(client: Client, page: Page, key: str) -> 
 def test_it_limits_the_rate_per_key(client: Client, page: Page, key: str, settings: Any) -> None:
     settings.HELIOGRAPH_API_RATE = 3
     try:
-        codes = [client.get(f"/v1/pages/{page.pk}", HTTP_AUTHORIZATION=f"Bearer {key}")
-                 for _ in range(4)]  # fmt: skip
+        codes = [
+            client.get(f"/v1/pages/{page.pk}", HTTP_AUTHORIZATION=f"Bearer {key}") for _ in range(4)
+        ]
         assert [r.status_code for r in codes] == [200, 200, 200, 429]
         assert int(codes[-1]["Retry-After"]) >= 1
         assert "message" in json.loads(codes[-1].content)
@@ -128,10 +139,16 @@ def test_it_runs_the_postmortem_cycle(
 def test_it_schedules_maintenance_and_lists_it_as_upcoming(
     client: Client, page: Page, cluster_a: Component, key: str
 ) -> None:
-    body = {"incident": {"name": "Rspamd upgrade", "status": "scheduled", "body": "Upgrading",
-                         "scheduled_for": "2099-01-01T10:00:00Z",
-                         "scheduled_until": "2099-01-01T12:00:00Z",
-                         "component_ids": [cluster_a.pk]}}  # fmt: skip
+    body = {
+        "incident": {
+            "name": "Rspamd upgrade",
+            "status": "scheduled",
+            "body": "Upgrading",
+            "scheduled_for": "2099-01-01T10:00:00Z",
+            "scheduled_until": "2099-01-01T12:00:00Z",
+            "component_ids": [cluster_a.pk],
+        }
+    }
     status, made = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
     assert status == 201 and made["status"] == "scheduled" and made["impact"] == "maintenance"
     assert made["scheduled_for"].startswith("2099-01-01T")
@@ -143,15 +160,24 @@ def test_it_schedules_maintenance_and_lists_it_as_upcoming(
 
 
 def schedule_by_api(client: Client, page: Page, key: str, **flags: Any) -> tuple[int, Any]:
-    body = {"incident": {"name": "Rspamd upgrade", "status": "scheduled",
-                         "scheduled_for": "2099-01-01T10:00:00Z",
-                         "scheduled_until": "2099-01-01T12:00:00Z", **flags}}  # fmt: skip
+    body = {
+        "incident": {
+            "name": "Rspamd upgrade",
+            "status": "scheduled",
+            "scheduled_for": "2099-01-01T10:00:00Z",
+            "scheduled_until": "2099-01-01T12:00:00Z",
+            **flags,
+        }
+    }
     return call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
 
 
 def flags_of(body: Any) -> tuple[bool, bool, bool]:
-    return (body["scheduled_remind_prior"], body["scheduled_auto_in_progress"],
-            body["scheduled_auto_completed"])  # fmt: skip
+    return (
+        body["scheduled_remind_prior"],
+        body["scheduled_auto_in_progress"],
+        body["scheduled_auto_completed"],
+    )
 
 
 def test_it_keeps_the_automation_flags_a_maintenance_is_scheduled_with(
@@ -160,13 +186,20 @@ def test_it_keeps_the_automation_flags_a_maintenance_is_scheduled_with(
     status, made = schedule_by_api(client, page, key)
     assert status == 201 and flags_of(made) == (False, True, True)  # Statuspage's defaults
     status, made = schedule_by_api(
-        client, page, key, scheduled_remind_prior=True, scheduled_auto_in_progress=False,
+        client,
+        page,
+        key,
+        scheduled_remind_prior=True,
+        scheduled_auto_in_progress=False,
         scheduled_auto_completed=False,
-    )  # fmt: skip
+    )
     assert status == 201 and flags_of(made) == (True, False, False)
     stored = Incident.objects.get(pk=made["id"])
-    assert (stored.scheduled_remind_prior, stored.scheduled_auto_in_progress,
-            stored.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    assert (
+        stored.scheduled_remind_prior,
+        stored.scheduled_auto_in_progress,
+        stored.scheduled_auto_completed,
+    ) == (True, False, False)
     _, shown = call(client, "GET", f"/v1/pages/{page.pk}/incidents/{made['id']}", key)
     assert flags_of(shown) == (True, False, False)
     # The spec's other name for scheduled_auto_in_progress.
@@ -177,8 +210,12 @@ def test_it_keeps_the_automation_flags_a_maintenance_is_scheduled_with(
 def test_it_reschedules_a_scheduled_maintenance(client: Client, page: Page, key: str) -> None:
     _, made = schedule_by_api(client, page, key)
     url = f"/v1/pages/{page.pk}/incidents/{made['id']}"
-    moved = {"incident": {"scheduled_for": "2099-01-02T10:00:00Z",
-                          "scheduled_until": "2099-01-02T13:00:00Z"}}  # fmt: skip
+    moved = {
+        "incident": {
+            "scheduled_for": "2099-01-02T10:00:00Z",
+            "scheduled_until": "2099-01-02T13:00:00Z",
+        }
+    }
     status, body = call(client, "PATCH", url, key, moved)
     assert status == 200
     stored = Incident.objects.get(pk=made["id"])
@@ -201,11 +238,14 @@ def test_it_refuses_a_reschedule_that_cannot_be_done(
     windows = list(Incident.objects.values_list("pk", "name", "scheduled_for", "scheduled_until"))
     refused = [
         (made["id"], {"scheduled_until": "2099-01-01T09:00:00Z"}, "must end after it starts"),
-        (made["id"], {"scheduled_for": "2099-01-01T13:00:00Z", "name": "Renamed"},
-         "must end after it starts"),
+        (
+            made["id"],
+            {"scheduled_for": "2099-01-01T13:00:00Z", "name": "Renamed"},
+            "must end after it starts",
+        ),
         (started.pk, {"scheduled_for": "2099-01-05T10:00:00Z"}, "only a scheduled one"),
         (incident.pk, {"scheduled_for": "2099-01-05T10:00:00Z"}, "not a maintenance"),
-    ]  # fmt: skip
+    ]
     for pk, fields, words in refused:
         url = f"/v1/pages/{page.pk}/incidents/{pk}"
         status, body = call(client, "PATCH", url, key, {"incident": fields})
@@ -220,9 +260,15 @@ def test_it_refuses_a_reschedule_that_cannot_be_done(
 def test_it_backfills_an_incident_at_its_given_time(
     client: Client, page: Page, cluster_a: Component, key: str
 ) -> None:
-    body = {"incident": {"name": "Old outage", "body": "It happened", "backfilled": True,
-                         "backfill_date": "2026-01-05T10:00:00Z",
-                         "component_ids": [cluster_a.pk]}}  # fmt: skip
+    body = {
+        "incident": {
+            "name": "Old outage",
+            "body": "It happened",
+            "backfilled": True,
+            "backfill_date": "2026-01-05T10:00:00Z",
+            "component_ids": [cluster_a.pk],
+        }
+    }
     status, made = call(client, "POST", f"/v1/pages/{page.pk}/incidents", key, body)
     assert status == 201 and made["backfilled"] and made["status"] == "resolved"
     assert made["created_at"].startswith("2026-01-05T")
@@ -243,11 +289,17 @@ def test_it_reads_json_sent_as_a_form_and_refuses_nul(client: Client, page: Page
     body = json.dumps({"component": {"name": "Cluster C"}})
     status, made = call(client, "POST", f"/v1/pages/{page.pk}/components", key, form=body)
     assert status == 201 and made["name"] == "Cluster C"
-    status, reply = call(client, "POST", f"/v1/pages/{page.pk}/components", key,
-                         {"component": {"name": "bad\x00name"}})  # fmt: skip
+    status, reply = call(
+        client,
+        "POST",
+        f"/v1/pages/{page.pk}/components",
+        key,
+        {"component": {"name": "bad\x00name"}},
+    )
     assert status == 422 and "NUL" in reply["message"]
-    status, reply = call(client, "PATCH", f"/v1/pages/{page.pk}/incidents/x\x00y", key,
-                         {"incident": {"name": "x"}})  # fmt: skip
+    status, reply = call(
+        client, "PATCH", f"/v1/pages/{page.pk}/incidents/x\x00y", key, {"incident": {"name": "x"}}
+    )
     assert status == 400 and "NUL" in reply["message"]
 
 
@@ -256,8 +308,9 @@ def test_it_manages_templates_by_id(client: Client, page: Page, key: str) -> Non
     body = {"template": {"name": "Delays", "title": "Mail delays", "body": "Looking"}}
     status, made = call(client, "POST", base, key, body)
     assert status == 201 and made["update_status"] == "investigating"
-    status, changed = call(client, "PATCH", f"{base}/{made['id']}", key,
-                           {"template": {"title": "Inbound mail delays"}})  # fmt: skip
+    status, changed = call(
+        client, "PATCH", f"{base}/{made['id']}", key, {"template": {"title": "Inbound mail delays"}}
+    )
     assert status == 200 and changed["title"] == "Inbound mail delays"
     assert call(client, "DELETE", f"{base}/{made['id']}", key)[0] == 200
     assert call(client, "GET", f"{base}/{made['id']}", key)[0] == 404

@@ -50,10 +50,16 @@ def test_it_creates_a_monitor_and_only_says_its_secret_is_set(
     client: Client, page: Page, cluster_a: Component, key: str, base: str
 ) -> None:
     status, body = create(
-        client, base, key, component_id=cluster_a.pk, interval_seconds=120,
-        timeout_seconds=110, automation="draft", public=True,
+        client,
+        base,
+        key,
+        component_id=cluster_a.pk,
+        interval_seconds=120,
+        timeout_seconds=110,
+        automation="draft",
+        public=True,
         secrets={"imap_password": PASSWORD},
-    )  # fmt: skip
+    )
     assert status == 201, body
     assert body["secrets"] == {"imap_password": "set", "smtp_password": "not set"}
     assert body["config"]["smtp_port"] == 25 and "imap_password" not in body["config"]
@@ -159,10 +165,12 @@ def test_it_pages_through_recent_results(client: Client, page: Page, key: str, b
     now = timezone.now()
     for minute in range(5):
         ProbeResult.objects.create(
-            monitor_id=made["id"], at=now - timedelta(minutes=minute),
-            verdict="unknown" if minute == 0 else "ok", reason=f"run {minute}",
+            monitor_id=made["id"],
+            at=now - timedelta(minutes=minute),
+            verdict="unknown" if minute == 0 else "ok",
+            reason=f"run {minute}",
             values={"delivery_seconds": 4.0 + minute},
-        )  # fmt: skip
+        )
     path = f"{base}/{made['id']}/results"
     status, first = call(client, "GET", f"{path}?per_page=2", key)
     assert status == 200 and [r["reason"] for r in first] == ["run 0", "run 1"]
@@ -193,8 +201,11 @@ def test_it_refuses_writes_to_a_read_key(client: Client, page: Page, key: str, b
     _, made = create(client, base, key)
     reader = create_key(name="reader", scope="read")[1]
     assert call(client, "GET", f"{base}/{made['id']}/results", reader)[0] == 200
-    for method, path in (("POST", base), ("PATCH", f"{base}/{made['id']}"),
-                         ("POST", f"{base}/{made['id']}/run")):  # fmt: skip
+    for method, path in (
+        ("POST", base),
+        ("PATCH", f"{base}/{made['id']}"),
+        ("POST", f"{base}/{made['id']}/run"),
+    ):
         assert call(client, method, path, reader, {"monitor": {}})[0] == 403
 
 

@@ -357,8 +357,10 @@ def test_it_audits_every_change_without_the_secret(
     call(client, "DELETE", f"{base(page)}/{made['id']}", key)
     events = AuditEvent.objects.filter(target_id=made["id"]).order_by("at", "id")
     assert [e.action for e in events] == [
-        "subscriber.create", "subscriber.rotate_secret", "subscriber.unsubscribe",
-    ]  # fmt: skip
+        "subscriber.create",
+        "subscriber.rotate_secret",
+        "subscriber.unsubscribe",
+    ]
     assert {e.actor for e in events} == {"key:bot"}
     logged = json.dumps([[e.before, e.after] for e in events])
     assert made["signing_secret"] not in logged and rotated["signing_secret"] not in logged

@@ -55,14 +55,22 @@ def cluster_b(page: Page, hosted_email: ComponentGroup) -> Component:
 def test_it_updates_a_page_and_records_who_changed_what(page: Page) -> None:
     before = version(page)
     updated = catalog.update_page(
-        page=page, actor="user:alice", name="Tucows Email", time_zone="America/Toronto",
-        url="https://tucows.com", domain="Status.Tucows.com", allow_feeds=False,
-        uptime_partial_weight=0.5, uptime_counts_maintenance=True,
-    )  # fmt: skip
+        page=page,
+        actor="user:alice",
+        name="Tucows Email",
+        time_zone="America/Toronto",
+        url="https://tucows.com",
+        domain="Status.Tucows.com",
+        allow_feeds=False,
+        uptime_partial_weight=0.5,
+        uptime_counts_maintenance=True,
+    )
     stored = Page.objects.get(pk=page.pk)
     assert (stored.name, stored.time_zone, stored.url) == (
-        "Tucows Email", "America/Toronto", "https://tucows.com",
-    )  # fmt: skip
+        "Tucows Email",
+        "America/Toronto",
+        "https://tucows.com",
+    )
     assert stored.domain == "status.tucows.com"
     assert (stored.allow_feeds, stored.allow_subscribers) == (False, True)
     assert stored.uptime_policy.partial_weight == 0.5
@@ -87,9 +95,10 @@ def test_it_records_creations_in_the_audit_log(page: Page) -> None:
     component = catalog.create_component(page=created, name="MX", group=group, actor="key:bot")
     made = AuditEvent.objects.filter(actor="key:bot").order_by("id")
     assert [(e.action, e.target_id) for e in made] == [
-        ("page.create", created.pk), ("group.create", group.pk),
+        ("page.create", created.pk),
+        ("group.create", group.pk),
         ("component.create", component.pk),
-    ]  # fmt: skip
+    ]
     assert made[2].before is None and made[2].after["group"] == group.pk
 
 
@@ -100,16 +109,23 @@ def test_it_edits_a_component_as_the_public_sees_it(
     page: Page, cluster_a: Component, hosted_email: ComponentGroup
 ) -> None:
     catalog.update_component(
-        component=cluster_a, actor="user:bob", name="Cluster A (Toronto)",
-        description="Inbound and outbound mail", group=None, showcase=False,
-        only_show_if_degraded=True, start_date=date(2020, 1, 1),
-    )  # fmt: skip
+        component=cluster_a,
+        actor="user:bob",
+        name="Cluster A (Toronto)",
+        description="Inbound and outbound mail",
+        group=None,
+        showcase=False,
+        only_show_if_degraded=True,
+        start_date=date(2020, 1, 1),
+    )
     shown = next(c for c in components_json(page) if c["id"] == cluster_a.pk)
     assert shown["name"] == "Cluster A (Toronto)"
     assert shown["description"] == "Inbound and outbound mail"
     assert (shown["group_id"], shown["showcase"], shown["only_show_if_degraded"]) == (
-        None, False, True,
-    )  # fmt: skip
+        None,
+        False,
+        True,
+    )
     assert shown["start_date"] == "2020-01-01"
     group = next(c for c in components_json(page) if c["id"] == hosted_email.pk)
     assert cluster_a.pk not in group["components"]
@@ -176,9 +192,12 @@ def test_it_sets_a_groups_members_to_exactly_the_given_components(
 ) -> None:
     relay = catalog.create_component(page=page, name="Relay")
     catalog.update_group(
-        group=hosted_email, actor="user:alice", name="Email", description="Mail clusters",
+        group=hosted_email,
+        actor="user:alice",
+        name="Email",
+        description="Mail clusters",
         components=[relay, cluster_b],
-    )  # fmt: skip
+    )
     shown = {c["id"]: c for c in components_json(page)}
     assert shown[hosted_email.pk]["name"] == "Email"
     assert sorted(shown[hosted_email.pk]["components"]) == sorted([relay.pk, cluster_b.pk])
@@ -239,7 +258,8 @@ def bad_calls() -> dict[str, Call]:
             page=p, name="Renamed", uptime_partial_weight=1.5
         ),
         "page: a weight as text": lambda p, c, g, o: catalog.update_page(
-            page=p, uptime_degraded_weight="0.3"  # type: ignore[arg-type]
+            page=p,
+            uptime_degraded_weight="0.3",  # type: ignore[arg-type]
         ),
         "page: a url without http": lambda p, c, g, o: catalog.update_page(
             page=p, url="javascript:alert(1)"
@@ -251,7 +271,8 @@ def bad_calls() -> dict[str, Call]:
             page=p, name="Renamed", domain="STATUS.example.com"
         ),
         "page: a switch as text": lambda p, c, g, o: catalog.update_page(
-            page=p, allow_feeds="no"  # type: ignore[arg-type]
+            page=p,
+            allow_feeds="no",  # type: ignore[arg-type]
         ),
         "new page: a bad url": lambda p, c, g, o: catalog.create_page(name="X", url="ftp://x"),
         "component: a name taken": lambda p, c, g, o: catalog.update_component(
@@ -270,7 +291,8 @@ def bad_calls() -> dict[str, Call]:
             component=c, start_date=datetime(2020, 1, 1)
         ),
         "component: showcase as text": lambda p, c, g, o: catalog.update_component(
-            component=c, showcase="yes"  # type: ignore[arg-type]
+            component=c,
+            showcase="yes",  # type: ignore[arg-type]
         ),
         "group: a name taken": lambda p, c, g, o: catalog.update_group(
             group=g, name="Web", description="x"
@@ -291,7 +313,7 @@ def bad_calls() -> dict[str, Call]:
         "reorder: a group of another page": lambda p, c, g, o: catalog.reorder_groups(
             page=p, ordered=[g, o.groups.get()]
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", list(bad_calls()))

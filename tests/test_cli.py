@@ -140,11 +140,23 @@ def test_it_records_an_incident_from_the_command_line(
     )
 
     opened = heliograph.json(
-        "incident", "open", "Cluster A - Inbound Delays", "--page", "OpenSRS",
-        "--reference", "PR-2142", "--backfilled", "--started-at", "2021-07-08T11:57-04:00",
-        "--at", "2021-07-08 16:04", "--body", "We are currently experiencing inbound delays.",
-        "--component", "Cluster A=degraded_performance",
-    )  # fmt: skip
+        "incident",
+        "open",
+        "Cluster A - Inbound Delays",
+        "--page",
+        "OpenSRS",
+        "--reference",
+        "PR-2142",
+        "--backfilled",
+        "--started-at",
+        "2021-07-08T11:57-04:00",
+        "--at",
+        "2021-07-08 16:04",
+        "--body",
+        "We are currently experiencing inbound delays.",
+        "--component",
+        "Cluster A=degraded_performance",
+    )
     assert len(opened["id"]) == 12
     assert opened["name"] == "Cluster A - Inbound Delays"
     assert (opened["status"], opened["impact"], opened["reference"]) == (
@@ -158,25 +170,51 @@ def test_it_records_an_incident_from_the_command_line(
     ) == [(group["id"], "degraded_performance")]
 
     out = heliograph.ok(
-        "incident", "update", "PR-2142", "--page", "OpenSRS", "--status", "resolved",
-        "--at", "2021-07-08T17:28:00Z", "--body", "Total Duration:26 minutes",
-        "--component", "Cluster A=operational",
-    )  # fmt: skip
+        "incident",
+        "update",
+        "PR-2142",
+        "--page",
+        "OpenSRS",
+        "--status",
+        "resolved",
+        "--at",
+        "2021-07-08T17:28:00Z",
+        "--body",
+        "Total Duration:26 minutes",
+        "--component",
+        "Cluster A=operational",
+    )
     assert f"{opened['id']} resolved: Cluster A - Inbound Delays" in out
 
     body = tmp_path / "postmortem.md"
     body.write_text("On July 8, 2021 at 11:57 AM ET, …\n\nThank you,\n\nTucows Engineering Team\n")
     published = heliograph.json(
-        "postmortem", "publish", opened["id"], "--page", "OpenSRS", "--body-file", str(body),
-        "--at", "2021-07-21T20:20Z",
-    )  # fmt: skip
+        "postmortem",
+        "publish",
+        opened["id"],
+        "--page",
+        "OpenSRS",
+        "--body-file",
+        str(body),
+        "--at",
+        "2021-07-21T20:20Z",
+    )
     assert published["status"] == "postmortem"
     assert heliograph.query("SELECT body FROM incidents_postmortem") == [(body.read_text(),)]
 
     maintenance = heliograph.json(
-        "maintenance", "schedule", "Storage upgrade", "--page", "OpenSRS",
-        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z", "--component", "Cluster A",
-    )  # fmt: skip
+        "maintenance",
+        "schedule",
+        "Storage upgrade",
+        "--page",
+        "OpenSRS",
+        "--start",
+        "2030-01-01T02:00Z",
+        "--end",
+        "2030-01-01T04:00Z",
+        "--component",
+        "Cluster A",
+    )
     assert (maintenance["status"], maintenance["impact"]) == ("scheduled", "maintenance")
 
     rows = heliograph.query(
@@ -236,9 +274,20 @@ def test_it_refuses_bad_input_with_one_line_and_writes_nothing(
     heliograph.ok("page", "create", "Acme")
     heliograph.ok("component", "create", "API", "--page", "Acme")
     heliograph.ok(
-        "incident", "open", "API errors", "--page", "Acme", "--reference", "INC-1",
-        "--at", "2024-01-01T10:00Z", "--body", "Looking.", "--component", "API=partial_outage",
-    )  # fmt: skip
+        "incident",
+        "open",
+        "API errors",
+        "--page",
+        "Acme",
+        "--reference",
+        "INC-1",
+        "--at",
+        "2024-01-01T10:00Z",
+        "--body",
+        "Looking.",
+        "--component",
+        "API=partial_outage",
+    )
     before = heliograph.state()
     for args, words in BAD_INPUT:
         result = heliograph.run(*args)

@@ -35,10 +35,14 @@ class World:
 def world(page: Page, incident: Incident) -> World:
     soon = timezone.now() + timedelta(days=1)
     maintenance = incidents.schedule_maintenance(
-        page=page, name="Rspam upgrade", body="Upgrading rspam on Cluster A.",
-        scheduled_for=soon, scheduled_until=soon + timedelta(hours=1),
-        components=list(page.components.all()), actor="test",
-    )  # fmt: skip
+        page=page,
+        name="Rspam upgrade",
+        body="Upgrading rspam on Cluster A.",
+        scheduled_for=soon,
+        scheduled_until=soon + timedelta(hours=1),
+        components=list(page.components.all()),
+        actor="test",
+    )
     template = incidents.create_template(
         page=page, name="Delays", title="Inbound delays", body="We see delays.", actor="test"
     )
@@ -48,20 +52,27 @@ def world(page: Page, incident: Incident) -> World:
         page, endpoint="https://hooks.example.com/heliograph", email_address="ops@example.com"
     )
     sent = outbox.enqueue(
-        page=page, kind=INCIDENT_UPDATE, incident=incident,
+        page=page,
+        kind=INCIDENT_UPDATE,
+        incident=incident,
         payload=payloads.incident_payload(incident),
-    )  # fmt: skip
+    )
     monitor = monitors.create_monitor(
         page=page, name="Port 25", kind="tcp", config={"host": "mx.example.net", "port": 25}
     )
     ids = {
         "monitor": monitor.pk,
-        "incident": incident.pk, "maintenance": maintenance.pk, "template": template.pk,
-        "component": page.components.get().pk, "group": page.groups.get().pk,
-        "key": str(key.pk), "user": str(victim.pk),
+        "incident": incident.pk,
+        "maintenance": maintenance.pk,
+        "template": template.pk,
+        "component": page.components.get().pk,
+        "group": page.groups.get().pk,
+        "key": str(key.pk),
+        "user": str(victim.pk),
         "update": incident.updates.order_by("display_at").first().pk,
-        "subscriber": hook.pk, "notification": sent.pk,
-    }  # fmt: skip
+        "subscriber": hook.pk,
+        "notification": sent.pk,
+    }
     return World(page, incident, maintenance, ids)
 
 
@@ -200,9 +211,13 @@ def test_it_logs_in_with_the_form_and_its_token(db: None) -> None:
     token = form.cookies["csrftoken"].value
     response = client.post(
         "/console/login?next=/console/incidents",
-        {"username": "responder", "password": USER_PASSWORD, "csrfmiddlewaretoken": token,
-         "next": "/console/incidents"},
-    )  # fmt: skip
+        {
+            "username": "responder",
+            "password": USER_PASSWORD,
+            "csrfmiddlewaretoken": token,
+            "next": "/console/incidents",
+        },
+    )
     assert response.status_code == 302
     assert response["Location"] == "/console/incidents"
 

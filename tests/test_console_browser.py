@@ -69,8 +69,12 @@ def test_a_responder_runs_an_incident_and_the_public_page_follows(
     try:
         browser.goto(site + "/console/incidents/new")
         browser.get_by_label("Title").fill(NAME)
-        write_update(browser, "Investigating", "We see **inbound delays** on Cluster A.",
-                     "Degraded Performance")  # fmt: skip
+        write_update(
+            browser,
+            "Investigating",
+            "We see **inbound delays** on Cluster A.",
+            "Degraded Performance",
+        )
         browser.get_by_role("button", name="Preview").click()
         assert browser.locator(".preview strong").inner_text() == "inbound delays"
         publish(browser, "Open incident")
@@ -80,8 +84,9 @@ def test_a_responder_runs_an_incident_and_the_public_page_follows(
         public_shows(browser, public, "We see inbound delays on Cluster A.")
 
         browser.goto(f"{site}/console/incidents/{incident_id}")
-        write_update(browser, "Identified", "A system change was rolled back.",
-                     "Degraded Performance")  # fmt: skip
+        write_update(
+            browser, "Identified", "A system change was rolled back.", "Degraded Performance"
+        )
         publish(browser)
         public_shows(browser, public, "A system change was rolled back.", "Identified")
 
@@ -99,6 +104,15 @@ def test_a_responder_runs_an_incident_and_the_public_page_follows(
     finally:
         if incident_id:  # the demo server is shared: leave it operational
             demo_server.cli(
-                "incident", "update", incident_id, "--page", "OpenSRS", "--status", "resolved",
-                "--body", "Resolved.", "--component", "Cluster A=operational",
-            )  # fmt: skip
+                "incident",
+                "update",
+                incident_id,
+                "--page",
+                "OpenSRS",
+                "--status",
+                "resolved",
+                "--body",
+                "Resolved.",
+                "--component",
+                "Cluster A=operational",
+            )

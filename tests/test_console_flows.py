@@ -22,10 +22,14 @@ Login = Callable[[str], Client]
 
 def open_form(cluster_a: Component, **extra: str) -> dict[str, str]:
     return {
-        "name": "Inbound mail delays on Cluster A", "status": "investigating",
-        "body": "We are seeing **inbound delays** on Cluster A.", "action": "publish",
-        "deliver_notifications": "on", f"c-{cluster_a.pk}": "degraded_performance", **extra,
-    }  # fmt: skip
+        "name": "Inbound mail delays on Cluster A",
+        "status": "investigating",
+        "body": "We are seeing **inbound delays** on Cluster A.",
+        "action": "publish",
+        "deliver_notifications": "on",
+        f"c-{cluster_a.pk}": "degraded_performance",
+        **extra,
+    }
 
 
 def test_it_opens_an_incident_with_a_status_per_component(
@@ -76,8 +80,11 @@ def test_it_warns_about_a_duration_the_timeline_contradicts(
     as_role: Login, incident: Incident
 ) -> None:
     client = as_role("responder")
-    form = {"status": "resolved", "body": "Fixed.\n\nTotal Duration: 26 minutes",
-            "action": "publish"}  # fmt: skip
+    form = {
+        "status": "resolved",
+        "body": "Fixed.\n\nTotal Duration: 26 minutes",
+        "action": "publish",
+    }
     updates = incident.updates.count()
     first = client.post(f"/console/incidents/{incident.pk}/reopen", form)
     text = first.content.decode()
@@ -95,12 +102,19 @@ def test_it_publishes_anyway_once_confirmed(
 ) -> None:
     start = timezone.now() - timedelta(hours=3)
     opened = incidents.open_incident(
-        page=page, name="Delays", body="Looking.", at=start,
+        page=page,
+        name="Delays",
+        body="Looking.",
+        at=start,
         components={cluster_a: "degraded_performance"},
-    )  # fmt: skip
+    )
     client = as_role("responder")
-    form = {"status": "resolved", "body": "Total Duration: 26 minutes", "action": "publish",
-            f"c-{cluster_a.pk}": "operational"}  # fmt: skip
+    form = {
+        "status": "resolved",
+        "body": "Total Duration: 26 minutes",
+        "action": "publish",
+        f"c-{cluster_a.pk}": "operational",
+    }
     warned = client.post(f"/console/incidents/{opened.pk}", form)
     assert b"Publish anyway" in warned.content
     assert opened.updates.count() == 1
@@ -124,16 +138,28 @@ def test_it_posts_updates_then_reopens(as_role: Login, page: Page, cluster_a: Co
             f"c-{cluster_a.pk}": "degraded_performance",
         },
     )
-    client.post(url, {"status": "resolved", "body": "Delivery is back to normal.",
-                      "action": "publish", f"c-{cluster_a.pk}": "operational"})  # fmt: skip
+    client.post(
+        url,
+        {
+            "status": "resolved",
+            "body": "Delivery is back to normal.",
+            "action": "publish",
+            f"c-{cluster_a.pk}": "operational",
+        },
+    )
     incident.refresh_from_db()
     assert incident.status == "resolved"
     page_html = client.get(url).content.decode()
     assert "Reopen: the problem came back" in page_html
-    response = client.post(f"{url}/reopen", {
-        "status": "investigating", "body": "Delays are back.", "action": "publish",
-        f"c-{cluster_a.pk}": "degraded_performance",
-    })  # fmt: skip
+    response = client.post(
+        f"{url}/reopen",
+        {
+            "status": "investigating",
+            "body": "Delays are back.",
+            "action": "publish",
+            f"c-{cluster_a.pk}": "degraded_performance",
+        },
+    )
     assert response.status_code == 302
     incident.refresh_from_db()
     cluster_a.refresh_from_db()
@@ -143,9 +169,12 @@ def test_it_posts_updates_then_reopens(as_role: Login, page: Page, cluster_a: Co
 
 def test_it_links_an_incident_to_its_cause(as_role: Login, page: Page, incident: Incident) -> None:
     change = incidents.record_change(
-        page=page, title="Rspam config", at=incident.started_at - timedelta(minutes=5),
-        components=list(page.components.all()), actor="test",
-    )  # fmt: skip
+        page=page,
+        title="Rspam config",
+        at=incident.started_at - timedelta(minutes=5),
+        components=list(page.components.all()),
+        actor="test",
+    )
     client = as_role("responder")
     assert b"Rspam config" in client.get(f"/console/incidents/{incident.pk}").content
     response = client.post(
@@ -158,22 +187,35 @@ def test_it_links_an_incident_to_its_cause(as_role: Login, page: Page, incident:
 
 def test_it_schedules_maintenance_and_records_changes(as_role: Login, cluster_a: Component) -> None:
     client = as_role("responder")
-    response = client.post("/console/maintenance", {
-        "name": "Rspam upgrade", "body": "Upgrading.", "scheduled_for": "2031-07-08T15:00",
-        "scheduled_until": "2031-07-08T16:00", "components": [cluster_a.pk],
-    })  # fmt: skip
+    response = client.post(
+        "/console/maintenance",
+        {
+            "name": "Rspam upgrade",
+            "body": "Upgrading.",
+            "scheduled_for": "2031-07-08T15:00",
+            "scheduled_until": "2031-07-08T16:00",
+            "components": [cluster_a.pk],
+        },
+    )
     assert response.status_code == 302
     window = Incident.objects.get(name="Rspam upgrade")
     assert window.kind == "maintenance" and window.scheduled_for.hour == 15
     assert list(window.components.all()) == [cluster_a]
     assert b"Rspam upgrade" in client.get("/console/").content
-    backwards = client.post("/console/maintenance", {
-        "name": "Backwards", "body": "x", "scheduled_for": "2031-07-08T16:00",
-        "scheduled_until": "2031-07-08T15:00",
-    })  # fmt: skip
+    backwards = client.post(
+        "/console/maintenance",
+        {
+            "name": "Backwards",
+            "body": "x",
+            "scheduled_for": "2031-07-08T16:00",
+            "scheduled_until": "2031-07-08T15:00",
+        },
+    )
     assert backwards.status_code == 400 and b"must end after it starts" in backwards.content
-    client.post("/console/changes", {"title": "Deploy 1.2", "source": "deploy",
-                                     "components": [cluster_a.pk]})  # fmt: skip
+    client.post(
+        "/console/changes",
+        {"title": "Deploy 1.2", "source": "deploy", "components": [cluster_a.pk]},
+    )
     assert Change.objects.get(title="Deploy 1.2").actor == "user:responder"
     assert b"Deploy 1.2" in client.get("/console/").content
 
@@ -185,24 +227,40 @@ def test_it_schedules_maintenance_with_its_automation_options(
     form = client.get("/console/maintenance").content.decode()
     assert 'id="id_auto_in_progress" checked' in form and 'id="id_auto_completed" checked' in form
     assert 'id="id_remind_prior">' in form  # unticked
-    window = {"name": "Rspam upgrade", "body": "Upgrading.", "scheduled_for": "2031-07-08T15:00",
-              "scheduled_until": "2031-07-08T16:00", "components": [cluster_a.pk]}  # fmt: skip
+    window = {
+        "name": "Rspam upgrade",
+        "body": "Upgrading.",
+        "scheduled_for": "2031-07-08T15:00",
+        "scheduled_until": "2031-07-08T16:00",
+        "components": [cluster_a.pk],
+    }
     client.post("/console/maintenance", {**window, "remind_prior": "on"})
     reminded = Incident.objects.get(name="Rspam upgrade")
-    assert (reminded.scheduled_remind_prior, reminded.scheduled_auto_in_progress,
-            reminded.scheduled_auto_completed) == (True, False, False)  # fmt: skip
-    client.post("/console/maintenance", {**window, "name": "Auto", "auto_in_progress": "on",
-                                         "auto_completed": "on"})  # fmt: skip
+    assert (
+        reminded.scheduled_remind_prior,
+        reminded.scheduled_auto_in_progress,
+        reminded.scheduled_auto_completed,
+    ) == (True, False, False)
+    client.post(
+        "/console/maintenance",
+        {**window, "name": "Auto", "auto_in_progress": "on", "auto_completed": "on"},
+    )
     auto = Incident.objects.get(name="Auto")
-    assert (auto.scheduled_remind_prior, auto.scheduled_auto_in_progress,
-            auto.scheduled_auto_completed) == (False, True, True)  # fmt: skip
+    assert (
+        auto.scheduled_remind_prior,
+        auto.scheduled_auto_in_progress,
+        auto.scheduled_auto_completed,
+    ) == (False, True, True)
 
 
 def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) -> None:
     window = incidents.schedule_maintenance(
-        page=page, name="Rspam upgrade", body="b", scheduled_for=timezone.now() + timedelta(days=1),
+        page=page,
+        name="Rspam upgrade",
+        body="b",
+        scheduled_for=timezone.now() + timedelta(days=1),
         scheduled_until=timezone.now() + timedelta(days=1, hours=1),
-    )  # fmt: skip
+    )
     client = as_role("responder")
     shown = client.get(f"/console/incidents/{window.pk}").content
     assert (
@@ -215,8 +273,10 @@ def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) 
     assert response.status_code == 302 and response["Location"] == f"/console/incidents/{window.pk}"
     window.refresh_from_db()
     assert (window.scheduled_for.day, window.scheduled_for.hour, window.scheduled_until.hour) == (
-        9, 15, 17,
-    )  # fmt: skip
+        9,
+        15,
+        17,
+    )
     assert AuditEvent.objects.get(action="maintenance.reschedule").actor == "user:responder"
     events = AuditEvent.objects.count()
     backwards = client.post(
@@ -247,15 +307,21 @@ def test_it_edits_an_incidents_details(as_role: Login, incident: Incident) -> No
     assert response.status_code == 302
     incident.refresh_from_db()
     assert (incident.name, incident.reference, incident.impact_override, incident.impact) == (
-        "Cluster A inbound delays", "PR-2143", "major", "major",
-    )  # fmt: skip
+        "Cluster A inbound delays",
+        "PR-2143",
+        "major",
+        "major",
+    )
     assert AuditEvent.objects.filter(action="incident.update").last().actor == "user:responder"
     client.post(url, {"name": "Cluster A inbound delays", "reference": "", "impact_override": ""})
     incident.refresh_from_db()
     assert (incident.reference, incident.impact_override) == ("", "")
     events = AuditEvent.objects.count()
-    for bad in ({"name": "  ", "reference": "x"}, {"name": "N", "impact_override": "huge"},
-                {"name": "N", "reference": "R" * 65}):  # fmt: skip
+    for bad in (
+        {"name": "  ", "reference": "x"},
+        {"name": "N", "impact_override": "huge"},
+        {"name": "N", "reference": "R" * 65},
+    ):
         refused = client.post(url, bad)
         assert refused.status_code == 400 and b'role="alert"' in refused.content
     assert AuditEvent.objects.count() == events
@@ -277,8 +343,9 @@ def test_it_edits_a_postmortem_that_starts_pre_filled(
     assert Postmortem.objects.get(incident=opened).body_draft == "# Draft"
     early = client.post(url, {"body": "# Final", "action": "publish"})
     assert early.status_code == 400 and b"resolve the incident" in early.content
-    incidents.post_update(incident=opened, status="resolved", body="Fixed.",
-                          components={cluster_a: "operational"})  # fmt: skip
+    incidents.post_update(
+        incident=opened, status="resolved", body="Fixed.", components={cluster_a: "operational"}
+    )
     client.post(url, {"body": "# Final", "action": "publish"})
     assert Postmortem.objects.get(incident=opened).is_published
     client.post(url, {"action": "revert"})
@@ -308,8 +375,9 @@ def test_it_manages_components_and_groups(as_role: Login, page: Page) -> None:
 
 def test_it_shows_a_new_api_key_once_and_stores_only_its_hash(as_role: Login, page: Page) -> None:
     client = as_role("admin")
-    response = client.post("/console/keys", {"name": "deploy-bot", "scope": "read",
-                                             "page": page.pk})  # fmt: skip
+    response = client.post(
+        "/console/keys", {"name": "deploy-bot", "scope": "read", "page": page.pk}
+    )
     html = response.content.decode()
     raw = html.split('id="new-key">')[1].split("<")[0]
     assert raw.startswith("hg_") and "will not be shown again" in html
@@ -378,8 +446,9 @@ def test_it_lets_a_viewer_read_but_not_write(as_role: Login, incident: Incident)
     client = as_role("viewer")
     html = client.get(f"/console/incidents/{incident.pk}").content.decode()
     assert incident.name in html and "Post an update" not in html
-    response = client.post(f"/console/incidents/{incident.pk}", {"status": "identified",
-                                                                 "body": "x"})  # fmt: skip
+    response = client.post(
+        f"/console/incidents/{incident.pk}", {"status": "identified", "body": "x"}
+    )
     assert response.status_code == 403
 
 
@@ -390,10 +459,14 @@ def test_it_flags_an_overrun_and_opens_an_incident_for_it(
 
     began = timezone.now() - timedelta(hours=2)
     window = incidents.schedule_maintenance(
-        page=page, name="Rspam upgrade", body="Upgrading.", scheduled_for=began,
-        scheduled_until=began + timedelta(hours=1), components=[cluster_a],
+        page=page,
+        name="Rspam upgrade",
+        body="Upgrading.",
+        scheduled_for=began,
+        scheduled_until=began + timedelta(hours=1),
+        components=[cluster_a],
         at=began - timedelta(days=1),
-    )  # fmt: skip
+    )
     start_maintenance(maintenance=window, at=began)
     client = as_role("responder")
     html = client.get("/console/").content.decode()

@@ -22,21 +22,34 @@ PASSWORD = "console-imap-pw-0c7d"
 @pytest.fixture
 def inbound(page: Page, cluster_a: Component) -> Monitor:
     monitor = services.create_monitor(
-        page=page, name="Inbound — Cluster A", kind="mail_roundtrip", config=INBOUND_MAIL,
-        secrets={"imap_password": PASSWORD}, component=cluster_a, interval_seconds=120,
-        timeout_seconds=110, automation="draft",
-    )  # fmt: skip
+        page=page,
+        name="Inbound — Cluster A",
+        kind="mail_roundtrip",
+        config=INBOUND_MAIL,
+        secrets={"imap_password": PASSWORD},
+        component=cluster_a,
+        interval_seconds=120,
+        timeout_seconds=110,
+        automation="draft",
+    )
     now = timezone.now()
     for minute in range(60):
         verdict = "slow" if minute < 3 else "ok"
         ProbeResult.objects.create(
-            monitor=monitor, at=now - timedelta(minutes=minute), verdict=verdict,
-            reason=f"delivered in {4 + minute} s", values={"delivery_seconds": 4.0 + minute},
-        )  # fmt: skip
+            monitor=monitor,
+            at=now - timedelta(minutes=minute),
+            verdict=verdict,
+            reason=f"delivered in {4 + minute} s",
+            values={"delivery_seconds": 4.0 + minute},
+        )
         MetricPoint.objects.create(
-            monitor=monitor, name="delivery_seconds", at=now - timedelta(minutes=minute),
-            value=4.0 + minute, low=4.0 + minute, high=4.0 + minute,
-        )  # fmt: skip
+            monitor=monitor,
+            name="delivery_seconds",
+            at=now - timedelta(minutes=minute),
+            value=4.0 + minute,
+            low=4.0 + minute,
+            high=4.0 + minute,
+        )
     Monitor.objects.filter(pk=monitor.pk).update(
         last_verdict="slow", last_reason="delivered in 4 s", last_run_at=now
     )
@@ -50,12 +63,16 @@ def text(response: object) -> str:
 
 def form(**fields: object) -> dict[str, object]:
     data: dict[str, object] = {
-        "name": "Inbound — Cluster B", "kind": "mail_roundtrip", "component": "",
-        "interval_seconds": "120", "timeout_seconds": "60", "automation": "off",
+        "name": "Inbound — Cluster B",
+        "kind": "mail_roundtrip",
+        "component": "",
+        "interval_seconds": "120",
+        "timeout_seconds": "60",
+        "automation": "off",
         "config": '{"smtp_host": "mx.b.example.net", "mail_from": "probe@example.org", '
         '"mail_to": "probe-b@example.net", "imap_host": "imap.example.net", '
         '"imap_username": "probe-b@example.net"}',
-    }  # fmt: skip
+    }
     return {**data, **fields}
 
 
@@ -107,8 +124,12 @@ def test_it_lets_an_admin_create_a_monitor_without_ever_showing_the_secret(
     assert response.status_code == 302, text(response)
     created = Monitor.objects.get(name="Inbound — Cluster B")
     assert created.secrets == {"imap_password": PASSWORD}
-    for path in ("/console/monitors", f"/console/monitors/{created.pk}",
-                 f"/console/monitors/{created.pk}/edit", "/console/audit"):  # fmt: skip
+    for path in (
+        "/console/monitors",
+        f"/console/monitors/{created.pk}",
+        f"/console/monitors/{created.pk}/edit",
+        "/console/audit",
+    ):
         shown = text(client.get(path))
         assert PASSWORD not in shown, path
     edit = text(client.get(f"/console/monitors/{created.pk}/edit"))

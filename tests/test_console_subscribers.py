@@ -164,8 +164,12 @@ def test_it_exports_what_the_import_command_reads_back(
     cluster_b = page.components.create(name="Cluster B", group=cluster_a.group, position=9)
     subscribe(page, email_address="carol@example.com", components=[cluster_a, cluster_b])
     subscribe(page, email_address="dave@example.com")
-    subscribe(page, endpoint="http://127.0.0.1:9/hook", email_address="ops@example.com",
-              components=[cluster_b])  # fmt: skip
+    subscribe(
+        page,
+        endpoint="http://127.0.0.1:9/hook",
+        email_address="ops@example.com",
+        components=[cluster_b],
+    )
     rows = exported(as_role("owner").get("/console/subscribers/export"))
     before = {(r["mode"], r["email"], r["endpoint"], r["components"]) for r in rows}
     assert len(before) == 3
@@ -190,8 +194,9 @@ def test_it_exports_no_cell_a_spreadsheet_would_run_as_a_formula(
     response = as_role("admin").get("/console/subscribers/export?state=all")
     body = b"".join(response.streaming_content).decode()
     cells = [row[2] for row in csv.reader(io.StringIO(body))][1:]
-    assert sorted(cells) == sorted(["'=1+1@example.com", "'+31@example.org",
-                                    "'-2@example.net", "''=3@example.com"])  # fmt: skip
+    assert sorted(cells) == sorted(
+        ["'=1+1@example.com", "'+31@example.org", "'-2@example.net", "''=3@example.com"]
+    )
     assert not any(line.startswith(("=", "+", "-", "@")) for line in body.splitlines())
     path = tmp_path / "export.csv"
     path.write_text(body, encoding="utf-8")
@@ -250,10 +255,16 @@ def test_it_shows_when_and_why_a_webhook_was_quarantined_and_lifts_it(
     as_role: Login, page: Page, incident: Any, people: dict[str, Subscriber]
 ) -> None:
     hook = people["quarantined"]
-    sent = Notification.objects.create(page=page, kind=INCIDENT_UPDATE, incident=incident,
-                                       payload_text="{}")  # fmt: skip
-    Delivery.objects.create(notification=sent, subscriber=hook, status=FAILED, attempts=5,
-                            last_error="HTTP 503 from hooks.example.net")  # fmt: skip
+    sent = Notification.objects.create(
+        page=page, kind=INCIDENT_UPDATE, incident=incident, payload_text="{}"
+    )
+    Delivery.objects.create(
+        notification=sent,
+        subscriber=hook,
+        status=FAILED,
+        attempts=5,
+        last_error="HTTP 503 from hooks.example.net",
+    )
     client = as_role("admin")
     shown = text(client.get(f"/console/subscribers/{hook.pk}"))
     assert "<strong>quarantined</strong>" in shown and "after 10 failed deliveries" in shown
@@ -322,9 +333,14 @@ def test_it_hides_the_signing_secret_from_responders_and_viewers(
 def test_it_adds_an_e_mail_subscriber_who_must_confirm(
     as_role: Login, page: Page, cluster_a: Component
 ) -> None:
-    response = as_role("admin").post("/console/subscribers/new", {
-        "mode": "email", "email": "erin@example.com", "components": [cluster_a.pk],
-    })  # fmt: skip
+    response = as_role("admin").post(
+        "/console/subscribers/new",
+        {
+            "mode": "email",
+            "email": "erin@example.com",
+            "components": [cluster_a.pk],
+        },
+    )
     erin = Subscriber.objects.get(email="erin@example.com")
     assert response["Location"] == f"/console/subscribers/{erin.pk}"
     assert erin.confirmed_at is None and list(erin.components.all()) == [cluster_a]
@@ -337,15 +353,25 @@ def test_it_adds_subscribers_who_already_opted_in(
 ) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
     client = as_role("owner")
-    client.post("/console/subscribers/new", {
-        "mode": "email", "email": "frank@example.com", "skip_confirmation": "on",
-    })  # fmt: skip
+    client.post(
+        "/console/subscribers/new",
+        {
+            "mode": "email",
+            "email": "frank@example.com",
+            "skip_confirmation": "on",
+        },
+    )
     frank = Subscriber.objects.get(email="frank@example.com")
     assert frank.confirmed_at is not None and not Notification.objects.filter(kind=CONFIRMATION)
-    client.post("/console/subscribers/new", {
-        "mode": "webhook", "email": "ops@example.com", "endpoint": "http://127.0.0.1:9/hook",
-        "skip_confirmation": "on",
-    })  # fmt: skip
+    client.post(
+        "/console/subscribers/new",
+        {
+            "mode": "webhook",
+            "email": "ops@example.com",
+            "endpoint": "http://127.0.0.1:9/hook",
+            "skip_confirmation": "on",
+        },
+    )
     hook = Subscriber.objects.get(endpoint="http://127.0.0.1:9/hook")
     assert hook.kind == "webhook" and hook.active and not hook.targeted.exists()
 
@@ -375,7 +401,7 @@ def deliver(notification: Notification, page: Page, **statuses: int) -> list[Sub
             email=f"s{i}@example.com",
             confirmed_at=timezone.now(),
             unsubscribe_token=f"t-{notification.pk}-{i}",
-        )  # fmt: skip
+        )
         for i in range(total)
     )
     people = iter(made)
@@ -385,7 +411,7 @@ def deliver(notification: Notification, page: Page, **statuses: int) -> list[Sub
             subscriber=next(people),
             status=status,
             last_error="550 5.1.1 mailbox unavailable" if status == FAILED else "",
-        )  # fmt: skip
+        )
         for status, n in statuses.items()
         for _ in range(n)
     )
@@ -398,9 +424,11 @@ def deliver(notification: Notification, page: Page, **statuses: int) -> list[Sub
 def opened(page: Page, cluster_a: Component) -> Any:
     """An incident opened now: its first update queues a notification."""
     return incidents.open_incident(
-        page=page, name="Inbound delays", body="Looking into it.",
+        page=page,
+        name="Inbound delays",
+        body="Looking into it.",
         components={cluster_a: "degraded_performance"},
-    )  # fmt: skip
+    )
 
 
 def test_it_shows_delivery_counts_with_thousands_separators(
@@ -439,11 +467,18 @@ def test_it_shows_each_updates_notification_on_the_incident_page(
     first = Notification.objects.get(incident=opened)
     deliver(first, page, sent=1500, failed=1)
     incidents.post_update(
-        incident=opened, status="identified", body="A disk filled up.",
-        components={cluster_a: "degraded_performance"}, deliver_notifications=False,
-    )  # fmt: skip
-    incidents.post_update(incident=opened, status="monitoring", body="Fixed; watching.",
-                          components={cluster_a: "operational"})  # fmt: skip
+        incident=opened,
+        status="identified",
+        body="A disk filled up.",
+        components={cluster_a: "degraded_performance"},
+        deliver_notifications=False,
+    )
+    incidents.post_update(
+        incident=opened,
+        status="monitoring",
+        body="Fixed; watching.",
+        components={cluster_a: "operational"},
+    )
     second = Notification.objects.filter(incident=opened).exclude(pk=first.pk).get()
     shown = text(as_role("viewer").get(f"/console/incidents/{opened.pk}"))
     counts = f'<a href="/console/notifications/{first.pk}">sent 1,500 · failed 1 · pending 0'

@@ -117,9 +117,14 @@ def test_it_lists_the_most_recently_changed_first(page: Page, incident: Incident
 def test_it_gives_maintenance_items_an_end_date(page: Page, cluster_a: Component) -> None:
     start = NOW + timedelta(days=1)
     incidents.schedule_maintenance(
-        page=page, name="MX upgrade", body="Upgrading MX hosts.", scheduled_for=start,
-        scheduled_until=start + timedelta(hours=2), components=[cluster_a], at=NOW,
-    )  # fmt: skip
+        page=page,
+        name="MX upgrade",
+        body="Upgrading MX hosts.",
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=2),
+        components=[cluster_a],
+        at=NOW,
+    )
     item = rss_items(page)["MX upgrade"]
     end = item.findtext("maintenanceEndDate")
     assert end is not None and parsedate_to_datetime(end) == start + timedelta(hours=2)

@@ -114,9 +114,12 @@ def test_it_sets_the_record_straight_next_to_the_resolved_update(
 
 def test_it_says_ongoing_for_an_open_window(page: Page, cluster_a: Component) -> None:
     opened = incidents.open_incident(
-        page=page, name="Inbound delays again", body="Total Duration: 5 minutes",
-        at=NOW - timedelta(hours=2), components={cluster_a: MAJOR},
-    )  # fmt: skip
+        page=page,
+        name="Inbound delays again",
+        body="Total Duration: 5 minutes",
+        at=NOW - timedelta(hours=2),
+        components={cluster_a: MAJOR},
+    )
     text = incident_text(page, opened)
     assert "– ongoing (2 h so far)" in text
     assert "Total duration: 2 h so far, still ongoing" in text
@@ -125,9 +128,12 @@ def test_it_says_ongoing_for_an_open_window(page: Page, cluster_a: Component) ->
 
 def test_it_shows_times_in_the_page_zone_in_winter(page: Page, cluster_a: Component) -> None:
     opened = incidents.open_incident(
-        page=page, name="Late night", body="Looking.",
-        at=NOW.replace(hour=3, minute=5), components={cluster_a: DEGRADED},
-    )  # fmt: skip
+        page=page,
+        name="Late night",
+        body="Looking.",
+        at=NOW.replace(hour=3, minute=5),
+        components={cluster_a: DEGRADED},
+    )
     # 03:05 UTC is still the day before in New York, so the local time carries its date.
     assert "Posted Nov 27, 2026 - 03:05 UTC · Nov 26, 10:05 PM EST" in incident_text(page, opened)
 
@@ -177,9 +183,12 @@ def test_it_counts_an_outage_against_uptime(page: Page, cluster_a: Component) ->
 
 def test_it_lists_the_last_15_days_of_incidents(page: Page, cluster_a: Component) -> None:
     recent = incidents.open_incident(
-        page=page, name="Webmail slow", body="Investigating slow logins.",
-        at=NOW - timedelta(days=2), components={cluster_a: DEGRADED},
-    )  # fmt: skip
+        page=page,
+        name="Webmail slow",
+        body="Investigating slow logins.",
+        at=NOW - timedelta(days=2),
+        components={cluster_a: DEGRADED},
+    )
     body = index(page).decode()
     days = re.findall(r"<h3>([^<]+)</h3>", body[body.index('id="past-h"') :])
     assert days[0] == "Nov 27, 2026" and days[-1] == "Nov 13, 2026" and len(days) == 15
@@ -207,10 +216,14 @@ def test_it_hides_what_the_page_asks_to_hide(page: Page, cluster_a: Component) -
 
 def test_it_shows_upcoming_maintenance(page: Page, cluster_a: Component) -> None:
     incidents.schedule_maintenance(
-        page=page, name="Cluster A storage upgrade", body="New disks.",
-        scheduled_for=NOW + timedelta(days=2), scheduled_until=NOW + timedelta(days=2, hours=2),
-        components=[cluster_a], at=NOW - timedelta(hours=1),
-    )  # fmt: skip
+        page=page,
+        name="Cluster A storage upgrade",
+        body="New disks.",
+        scheduled_for=NOW + timedelta(days=2),
+        scheduled_until=NOW + timedelta(days=2, hours=2),
+        components=[cluster_a],
+        at=NOW - timedelta(hours=1),
+    )
     text = text_of(index(page))
     assert "Scheduled maintenance Cluster A storage upgrade" in text
     assert "Nov 29, 2026, 7:00 AM – 9:00 AM EST (Nov 29, 2026 12:00 – 14:00 UTC)" in text
@@ -253,9 +266,12 @@ def test_it_keeps_20_components_under_50_kb(db: None) -> None:
         group = catalog.create_group(page=page, name=group_name) if group_name else None
         for name in names:
             catalog.create_component(
-                page=page, name=name, group=group, created_at=NOW - timedelta(days=365),
+                page=page,
+                name=name,
+                group=group,
+                created_at=NOW - timedelta(days=365),
                 description=f"{name}: what customers use it for, in a sentence.",
-            )  # fmt: skip
+            )
     body = index(page)
     assert len(text_of(body).split(" uptime")) > 20
     assert len(body) < 50_000
@@ -269,10 +285,12 @@ def test_it_renders_user_text_inert(page: Page, incident: Incident) -> None:
     page.name = "<script>alert('name')</script>"
     page.save()
     incidents.post_update(
-        incident=incident, status="resolved", at=NOW,
+        incident=incident,
+        status="resolved",
+        at=NOW,
         body="<script>alert(1)</script> <img src=x onerror=alert(1)> "
         "[click](javascript:alert(1)) [ok](https://example.com)",
-    )  # fmt: skip
+    )
     for path, (_, body) in render(page).items():
         assert b"<script>" not in body, path
         for tag, attrs in read(body).tags:
@@ -309,9 +327,12 @@ def test_it_lists_the_history_by_month(
     page: Page, incident: Incident, cluster_a: Component
 ) -> None:
     later = incidents.open_incident(
-        page=page, name="Outbound delays", body="Looking.", at=NOW - timedelta(days=1),
+        page=page,
+        name="Outbound delays",
+        body="Looking.",
+        at=NOW - timedelta(days=1),
         components={cluster_a: DEGRADED},
-    )  # fmt: skip
+    )
     pages = render(page)
     current = text_of(pages["/history"][1])
     assert "October – December 2026 November 2026 Outbound delays" in current

@@ -27,10 +27,14 @@ def utc(*parts: int) -> datetime:
 @pytest.fixture
 def maintenance(page: Page, cluster_a: Component) -> Incident:
     return incidents.schedule_maintenance(
-        page=page, name="rspam upgrade", body="Upgrading rspam.", at=utc(2021, 7, 1),
-        scheduled_for=utc(2021, 7, 8, 15, 54), scheduled_until=utc(2021, 7, 8, 16, 30),
+        page=page,
+        name="rspam upgrade",
+        body="Upgrading rspam.",
+        at=utc(2021, 7, 1),
+        scheduled_for=utc(2021, 7, 8, 15, 54),
+        scheduled_until=utc(2021, 7, 8, 16, 30),
         components=[cluster_a],
-    )  # fmt: skip
+    )
 
 
 # --- changes and what they may have caused -------------------------------------------------
@@ -39,9 +43,13 @@ def maintenance(page: Page, cluster_a: Component) -> Incident:
 def test_it_records_a_change_on_components(page: Page, cluster_a: Component) -> None:
     before = Page.objects.get(pk=page.pk).version
     change = incidents.record_change(
-        page=page, title="Deploy 4.2", components=[cluster_a], at=utc(2021, 7, 8, 15),
-        link="https://ci.example.com/4.2", actor="key:ci",
-    )  # fmt: skip
+        page=page,
+        title="Deploy 4.2",
+        components=[cluster_a],
+        at=utc(2021, 7, 8, 15),
+        link="https://ci.example.com/4.2",
+        actor="key:ci",
+    )
     assert (change.source, list(change.components.all())) == ("deploy", [cluster_a])
     assert Page.objects.get(pk=page.pk).version > before
     event = AuditEvent.objects.get(action="change.create")
@@ -86,15 +94,16 @@ def test_it_finds_the_maintenance_and_changes_before_an_incident(
     )
     catalog.create_component(page=page, name="Cluster B")
     incidents.record_change(  # another component
-        page=page, title="Deploy B", components=[page.components.get(name="Cluster B")],
+        page=page,
+        title="Deploy B",
+        components=[page.components.get(name="Cluster B")],
         at=utc(2021, 7, 8, 15),
-    )  # fmt: skip
+    )
     related = incidents.related_changes(incident=incident)
     assert [(r.cause, r.kind, r.text) for r in related] == [
-        (maintenance, "maintenance",
-         'began 3 minutes after maintenance "rspam upgrade" started'),
+        (maintenance, "maintenance", 'began 3 minutes after maintenance "rspam upgrade" started'),
         (deploy, "change", 'began 2 hours after deploy "Deploy 4.2"'),
-    ]  # fmt: skip
+    ]
     assert len(incidents.related_changes(incident=incident, hours=1)) == 1
     with pytest.raises(InputError, match="hours must be between"):
         incidents.related_changes(incident=incident, hours=0)
@@ -112,19 +121,26 @@ def test_it_links_an_incident_to_its_cause_and_back(
     assert (incident.caused_by, incident.caused_by_change) == (None, change)
     events = AuditEvent.objects.filter(action="incident.link_cause").order_by("id")
     assert [(e.before, e.after) for e in events] == [
-        ({"caused_by": None, "caused_by_change": None},
-         {"caused_by": maintenance.pk, "caused_by_change": None}),
-        ({"caused_by": maintenance.pk, "caused_by_change": None},
-         {"caused_by": None, "caused_by_change": change.pk}),
-    ]  # fmt: skip
+        (
+            {"caused_by": None, "caused_by_change": None},
+            {"caused_by": maintenance.pk, "caused_by_change": None},
+        ),
+        (
+            {"caused_by": maintenance.pk, "caused_by_change": None},
+            {"caused_by": None, "caused_by_change": change.pk},
+        ),
+    ]
 
 
 def test_it_refuses_causes_that_cannot_be(page: Page, incident: Incident) -> None:
     other = catalog.create_page(name="Elsewhere")
     elsewhere = incidents.schedule_maintenance(
-        page=other, name="Theirs", body="", scheduled_for=utc(2021, 7, 8),
+        page=other,
+        name="Theirs",
+        body="",
+        scheduled_for=utc(2021, 7, 8),
         scheduled_until=utc(2021, 7, 8, 1),
-    )  # fmt: skip
+    )
     plain = incidents.open_incident(page=page, name="Other", body="b", at=utc(2021, 7, 1))
     before = full_state()
     for cause, words in [
@@ -171,16 +187,25 @@ def test_it_words_the_gap_like_a_person() -> None:
 def test_it_manages_incident_templates(page: Page, cluster_a: Component) -> None:
     group = page.groups.get()
     template = incidents.create_template(
-        page=page, name="Mail delays", title="Inbound delays on {cluster}",
-        body="We are investigating delays.", group=group, components=[cluster_a],
-        should_tweet=True, actor="user:alice",
-    )  # fmt: skip
+        page=page,
+        name="Mail delays",
+        title="Inbound delays on {cluster}",
+        body="We are investigating delays.",
+        group=group,
+        components=[cluster_a],
+        should_tweet=True,
+        actor="user:alice",
+    )
     assert (template.update_status, template.should_send_notifications) == ("investigating", True)
     assert list(template.components.all()) == [cluster_a]
     incidents.update_template(
-        template=template, title="Delays", group=None, components=[], update_status="identified",
+        template=template,
+        title="Delays",
+        group=None,
+        components=[],
+        update_status="identified",
         actor="user:bob",
-    )  # fmt: skip
+    )
     template.refresh_from_db()
     assert (template.title, template.group, template.update_status) == (
         "Delays",
@@ -193,9 +218,10 @@ def test_it_manages_incident_templates(page: Page, cluster_a: Component) -> None
     assert not page.incident_templates.exists()
     actions = AuditEvent.objects.filter(action__startswith="template.").order_by("id")
     assert [(e.action, e.actor) for e in actions] == [
-        ("template.create", "user:alice"), ("template.update", "user:bob"),
+        ("template.create", "user:alice"),
+        ("template.update", "user:bob"),
         ("template.delete", "user:carol"),
-    ]  # fmt: skip
+    ]
 
 
 def test_it_refuses_bad_templates(page: Page) -> None:
@@ -206,12 +232,20 @@ def test_it_refuses_bad_templates(page: Page) -> None:
     for call, words in [
         (lambda: incidents.create_template(page=page, name="", title="t", body="b"), "name"),
         (lambda: incidents.create_template(page=page, name="n", title=" ", body="b"), "title"),
-        (lambda: incidents.create_template(
-            page=page, name="n", title="t", body="b", update_status="postmortem"), "status"),
-        (lambda: incidents.create_template(
-            page=page, name="n", title="t", body="b", group=foreign), "another page"),
+        (
+            lambda: incidents.create_template(
+                page=page, name="n", title="t", body="b", update_status="postmortem"
+            ),
+            "status",
+        ),
+        (
+            lambda: incidents.create_template(
+                page=page, name="n", title="t", body="b", group=foreign
+            ),
+            "another page",
+        ),
         (lambda: incidents.update_template(template=template, update_status="nope"), "status"),
-    ]:  # fmt: skip
+    ]:
         with pytest.raises(InputError, match=words):
             call()
         assert full_state() == before

@@ -27,18 +27,36 @@ def test_it_runs_an_incident_end_to_end_from_the_command_line(
     page: Page, cluster_a: Component
 ) -> None:
     opened, _ = run(
-        "incident", "open", "Inbound delays", "--page", "OpenSRS", "--reference", "INC-7",
-        "--body", "Delays.", "--component", f"Cluster A={DEGRADED}", "--at", "2024-01-01T10:00Z",
-    )  # fmt: skip
+        "incident",
+        "open",
+        "Inbound delays",
+        "--page",
+        "OpenSRS",
+        "--reference",
+        "INC-7",
+        "--body",
+        "Delays.",
+        "--component",
+        f"Cluster A={DEGRADED}",
+        "--at",
+        "2024-01-01T10:00Z",
+    )
     assert (opened["status"], opened["impact"], opened["warnings"]) == (
         "investigating",
         "minor",
         [],
     )
     resolved, warned = run(
-        "incident", "resolve", "INC-7", "--page", "OpenSRS", "--at", "2024-01-01T10:30Z",
-        "--body", "Total Duration: 5 minutes",
-    )  # fmt: skip
+        "incident",
+        "resolve",
+        "INC-7",
+        "--page",
+        "OpenSRS",
+        "--at",
+        "2024-01-01T10:30Z",
+        "--body",
+        "Total Duration: 5 minutes",
+    )
     assert resolved["status"] == "resolved"
     assert resolved["warnings"] == [
         "The text states a duration of 5 minutes; the recorded impact windows add up to 30 minutes."
@@ -47,16 +65,34 @@ def test_it_runs_an_incident_end_to_end_from_the_command_line(
     cluster_a.refresh_from_db()
     assert cluster_a.status == OPERATIONAL  # resolving restored the impaired component
     reopened, _ = run(
-        "incident", "reopen", "INC-7", "--page", "OpenSRS", "--body", "Back again.",
-        "--at", "2024-01-01T12:00Z", "--component", f"Cluster A={DEGRADED}",
-    )  # fmt: skip
+        "incident",
+        "reopen",
+        "INC-7",
+        "--page",
+        "OpenSRS",
+        "--body",
+        "Back again.",
+        "--at",
+        "2024-01-01T12:00Z",
+        "--component",
+        f"Cluster A={DEGRADED}",
+    )
     assert reopened["status"] == "investigating"
     incident = Incident.objects.get(reference="INC-7")
     assert incident.updates.get(display_at__hour=12).reopened
     updated, _ = run(
-        "incident", "update", "INC-7", "--page", "OpenSRS", "--status", "identified",
-        "--body", "Found it.", "--at", "2024-01-01T12:10Z",
-    )  # fmt: skip
+        "incident",
+        "update",
+        "INC-7",
+        "--page",
+        "OpenSRS",
+        "--status",
+        "identified",
+        "--body",
+        "Found it.",
+        "--at",
+        "2024-01-01T12:10Z",
+    )
     assert updated["status"] == "identified"
     assert AuditEvent.objects.filter(target_id=incident.pk, actor="cli").exists()
 
@@ -71,12 +107,25 @@ def test_it_resolves_with_a_default_text(incident: Incident, page: Page) -> None
 
 def test_it_records_a_change_from_the_command_line(page: Page, cluster_a: Component) -> None:
     change, _ = run(
-        "change", "record", "Deploy 4.2", "--page", "OpenSRS", "--component", "Cluster A",
-        "--source", "config", "--link", "https://ci.example.com/42", "--at", "2021-07-08T15:54Z",
-    )  # fmt: skip
+        "change",
+        "record",
+        "Deploy 4.2",
+        "--page",
+        "OpenSRS",
+        "--component",
+        "Cluster A",
+        "--source",
+        "config",
+        "--link",
+        "https://ci.example.com/42",
+        "--at",
+        "2021-07-08T15:54Z",
+    )
     assert (change["title"], change["source"], change["components"]) == (
-        "Deploy 4.2", "config", [cluster_a.pk],
-    )  # fmt: skip
+        "Deploy 4.2",
+        "config",
+        [cluster_a.pk],
+    )
     assert change["at"] == "2021-07-08T15:54:00+00:00"
     assert Change.objects.get().link == "https://ci.example.com/42"
 
@@ -93,38 +142,74 @@ def test_it_drafts_publishes_and_reverts_a_postmortem(incident: Incident, tmp_pa
     assert published["status"] == "postmortem"
     incident.refresh_from_db()
     assert (incident.postmortem.body, incident.postmortem.notify_subscribers) == (
-        "What happened.", True,
-    )  # fmt: skip
+        "What happened.",
+        True,
+    )
 
 
 def test_it_schedules_and_reschedules_a_maintenance_from_the_command_line(page: Page) -> None:
     default, _ = run(
-        "maintenance", "schedule", "Storage upgrade", "--page", "OpenSRS",
-        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
-    )  # fmt: skip
+        "maintenance",
+        "schedule",
+        "Storage upgrade",
+        "--page",
+        "OpenSRS",
+        "--start",
+        "2030-01-01T02:00Z",
+        "--end",
+        "2030-01-01T04:00Z",
+    )
     assert (default["remind_prior"], default["auto_in_progress"], default["auto_completed"]) == (
-        False, True, True,
-    )  # fmt: skip
+        False,
+        True,
+        True,
+    )
     by_hand, _ = run(
-        "maintenance", "schedule", "Disk swap", "--page", "OpenSRS", "--remind-prior",
-        "--no-auto-start", "--no-auto-complete",
-        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
-    )  # fmt: skip
+        "maintenance",
+        "schedule",
+        "Disk swap",
+        "--page",
+        "OpenSRS",
+        "--remind-prior",
+        "--no-auto-start",
+        "--no-auto-complete",
+        "--start",
+        "2030-01-01T02:00Z",
+        "--end",
+        "2030-01-01T04:00Z",
+    )
     stored = Incident.objects.get(pk=by_hand["id"])
-    assert (stored.scheduled_remind_prior, stored.scheduled_auto_in_progress,
-            stored.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    assert (
+        stored.scheduled_remind_prior,
+        stored.scheduled_auto_in_progress,
+        stored.scheduled_auto_completed,
+    ) == (True, False, False)
     moved, _ = run(
-        "maintenance", "reschedule", default["id"], "--page", "OpenSRS",
-        "--start", "2030-01-02T02:00Z", "--end", "2030-01-02T05:00Z",
-    )  # fmt: skip
+        "maintenance",
+        "reschedule",
+        default["id"],
+        "--page",
+        "OpenSRS",
+        "--start",
+        "2030-01-02T02:00Z",
+        "--end",
+        "2030-01-02T05:00Z",
+    )
     assert (moved["scheduled_for"], moved["scheduled_until"]) == (
-        "2030-01-02T02:00:00+00:00", "2030-01-02T05:00:00+00:00",
-    )  # fmt: skip
+        "2030-01-02T02:00:00+00:00",
+        "2030-01-02T05:00:00+00:00",
+    )
     out = StringIO()
     call_command(
-        "maintenance", "reschedule", default["id"], "--page", "OpenSRS",
-        "--end", "2030-01-02T06:00Z", stdout=out,
-    )  # fmt: skip
+        "maintenance",
+        "reschedule",
+        default["id"],
+        "--page",
+        "OpenSRS",
+        "--end",
+        "2030-01-02T06:00Z",
+        stdout=out,
+    )
     assert out.getvalue().strip() == f"rescheduled {default['id']}"
     assert Incident.objects.get(pk=default["id"]).scheduled_until.hour == 6
     event = AuditEvent.objects.filter(action="maintenance.reschedule").last()
@@ -134,27 +219,60 @@ def test_it_schedules_and_reschedules_a_maintenance_from_the_command_line(page: 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("incident", "reopen", "PR-2142", "--page", "OpenSRS", "--body", "b",
-          "--status", "resolved"), "reopen with one of"),
+        (
+            (
+                "incident",
+                "reopen",
+                "PR-2142",
+                "--page",
+                "OpenSRS",
+                "--body",
+                "b",
+                "--status",
+                "resolved",
+            ),
+            "reopen with one of",
+        ),
         (("incident", "reopen", "PR-2142", "--page", "OpenSRS"), "give the text with --body"),
-        (("change", "record", "Deploy", "--page", "OpenSRS", "--source", "whim"),
-         "unknown change source 'whim'"),
-        (("change", "record", "Deploy", "--page", "OpenSRS", "--component", "Nope"),
-         "no component with id or name 'Nope'"),
-        (("postmortem", "publish", "PR-2142", "--page", "OpenSRS", "--body", " "),
-         "needs a body"),
+        (
+            ("change", "record", "Deploy", "--page", "OpenSRS", "--source", "whim"),
+            "unknown change source 'whim'",
+        ),
+        (
+            ("change", "record", "Deploy", "--page", "OpenSRS", "--component", "Nope"),
+            "no component with id or name 'Nope'",
+        ),
+        (("postmortem", "publish", "PR-2142", "--page", "OpenSRS", "--body", " "), "needs a body"),
         (("postmortem", "revert", "PR-9", "--page", "OpenSRS"), "no incident"),
-        (("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "2030-01-01"),
-         "is an incident, not a maintenance"),
-        (("maintenance", "reschedule", "PR-9", "--page", "OpenSRS", "--start", "2030-01-01"),
-         "no incident"),
-        (("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "soon"),
-         "cannot read the time 'soon'"),
-        (("maintenance", "schedule", "Upgrade", "--page", "OpenSRS", "--no-auto-start",
-          "--start", "2030-01-01T04:00Z", "--end", "2030-01-01T02:00Z"),
-         "must end after it starts"),
+        (
+            ("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "2030-01-01"),
+            "is an incident, not a maintenance",
+        ),
+        (
+            ("maintenance", "reschedule", "PR-9", "--page", "OpenSRS", "--start", "2030-01-01"),
+            "no incident",
+        ),
+        (
+            ("maintenance", "reschedule", "PR-2142", "--page", "OpenSRS", "--start", "soon"),
+            "cannot read the time 'soon'",
+        ),
+        (
+            (
+                "maintenance",
+                "schedule",
+                "Upgrade",
+                "--page",
+                "OpenSRS",
+                "--no-auto-start",
+                "--start",
+                "2030-01-01T04:00Z",
+                "--end",
+                "2030-01-01T02:00Z",
+            ),
+            "must end after it starts",
+        ),
     ],
-)  # fmt: skip
+)
 def test_it_refuses_bad_commands_in_one_line(page: Page, args: tuple[str, ...], words: str) -> None:
     before = full_state()
     with pytest.raises(CommandError) as raised:
@@ -175,16 +293,29 @@ def test_it_refuses_a_bad_reschedule_in_one_line(
     page: Page, args: tuple[str, ...], words: str
 ) -> None:
     made, _ = run(
-        "maintenance", "schedule", "Storage upgrade", "--page", "OpenSRS",
-        "--start", "2030-01-01T02:00Z", "--end", "2030-01-01T04:00Z",
-    )  # fmt: skip
+        "maintenance",
+        "schedule",
+        "Storage upgrade",
+        "--page",
+        "OpenSRS",
+        "--start",
+        "2030-01-01T02:00Z",
+        "--end",
+        "2030-01-01T04:00Z",
+    )
     before = full_state()
     window = Incident.objects.filter(pk=made["id"]).values_list("scheduled_for", "scheduled_until")
     was = list(window)
     with pytest.raises(CommandError) as raised:
         call_command(
-            "maintenance", "reschedule", made["id"], "--page", "OpenSRS", *args,
-            stdout=StringIO(), stderr=StringIO(),
-        )  # fmt: skip
+            "maintenance",
+            "reschedule",
+            made["id"],
+            "--page",
+            "OpenSRS",
+            *args,
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
     assert words in str(raised.value) and "\n" not in str(raised.value)
     assert full_state() == before and list(window) == was

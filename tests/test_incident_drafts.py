@@ -24,9 +24,14 @@ from heliograph.publish.world import load_world
 
 def draft(page: Page, component: Component, **extra: object) -> Incident:
     return incidents.open_incident(
-        page=page, name="Degraded: Inbound mail delays on Cluster A", body="Delivery took 187 s.",
-        components={component: DEGRADED}, draft=True, actor="monitor:Inbound", **extra,  # type: ignore[arg-type]
-    )  # fmt: skip
+        page=page,
+        name="Degraded: Inbound mail delays on Cluster A",
+        body="Delivery took 187 s.",
+        components={component: DEGRADED},
+        draft=True,
+        actor="monitor:Inbound",
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 def notified() -> list[str]:
@@ -62,8 +67,10 @@ def test_a_draft_notifies_nobody_until_published(page: Page, cluster_a: Componen
     assert Page.objects.get(pk=page.pk).version > version
     event = AuditEvent.objects.get(action="incident.publish")
     assert (event.actor, event.before, event.after) == (
-        "user:alice", {"draft": True}, {"draft": False},
-    )  # fmt: skip
+        "user:alice",
+        {"draft": True},
+        {"draft": False},
+    )
     incidents.post_update(incident=incident, status="resolved", body="Fixed.")
     assert notified() == ["identified", "resolved"]
 

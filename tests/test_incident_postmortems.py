@@ -92,9 +92,12 @@ def test_it_prefills_the_postmortem_with_windows_updates_and_changes(
     page: Page, incident: Incident, cluster_a: Component
 ) -> None:
     incidents.record_change(
-        page=page, title="rspamd config", components=[cluster_a], at=utc(2021, 7, 8, 15, 54),
+        page=page,
+        title="rspamd config",
+        components=[cluster_a],
+        at=utc(2021, 7, 8, 15, 54),
         source="config",
-    )  # fmt: skip
+    )
     text = incidents.prefill_postmortem(incident=incident, now=NOW)
     assert "Incident number: PR-2142" in text
     assert (

@@ -43,8 +43,14 @@ def full_state() -> dict[str, object]:
         "templates": list(IncidentTemplate.objects.values_list("pk", "name", "title")),
         "incident_fields": list(
             Incident.objects.order_by("pk").values_list(
-                "pk", "name", "reference", "impact_override", "metadata", "started_at",
-                "caused_by", "caused_by_change",
+                "pk",
+                "name",
+                "reference",
+                "impact_override",
+                "metadata",
+                "started_at",
+                "caused_by",
+                "caused_by_change",
             )
         ),
         "update_fields": list(
@@ -53,7 +59,7 @@ def full_state() -> dict[str, object]:
             )
         ),
         "postmortem_drafts": list(Postmortem.objects.values_list("pk", "body_draft")),
-    }  # fmt: skip
+    }
 
 
 def last_event(action: str) -> AuditEvent:
@@ -82,14 +88,21 @@ def test_it_opens_an_incident_with_its_metadata_and_records_who(
 ) -> None:
     change = incidents.record_change(page=page, title="rspamd 3.9", components=[cluster_a])
     opened = incidents.open_incident(
-        page=page, name="Outbound delays", body="Looking.", components={cluster_a: MAJOR},
-        metadata={"jira": "OPS-1"}, caused_by=change, deliver_notifications=False,
+        page=page,
+        name="Outbound delays",
+        body="Looking.",
+        components={cluster_a: MAJOR},
+        metadata={"jira": "OPS-1"},
+        caused_by=change,
+        deliver_notifications=False,
         actor="user:alice",
-    )  # fmt: skip
+    )
     opened.refresh_from_db()
     assert (opened.metadata, opened.caused_by_change, opened.impact) == (
-        {"jira": "OPS-1"}, change, "critical",
-    )  # fmt: skip
+        {"jira": "OPS-1"},
+        change,
+        "critical",
+    )
     assert opened.updates.get().deliver_notifications is False
     event = last_event("incident.create")
     assert (event.actor, event.target_id, event.page_id) == ("user:alice", opened.pk, page.pk)
@@ -105,8 +118,10 @@ def test_it_defaults_the_actor_to_the_command_line(page: Page) -> None:
     incidents.post_update(incident=opened, status="identified", body="Found it.")
     event = last_event("incident_update.create")
     assert (event.actor, event.before, event.after["status"]) == (  # type: ignore[index]
-        "cli", {"status": "investigating", "resolved_at": None}, "identified",
-    )  # fmt: skip
+        "cli",
+        {"status": "investigating", "resolved_at": None},
+        "identified",
+    )
 
 
 # --- reopening -----------------------------------------------------------------------------
@@ -114,17 +129,27 @@ def test_it_defaults_the_actor_to_the_command_line(page: Page) -> None:
 
 def test_it_reopens_a_resolved_incident_as_a_recurrence(page: Page, cluster_a: Component) -> None:
     opened = incidents.open_incident(
-        page=page, name="Inbound delays", body="Delays.", at=utc(2024, 1, 1, 10),
+        page=page,
+        name="Inbound delays",
+        body="Delays.",
+        at=utc(2024, 1, 1, 10),
         components={cluster_a: DEGRADED},
-    )  # fmt: skip
+    )
     incidents.post_update(
-        incident=opened, status="resolved", body="Fixed.", at=utc(2024, 1, 1, 10, 30),
+        incident=opened,
+        status="resolved",
+        body="Fixed.",
+        at=utc(2024, 1, 1, 10, 30),
         components={cluster_a: OPERATIONAL},
-    )  # fmt: skip
+    )
     again = incidents.post_update(
-        incident=opened, status="investigating", body="It is back.", at=utc(2024, 1, 1, 12),
-        components={cluster_a: MAJOR}, actor="user:bob",
-    )  # fmt: skip
+        incident=opened,
+        status="investigating",
+        body="It is back.",
+        at=utc(2024, 1, 1, 12),
+        components={cluster_a: MAJOR},
+        actor="user:bob",
+    )
     opened.refresh_from_db()
     assert again.reopened
     assert (opened.status, opened.resolved_at, opened.impact) == ("investigating", None, "critical")
@@ -133,9 +158,12 @@ def test_it_reopens_a_resolved_incident_as_a_recurrence(page: Page, cluster_a: C
     assert (event.actor, event.before) == ("user:bob", resolved)
 
     incidents.post_update(
-        incident=opened, status="resolved", body="Fixed for good.", at=utc(2024, 1, 1, 13),
+        incident=opened,
+        status="resolved",
+        body="Fixed for good.",
+        at=utc(2024, 1, 1, 13),
         components={cluster_a: OPERATIONAL},
-    )  # fmt: skip
+    )
     opened.refresh_from_db()
     assert (opened.status, opened.resolved_at) == ("resolved", utc(2024, 1, 1, 13))
     assert [(w.start, w.end) for w in windows(opened)] == [
@@ -157,15 +185,22 @@ def test_it_reopens_the_example_explicitly_and_keeps_every_window(
     incident: Incident, cluster_a: Component
 ) -> None:
     update = incidents.reopen_incident(
-        incident=incident, body="Delays again.", status="identified", at=utc(2021, 7, 22, 9),
-        components={cluster_a: DEGRADED}, actor="user:carol",
-    )  # fmt: skip
+        incident=incident,
+        body="Delays again.",
+        status="identified",
+        at=utc(2021, 7, 22, 9),
+        components={cluster_a: DEGRADED},
+        actor="user:carol",
+    )
     incident.refresh_from_db()
     assert update.reopened and incident.status == "identified"
     incidents.post_update(
-        incident=incident, status="resolved", body="Done.", at=utc(2021, 7, 22, 10),
+        incident=incident,
+        status="resolved",
+        body="Done.",
+        at=utc(2021, 7, 22, 10),
         components={cluster_a: OPERATIONAL},
-    )  # fmt: skip
+    )
     incident.refresh_from_db()
     assert incident.status == "postmortem"  # the published postmortem still stands
     assert len(windows(incident)) == 3
@@ -189,21 +224,29 @@ def test_it_does_not_call_an_update_before_the_resolution_a_recurrence(
 
 def test_it_patches_plain_fields_and_audits_before_and_after(incident: Incident) -> None:
     incidents.update_incident(
-        incident=incident, actor="key:bot", name="Cluster A inbound delays",
-        impact_override="major", metadata={"ticket": 7}, reference="PR-2143",
+        incident=incident,
+        actor="key:bot",
+        name="Cluster A inbound delays",
+        impact_override="major",
+        metadata={"ticket": 7},
+        reference="PR-2143",
         started_at=utc(2021, 7, 8, 15, 50),
-    )  # fmt: skip
+    )
     incident.refresh_from_db()
     assert (incident.name, incident.impact, incident.reference, incident.metadata) == (
-        "Cluster A inbound delays", "major", "PR-2143", {"ticket": 7},
-    )  # fmt: skip
+        "Cluster A inbound delays",
+        "major",
+        "PR-2143",
+        {"ticket": 7},
+    )
     assert incident.started_at == utc(2021, 7, 8, 15, 50)
     assert incident.status == "postmortem"
     event = last_event("incident.update")
     assert event.actor == "key:bot"
     assert (event.before["name"], event.after["name"]) == (  # type: ignore[index]
-        "Cluster A - Inbound Delays", "Cluster A inbound delays",
-    )  # fmt: skip
+        "Cluster A - Inbound Delays",
+        "Cluster A inbound delays",
+    )
 
 
 def test_it_deletes_an_incident_but_keeps_the_component_timeline(
@@ -217,8 +260,10 @@ def test_it_deletes_an_incident_but_keeps_the_component_timeline(
     assert catalog.Page.objects.get(pk=page.pk).version > before
     event = last_event("incident.delete")
     assert (event.target_id, event.before["reference"], event.after) == (  # type: ignore[index]
-        incident_id, "PR-2142", None,
-    )  # fmt: skip
+        incident_id,
+        "PR-2142",
+        None,
+    )
 
 
 def test_it_keeps_the_previous_text_when_an_update_is_edited(
@@ -226,15 +271,18 @@ def test_it_keeps_the_previous_text_when_an_update_is_edited(
 ) -> None:
     resolved = incident.updates.get(status="resolved")
     incidents.edit_update(
-        update=resolved, actor="user:alice",
+        update=resolved,
+        actor="user:alice",
         body="Resolved. Impact returned later; see the postmortem.",
-        display_at=utc(2021, 7, 8, 17, 30), deliver_notifications=False,
-    )  # fmt: skip
+        display_at=utc(2021, 7, 8, 17, 30),
+        deliver_notifications=False,
+    )
     resolved.refresh_from_db()
     assert resolved.body.startswith("Resolved. Impact returned")
     assert (resolved.display_at, resolved.deliver_notifications) == (
-        utc(2021, 7, 8, 17, 30), False,
-    )  # fmt: skip
+        utc(2021, 7, 8, 17, 30),
+        False,
+    )
     assert resolved.edited_at is not None
     revision = resolved.revisions.get()
     assert "Total Duration:26 minutes" in revision.body
@@ -260,8 +308,10 @@ def test_it_changes_only_the_notification_flag_without_a_revision(incident: Inci
     incidents.edit_update(update=update, deliver_notifications=False)
     update.refresh_from_db()
     assert (update.deliver_notifications, update.edited_at, update.revisions.count()) == (
-        False, None, 0,
-    )  # fmt: skip
+        False,
+        None,
+        0,
+    )
 
 
 # --- refused input writes nothing ----------------------------------------------------------
@@ -284,7 +334,11 @@ def bad_calls() -> dict[str, Call]:
             incident=i, body="again", at=utc(2021, 7, 22), components={o.components.get(): MAJOR}
         ),
         "open with metadata that is not an object": lambda p, c, i, o: incidents.open_incident(
-            page=p, name="New", body="b", metadata=["x"], components={c: MAJOR}  # type: ignore[arg-type]
+            page=p,
+            name="New",
+            body="b",
+            metadata=["x"],
+            components={c: MAJOR},  # type: ignore[arg-type]
         ),
         "open caused by an incident that is no maintenance": lambda p, c, i, o: (
             incidents.open_incident(page=p, name="New", body="b", caused_by=i)
@@ -313,7 +367,7 @@ def bad_calls() -> dict[str, Call]:
         "edit to a time before the incident": lambda p, c, i, o: incidents.edit_update(
             update=i.updates.get(status="resolved"), body="new", display_at=utc(2021, 7, 1)
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", list(bad_calls()))
@@ -345,9 +399,14 @@ def test_it_refuses_to_reopen_an_incident_that_is_still_open(page: Page) -> None
 
 def test_it_refuses_to_reopen_a_maintenance(page: Page, cluster_a: Component) -> None:
     maintenance = incidents.schedule_maintenance(
-        page=page, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
-        scheduled_until=utc(2030, 1, 1, 4), components=[cluster_a], actor="user:alice",
-    )  # fmt: skip
+        page=page,
+        name="Upgrade",
+        body="b",
+        scheduled_for=utc(2030, 1, 1, 2),
+        scheduled_until=utc(2030, 1, 1, 4),
+        components=[cluster_a],
+        actor="user:alice",
+    )
     assert last_event("maintenance.create").actor == "user:alice"
     before = full_state()
     with pytest.raises(InputError, match="maintenance cannot be reopened"):
@@ -360,10 +419,15 @@ def test_it_refuses_to_reopen_a_maintenance(page: Page, cluster_a: Component) ->
 
 def schedule_upgrade(page: Page, cluster_a: Component, **flags: bool) -> Incident:
     return incidents.schedule_maintenance(
-        page=page, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
-        scheduled_until=utc(2030, 1, 1, 4), components=[cluster_a], at=utc(2029, 12, 1),
+        page=page,
+        name="Upgrade",
+        body="b",
+        scheduled_for=utc(2030, 1, 1, 2),
+        scheduled_until=utc(2030, 1, 1, 4),
+        components=[cluster_a],
+        at=utc(2029, 12, 1),
         **flags,  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
 
 
 def window_of(maintenance: Incident) -> tuple[object, ...]:
@@ -378,14 +442,20 @@ def test_it_schedules_a_maintenance_with_its_automation_flags(
     page: Page, cluster_a: Component
 ) -> None:
     default = schedule_upgrade(page, cluster_a)
-    assert (default.scheduled_remind_prior, default.scheduled_auto_in_progress,
-            default.scheduled_auto_completed) == (False, True, True)  # fmt: skip
+    assert (
+        default.scheduled_remind_prior,
+        default.scheduled_auto_in_progress,
+        default.scheduled_auto_completed,
+    ) == (False, True, True)
     by_hand = schedule_upgrade(
         page, cluster_a, remind_prior=True, auto_in_progress=False, auto_completed=False
     )
     by_hand.refresh_from_db()
-    assert (by_hand.scheduled_remind_prior, by_hand.scheduled_auto_in_progress,
-            by_hand.scheduled_auto_completed) == (True, False, False)  # fmt: skip
+    assert (
+        by_hand.scheduled_remind_prior,
+        by_hand.scheduled_auto_in_progress,
+        by_hand.scheduled_auto_completed,
+    ) == (True, False, False)
     # The worker goes by them: nothing starts at the start time without the flag.
     assert maintenance_rules.run_due(now=utc(2030, 1, 1, 2)) == 1
     assert (fresh(default).status, fresh(by_hand).status) == ("in_progress", "scheduled")
@@ -395,12 +465,16 @@ def test_it_reschedules_a_maintenance_and_audits_it(page: Page, cluster_a: Compo
     upgrade = schedule_upgrade(page, cluster_a)
     version = Page.objects.get(pk=page.pk).version
     moved = incidents.reschedule_maintenance(
-        maintenance=upgrade, scheduled_for=utc(2030, 1, 2, 2), scheduled_until=utc(2030, 1, 2, 5),
+        maintenance=upgrade,
+        scheduled_for=utc(2030, 1, 2, 2),
+        scheduled_until=utc(2030, 1, 2, 5),
         actor="user:alice",
-    )  # fmt: skip
+    )
     assert (moved.scheduled_for, moved.scheduled_until, moved.started_at) == (
-        utc(2030, 1, 2, 2), utc(2030, 1, 2, 5), utc(2030, 1, 2, 2),
-    )  # fmt: skip
+        utc(2030, 1, 2, 2),
+        utc(2030, 1, 2, 5),
+        utc(2030, 1, 2, 2),
+    )
     assert Page.objects.get(pk=page.pk).version > version
     event = last_event("maintenance.reschedule")
     assert event.actor == "user:alice"
@@ -477,9 +551,12 @@ def test_it_accepts_an_in_progress_update_before_the_maintenance_window(page) ->
 
     start = timezone.now() + timedelta(hours=2)
     maintenance = schedule_maintenance(
-        page=page, name="Rspamd upgrade", body="Upgrading rspamd.",
-        scheduled_for=start, scheduled_until=start + timedelta(hours=1),
-    )  # fmt: skip
+        page=page,
+        name="Rspamd upgrade",
+        body="Upgrading rspamd.",
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=1),
+    )
     post_update(incident=maintenance, status="in_progress", body="Starting early.")
     maintenance.refresh_from_db()
     assert maintenance.status == "in_progress"

@@ -95,14 +95,20 @@ def test_it_checks_the_duration_as_if_the_update_were_posted(
     closing = {cluster_a: OPERATIONAL}
     at = utc(2024, 1, 1, 10, 45)
     fine = incidents.check_update_text(
-        incident=opened, body="Total duration: 45 minutes", status="resolved", at=at,
+        incident=opened,
+        body="Total duration: 45 minutes",
+        status="resolved",
+        at=at,
         components=closing,
-    )  # fmt: skip
+    )
     assert fine == []
     wrong = incidents.check_update_text(
-        incident=opened, body="Total duration: 20 minutes", status="resolved", at=at,
+        incident=opened,
+        body="Total duration: 20 minutes",
+        status="resolved",
+        at=at,
         components=closing,
-    )  # fmt: skip
+    )
     assert wrong == [
         "The text states a duration of 20 minutes; the recorded impact windows add up to "
         "45 minutes."
@@ -175,9 +181,14 @@ def test_it_flags_a_duration_only_when_it_is_off(claim: int, recorded: int) -> N
     start = utc(2024, 1, 1)
     windows = [Window("c", start, start + timedelta(minutes=recorded), DEGRADED)]
     warnings = truth.check(
-        text=f"Total Duration: {claim} minutes", status="monitoring", windows=windows,
-        started_at=start, now=utc(2025, 1, 1), zone=NEW_YORK, impaired={},
-    )  # fmt: skip
+        text=f"Total Duration: {claim} minutes",
+        status="monitoring",
+        windows=windows,
+        started_at=start,
+        now=utc(2025, 1, 1),
+        zone=NEW_YORK,
+        impaired={},
+    )
     tolerance = max(1.0, recorded * 0.05)
     assert bool(warnings) == (abs(claim - recorded) > tolerance)
     if warnings:
@@ -188,9 +199,14 @@ def test_it_says_when_impact_is_still_ongoing() -> None:
     start = utc(2024, 1, 1)
     windows = [Window("c", start, None, DEGRADED)]
     warnings = truth.check(
-        text="Total Duration: 5 minutes\nEnd time: 10:00", status="monitoring", windows=windows,
-        started_at=start, now=start + timedelta(hours=2), zone=NEW_YORK, impaired={},
-    )  # fmt: skip
+        text="Total Duration: 5 minutes\nEnd time: 10:00",
+        status="monitoring",
+        windows=windows,
+        started_at=start,
+        now=start + timedelta(hours=2),
+        zone=NEW_YORK,
+        impaired={},
+    )
     assert warnings == [
         "The text states a duration of 5 minutes; the recorded impact windows add up to "
         "2 hours so far, and impact is ongoing.",

@@ -24,8 +24,13 @@ def export_metrics(server: Server, tmp_path: Path) -> dict[str, float]:
         json.dumps({"opensrs": {"url": f"{server.url}/api/v2/summary.json", "name": "OpenSRS"}})
     )
     metrics = tmp_path / "statuspage.prom"
-    env = {**os.environ, "RUN_MODE": "once", "SERVICES_JSON_PATH": str(services),
-           "METRICS_TEXTFILE_PATH": str(metrics), "CLEAR_CACHE": "true"}  # fmt: skip
+    env = {
+        **os.environ,
+        "RUN_MODE": "once",
+        "SERVICES_JSON_PATH": str(services),
+        "METRICS_TEXTFILE_PATH": str(metrics),
+        "CLEAR_CACHE": "true",
+    }
     done = subprocess.run([EXPORTER], env=env, cwd=tmp_path, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
     series = {}
@@ -52,9 +57,17 @@ def test_it_reads_the_example_as_operational(demo_server: Server, tmp_path: Path
 
 def test_it_reads_an_open_incident(demo_server: Server, tmp_path: Path) -> None:
     opened = demo_server.cli(
-        "incident", "open", "Inbound mail delays on Cluster A", "--page", "OpenSRS",
-        "--body", "Investigating.", "--component", "Cluster A=major_outage", "--json",
-    )  # fmt: skip
+        "incident",
+        "open",
+        "Inbound mail delays on Cluster A",
+        "--page",
+        "OpenSRS",
+        "--body",
+        "Investigating.",
+        "--component",
+        "Cluster A=major_outage",
+        "--json",
+    )
     assert opened.returncode == 0, opened.stderr
     incident = json.loads(opened.stdout)
     try:
@@ -66,15 +79,27 @@ def test_it_reads_an_open_incident(demo_server: Server, tmp_path: Path) -> None:
         assert value(series, "statuspage_service_status", service_name="OpenSRS") == 0.0
         assert value(series, "statuspage_component_status", component_name="Cluster A") == 0.0
         info = value(
-            series, "statuspage_incident_info", incident_id=incident["id"],
-            incident_name="Inbound mail delays on Cluster A", impact="critical",
-        )  # fmt: skip
+            series,
+            "statuspage_incident_info",
+            incident_id=incident["id"],
+            incident_name="Inbound mail delays on Cluster A",
+            impact="critical",
+        )
         assert info == 1.0
     finally:
         demo_server.cli(
-            "incident", "update", incident["id"], "--page", "OpenSRS", "--status", "resolved",
-            "--body", "Resolved.", "--component", "Cluster A=operational",
-        )  # fmt: skip
+            "incident",
+            "update",
+            incident["id"],
+            "--page",
+            "OpenSRS",
+            "--status",
+            "resolved",
+            "--body",
+            "Resolved.",
+            "--component",
+            "Cluster A=operational",
+        )
 
 
 def test_it_parses_both_feeds(demo_server: Server) -> None:

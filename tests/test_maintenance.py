@@ -31,9 +31,14 @@ MINUTE = timedelta(minutes=1)
 
 def schedule(page: Page, components: list[Component], **flags: Any) -> Incident:
     m = incidents.schedule_maintenance(
-        page=page, name="Cluster A - MX upgrade", body="Upgrading MX hosts.",
-        scheduled_for=START, scheduled_until=END, components=components, at=NOW,
-    )  # fmt: skip
+        page=page,
+        name="Cluster A - MX upgrade",
+        body="Upgrading MX hosts.",
+        scheduled_for=START,
+        scheduled_until=END,
+        components=components,
+        at=NOW,
+    )
     if flags:
         Incident.objects.filter(pk=m.pk).update(**flags)
         m.refresh_from_db()
@@ -78,9 +83,13 @@ def test_it_starts_and_completes_a_maintenance_on_time(
     assert [m["status"] for m in during["scheduled_maintenances"]] == ["in_progress"]
     update = upgrade.updates.get(status="in_progress")
     assert update.affected_components == [
-        {"code": cluster_a.pk, "name": "Cluster A", "old_status": OPERATIONAL,
-         "new_status": MAINTENANCE},
-    ]  # fmt: skip
+        {
+            "code": cluster_a.pk,
+            "name": "Cluster A",
+            "old_status": OPERATIONAL,
+            "new_status": MAINTENANCE,
+        },
+    ]
 
     assert mt.run_due(now=END) == 1
     assert (fresh(upgrade).status, upgrade.resolved_at) == ("completed", END)
@@ -90,8 +99,10 @@ def test_it_starts_and_completes_a_maintenance_on_time(
     assert after["status"]["description"] == "All Systems Operational"
     assert after["scheduled_maintenances"] == []
     assert mt.overruns(page=page, now=END) == []
-    assert [e.action for e in AuditEvent.objects.filter(target_id=upgrade.pk, actor="worker")
-            .order_by("id")] == ["maintenance.start", "maintenance.complete"]  # fmt: skip
+    assert [
+        e.action
+        for e in AuditEvent.objects.filter(target_id=upgrade.pk, actor="worker").order_by("id")
+    ] == ["maintenance.start", "maintenance.complete"]
 
 
 def test_it_restores_each_component_to_what_it_was(
@@ -144,8 +155,10 @@ def test_it_runs_a_window_the_worker_slept_through(
     assert fresh(upgrade).status == "completed"
     assert fresh(cluster_a).status == OPERATIONAL
     assert list(upgrade.updates.order_by("display_at").values_list("status", flat=True)) == [
-        "scheduled", "in_progress", "completed",
-    ]  # fmt: skip
+        "scheduled",
+        "in_progress",
+        "completed",
+    ]
 
 
 def test_it_does_each_step_once(page: Page, cluster_a: Component, upgrade: Incident) -> None:
@@ -162,9 +175,14 @@ def test_it_keeps_a_component_under_an_overlapping_maintenance(
     page: Page, cluster_a: Component, upgrade: Incident
 ) -> None:
     inner = incidents.schedule_maintenance(
-        page=page, name="Spam filter upgrade", body="b", scheduled_for=START + MINUTE,
-        scheduled_until=END - MINUTE, components=[cluster_a], at=NOW,
-    )  # fmt: skip
+        page=page,
+        name="Spam filter upgrade",
+        body="b",
+        scheduled_for=START + MINUTE,
+        scheduled_until=END - MINUTE,
+        components=[cluster_a],
+        at=NOW,
+    )
     outer = schedule(page, [cluster_a])
     Incident.objects.filter(pk=outer.pk).update(scheduled_until=END + timedelta(hours=1))
     Incident.objects.filter(pk=upgrade.pk).delete()
@@ -271,22 +289,26 @@ def bad_calls() -> dict[str, tuple[Any, Any]]:
         "complete before starting": (None, lambda m, i: mt.complete_maintenance(maintenance=m)),
         "complete an incident": (None, lambda m, i: mt.complete_maintenance(maintenance=i)),
         "start before it was scheduled": (
-            None, lambda m, i: mt.start_maintenance(maintenance=m, at=NOW - MINUTE),
+            None,
+            lambda m, i: mt.start_maintenance(maintenance=m, at=NOW - MINUTE),
         ),
         "complete before it started": (
-            started, lambda m, i: mt.complete_maintenance(maintenance=m, at=START - MINUTE),
+            started,
+            lambda m, i: mt.complete_maintenance(maintenance=m, at=START - MINUTE),
         ),
         "open an overrun incident with no overrun": (
-            None, lambda m, i: mt.open_overrun_incident(maintenance=m, at=END + MINUTE),
+            None,
+            lambda m, i: mt.open_overrun_incident(maintenance=m, at=END + MINUTE),
         ),
         "open an overrun incident before the window ended": (
             _start_with_cluster_a_down,
             lambda m, i: mt.open_overrun_incident(maintenance=m, at=END - MINUTE),
         ),
         "open an overrun incident for an incident": (
-            None, lambda m, i: mt.open_overrun_incident(maintenance=i, at=END + MINUTE),
+            None,
+            lambda m, i: mt.open_overrun_incident(maintenance=i, at=END + MINUTE),
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", list(bad_calls()))
@@ -338,9 +360,13 @@ def test_it_moves_components_when_a_responder_starts_and_completes_by_hand(page,
 
     start = timezone.now() + timedelta(hours=1)
     maintenance = schedule_maintenance(
-        page=page, name="Rspamd upgrade", body="Upgrading rspamd.", components=[cluster_a],
-        scheduled_for=start, scheduled_until=start + timedelta(hours=1),
-    )  # fmt: skip
+        page=page,
+        name="Rspamd upgrade",
+        body="Upgrading rspamd.",
+        components=[cluster_a],
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=1),
+    )
     post_any_update(incident=maintenance, status="in_progress", body="Starting now.")
     cluster_a.refresh_from_db()
     assert cluster_a.status == "under_maintenance"

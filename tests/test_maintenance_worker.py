@@ -23,9 +23,12 @@ from tests.live import Server, scratch_database
 
 def heliograph(env: dict[str, str], *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "heliograph", *args], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "heliograph", *args],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -89,10 +92,20 @@ def schedule_current(env: dict[str, str], page: str) -> tuple[str, Callable[[], 
     heliograph(env, "component", "create", "MX", "--page", page)
     now = datetime.now(UTC)
     scheduled = heliograph(
-        env, "maintenance", "schedule", "MX upgrade", "--page", page, "--component", "MX",
-        "--start", (now - timedelta(minutes=1)).isoformat(),
-        "--end", (now + timedelta(hours=1)).isoformat(), "--json",
-    )  # fmt: skip
+        env,
+        "maintenance",
+        "schedule",
+        "MX upgrade",
+        "--page",
+        page,
+        "--component",
+        "MX",
+        "--start",
+        (now - timedelta(minutes=1)).isoformat(),
+        "--end",
+        (now + timedelta(hours=1)).isoformat(),
+        "--json",
+    )
     maintenance = json.loads(scheduled)["id"]
     sql = query(env)
 

@@ -24,10 +24,11 @@ from heliograph.publish.world import load_world
 # The real incident: inbound delays on Cluster A from 11:57 AM ET (15:57 UTC), but in 2026.
 T0 = datetime(2026, 7, 8, 15, 57, tzinfo=UTC)
 SLOW = Result(
-    "slow", "delivery took 187 s (slow ≥ 120 s)",
+    "slow",
+    "delivery took 187 s (slow ≥ 120 s)",
     values={"delivery_seconds": 187.0, "hops": 9, "copies": 1},
     details={"message_id": "<probe-1@heliograph.test>", "received": ["mx1", "rspamd", "mx1"]},
-)  # fmt: skip
+)
 FAIL = Result("fail", "the probe message did not arrive within 600 s", values={"hops": 0})
 OK = Result("ok", "delivered in 4 s", values={"delivery_seconds": 4.0, "hops": 4, "copies": 1})
 HOLD = Result("hold", "delivered in 80 s", values={"delivery_seconds": 80.0})
@@ -40,13 +41,21 @@ def at(minutes: float) -> datetime:
 
 
 def make_monitor(
-    page: Page, component: Component, *, name: str = "Inbound mail delays",
+    page: Page,
+    component: Component,
+    *,
+    name: str = "Inbound mail delays",
     automation: str = "publish",
-) -> Monitor:  # fmt: skip
+) -> Monitor:
     return Monitor.objects.create(
-        page=page, name=name, kind="http", config={}, component=component,
-        automation=automation, created_at=at(-60),
-    )  # fmt: skip
+        page=page,
+        name=name,
+        kind="http",
+        config={},
+        component=component,
+        automation=automation,
+        created_at=at(-60),
+    )
 
 
 def feed(monitor: Monitor, verdicts: Iterable[str], start: float) -> Outcome:
@@ -72,9 +81,14 @@ def automated(incident: Incident) -> list[tuple[str, bool]]:
 def rspam_upgrade(page: Page, cluster_a: Component) -> Incident:
     """A planned maintenance on Cluster A that began 3 minutes before the trouble showed."""
     m = incidents.schedule_maintenance(
-        page=page, name="rspam upgrade", body="Upgrading rspam.", at=at(-600),
-        scheduled_for=at(-2), scheduled_until=at(-1), components=[cluster_a],
-    )  # fmt: skip
+        page=page,
+        name="rspam upgrade",
+        body="Upgrading rspam.",
+        at=at(-600),
+        scheduled_for=at(-2),
+        scheduled_until=at(-1),
+        components=[cluster_a],
+    )
     mt.run_due(now=at(-2))
     assert status_of(cluster_a) == MAINTENANCE
     mt.run_due(now=at(-1))
@@ -132,9 +146,12 @@ def test_the_cluster_a_story(page: Page, cluster_a: Component, rspam_upgrade: In
     incident.refresh_from_db()
     assert incident.status == "investigating"
     assert automated(incident) == [
-        ("investigating", False), ("investigating", False), ("monitoring", False),
-        ("resolved", False), ("investigating", True),
-    ]  # fmt: skip
+        ("investigating", False),
+        ("investigating", False),
+        ("monitoring", False),
+        ("resolved", False),
+        ("investigating", True),
+    ]
     assert "came back 19 minutes after it was resolved" in incident.updates.first().body
 
 
@@ -148,14 +165,18 @@ def test_every_status_it_writes_comes_from_the_monitor(
         (DEGRADED, "monitor", "monitor:Inbound mail delays"),
         (MAJOR, "monitor", "monitor:Inbound mail delays"),
         (OPERATIONAL, "monitor", "monitor:Inbound mail delays"),
-    ]  # fmt: skip
+    ]
     incident = Incident.objects.get(monitors=monitor)
     assert {c.incident_id for c in written} == {incident.pk}  # its impact window
     first = incident.updates.order_by("display_at").first()
     assert first.affected_components == [
-        {"code": cluster_a.pk, "name": "Cluster A", "old_status": OPERATIONAL,
-         "new_status": DEGRADED}
-    ]  # fmt: skip
+        {
+            "code": cluster_a.pk,
+            "name": "Cluster A",
+            "old_status": OPERATIONAL,
+            "new_status": DEGRADED,
+        }
+    ]
 
 
 def test_after_the_reopen_window_it_opens_a_new_incident(page: Page, cluster_a: Component) -> None:
@@ -227,8 +248,10 @@ def test_unknown_changes_nothing_but_alerts_the_operators(page: Page, cluster_a:
     updates = Incident.objects.get(monitors=monitor).updates.count()
     outcome = feed(monitor, ["unknown"] * 5, 2)
     assert (outcome.status, status_of(cluster_a), outcome.action) == (
-        DEGRADED, DEGRADED, Action.NONE,
-    )  # fmt: skip
+        DEGRADED,
+        DEGRADED,
+        Action.NONE,
+    )
     assert StatusChange.objects.count() == changes
     assert Incident.objects.get(monitors=monitor).updates.count() == updates
     monitor.refresh_from_db()
@@ -240,9 +263,14 @@ def test_unknown_changes_nothing_but_alerts_the_operators(page: Page, cluster_a:
 
 def test_probes_never_move_a_component_under_maintenance(page: Page, cluster_a: Component) -> None:
     m = incidents.schedule_maintenance(
-        page=page, name="MX swap", body="Swapping MX hosts.", at=at(-600),
-        scheduled_for=at(-1), scheduled_until=at(10), components=[cluster_a],
-    )  # fmt: skip
+        page=page,
+        name="MX swap",
+        body="Swapping MX hosts.",
+        at=at(-600),
+        scheduled_for=at(-1),
+        scheduled_until=at(10),
+        components=[cluster_a],
+    )
     mt.run_due(now=at(-1))
     monitor = make_monitor(page, cluster_a)
     outcome = feed(monitor, ["fail"] * 5, 0)
@@ -271,9 +299,12 @@ def test_once_a_human_posts_automation_only_adds_evidence(
     incident = feed(monitor, ["slow", "slow"], 0).incident
     assert incident is not None
     incidents.post_update(
-        incident=incident, status="identified", body="An rspam loop; reverting.", at=at(2),
+        incident=incident,
+        status="identified",
+        body="An rspam loop; reverting.",
+        at=at(2),
         actor="user:alice",
-    )  # fmt: skip
+    )
     worse = feed(monitor, ["fail", "fail", "fail"], 3)
     assert (worse.action, status_of(cluster_a)) == (Action.NONE, MAJOR)  # status, no update
     calm = feed(monitor, ["ok", "ok", "ok"], 6)
@@ -289,8 +320,10 @@ def test_once_a_human_posts_automation_only_adds_evidence(
     ]
     entry = automation.evidence(incident)[0]
     assert (entry["verdict"], entry["monitor"], entry["at"]) == (
-        "fail", "Inbound mail delays", at(5).isoformat(),
-    )  # fmt: skip
+        "fail",
+        "Inbound mail delays",
+        at(5).isoformat(),
+    )
     # Responders read them on the incident's console page, newest first.
     shown = as_role("viewer").get(f"/console/incidents/{incident.pk}").content.decode()
     assert "What the monitors saw" in shown
@@ -311,9 +344,12 @@ def test_a_recurrence_reopens_what_the_responders_resolved_when_the_monitor_may_
     if incident.draft:
         incidents.publish_draft(incident=incident, actor="user:alice")
     incidents.post_update(
-        incident=incident, status="resolved", body="Reverted the filter rules.", at=at(3),
+        incident=incident,
+        status="resolved",
+        body="Reverted the filter rules.",
+        at=at(3),
         actor="user:alice",
-    )  # fmt: skip
+    )
     feed(monitor, ["ok", "ok", "ok"], 4)
     back = feed(monitor, ["slow", "slow"], 20)  # degraded 18 minutes after their resolution
     incident.refresh_from_db()
@@ -365,18 +401,26 @@ def test_old_history_does_not_hold_a_new_monitor(page: Page, cluster_a: Componen
 
 def test_it_keeps_the_result_and_its_numbers(page: Page, cluster_a: Component) -> None:
     monitor = make_monitor(page, cluster_a)
-    odd = Result("ok", "fine", values={"latency_ms": 12.5, "broken": float("nan")},
-                 details={"when": at(0)})  # fmt: skip
+    odd = Result(
+        "ok", "fine", values={"latency_ms": 12.5, "broken": float("nan")}, details={"when": at(0)}
+    )
     automation.apply(monitor, odd, at(0), 3.0, 12.0)
     row = ProbeResult.objects.get(monitor=monitor)
     assert (row.verdict, row.values, row.lag_ms, row.duration_ms) == (
-        "ok", {"latency_ms": 12.5}, 3.0, 12.0,
-    )  # fmt: skip
+        "ok",
+        {"latency_ms": 12.5},
+        3.0,
+        12.0,
+    )
     assert row.details == {"when": str(at(0))}
     [point] = MetricPoint.objects.filter(monitor=monitor)
     assert (point.name, point.value, point.low, point.high, point.at) == (
-        "latency_ms", 12.5, 12.5, 12.5, at(0),
-    )  # fmt: skip
+        "latency_ms",
+        12.5,
+        12.5,
+        12.5,
+        at(0),
+    )
     monitor.refresh_from_db()
     assert (monitor.last_run_at, monitor.last_verdict, monitor.last_reason) == (at(0), "ok", "fine")
     assert monitor.state["status"] == "operational" and monitor.state["known"]
@@ -431,6 +475,8 @@ def test_a_path_without_automation_feeds_the_open_incidents_timeline(
     assert (outcome.action, status_of(cluster_a)) == (Action.NONE, PARTIAL)
     change = StatusChange.objects.filter(component=cluster_a).latest("at")
     assert (change.new_status, change.actor, change.incident_id) == (
-        PARTIAL, "monitor:Inbound via mx2", incident.pk,
-    )  # fmt: skip
+        PARTIAL,
+        "monitor:Inbound via mx2",
+        incident.pk,
+    )
     assert incident.updates.count() == 1  # only the opening: mx2 posts nothing

@@ -116,9 +116,13 @@ def key(page: Page) -> str:
 
 
 def send(
-    client: Client, method: str, path: str, key: str, body: str,
+    client: Client,
+    method: str,
+    path: str,
+    key: str,
+    body: str,
     content_type: str = "application/json",
-) -> tuple[int, Any]:  # fmt: skip
+) -> tuple[int, Any]:
     """A raw body, as a client with a bug (or a bad intent) might send it."""
     response = client.generic(
         method, path, body, content_type=content_type, HTTP_AUTHORIZATION=f"OAuth {key}"
@@ -149,9 +153,19 @@ def test_it_answers_422_to_numbers_no_float_can_hold(client: Client, page: Page,
         status, answer = send(client, "POST", base, key, body)
         assert status == 422 and words in answer["message"], answer
     assert nothing_written()
-    status, made = call(client, "POST", base, key, {"monitor": {
-        "name": "Port 25", "kind": "tcp", "config": PORT_25,
-    }})  # fmt: skip
+    status, made = call(
+        client,
+        "POST",
+        base,
+        key,
+        {
+            "monitor": {
+                "name": "Port 25",
+                "kind": "tcp",
+                "config": PORT_25,
+            }
+        },
+    )
     assert status == 201, made
     patch = f'{{"monitor": {{"interval_seconds": {HUGE}}}}}'
     status, answer = send(client, "PATCH", f"{base}/{made['id']}", key, patch)
@@ -164,10 +178,18 @@ def test_it_answers_422_to_numbers_no_float_can_hold(client: Client, page: Page,
 def test_it_shows_the_form_again_when_the_settings_are_nested_too_deeply(
     as_role: Callable[[str], Client], page: Page
 ) -> None:
-    response = as_role("admin").post("/console/monitors/new", {
-        "name": "Port 25", "kind": "tcp", "component": "", "interval_seconds": "60",
-        "timeout_seconds": "10", "automation": "off", "config": '{"host": ' + DEEP,
-    })  # fmt: skip
+    response = as_role("admin").post(
+        "/console/monitors/new",
+        {
+            "name": "Port 25",
+            "kind": "tcp",
+            "component": "",
+            "interval_seconds": "60",
+            "timeout_seconds": "10",
+            "automation": "off",
+            "config": '{"host": ' + DEEP,
+        },
+    )
     assert response.status_code == 400
     assert "not valid JSON (nested too deeply)" in response.content.decode()
     assert nothing_written()

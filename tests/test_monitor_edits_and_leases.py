@@ -31,9 +31,14 @@ WORKER_FIELDS = (
 
 def webmail(component: Component, **fields: Any) -> Monitor:
     return services.create_monitor(
-        page=component.page, name="Webmail", kind="http", component=component,
-        config={"url": "https://webmail.example.net/"}, automation="draft", **fields,
-    )  # fmt: skip
+        page=component.page,
+        name="Webmail",
+        kind="http",
+        component=component,
+        config={"url": "https://webmail.example.net/"},
+        automation="draft",
+        **fields,
+    )
 
 
 def worker_fields(monitor: Monitor) -> dict[str, Any]:
@@ -57,13 +62,18 @@ def test_it_keeps_what_a_worker_wrote_when_an_edit_is_saved_from_a_stale_copy(
     assert worked["lease_owner"] == "worker-1"
 
     services.update_monitor(
-        monitor=stale, name="Webmail (EU)", config={"url": "https://eu.webmail.example.net/"},
-        timeout_seconds=20, actor="user:alice",
-    )  # fmt: skip
+        monitor=stale,
+        name="Webmail (EU)",
+        config={"url": "https://eu.webmail.example.net/"},
+        timeout_seconds=20,
+        actor="user:alice",
+    )
     saved = Monitor.objects.get(pk=stale.pk)
     assert (saved.name, saved.config["url"], saved.timeout_seconds) == (
-        "Webmail (EU)", "https://eu.webmail.example.net/", 20.0,
-    )  # fmt: skip
+        "Webmail (EU)",
+        "https://eu.webmail.example.net/",
+        20.0,
+    )
     assert worker_fields(saved) == worked
 
 
@@ -136,9 +146,14 @@ def test_it_never_runs_a_monitor_twice_at_once_when_its_own_lease_lapses(
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
     with http_server({"/": Reply(200, b"fine", delay=0.5)}) as server:
         made = Monitor.objects.create(
-            page=cluster_a.page, name="Slow site", kind="http", config={"url": server.url("/")},
-            interval_seconds=60, timeout_seconds=4, next_run_at=timezone.now(),
-        )  # fmt: skip
+            page=cluster_a.page,
+            name="Slow site",
+            kind="http",
+            config={"url": server.url("/")},
+            interval_seconds=60,
+            timeout_seconds=4,
+            next_run_at=timezone.now(),
+        )
         started = asyncio.run(_tick_twice_while_running(made))
     assert started == (1, 0)
     assert len(server.seen) == 1 and made.results.count() == 1

@@ -122,12 +122,17 @@ def test_unknown_never_changes_status_or_streaks(before: list[str], after: list[
     with_unknown = run([*before, "unknown", *after])
     without = run([*before, *after])
     assert (with_unknown.status, with_unknown.bad, with_unknown.oks) == (
-        without.status, without.bad, without.oks,
-    )  # fmt: skip
+        without.status,
+        without.bad,
+        without.oks,
+    )
 
 
-@given(st.lists(st.sampled_from(("ok", "hold", "unknown")), max_size=20), st.sampled_from(BAD),
-       st.lists(st.sampled_from(("ok", "hold", "unknown")), max_size=20))  # fmt: skip
+@given(
+    st.lists(st.sampled_from(("ok", "hold", "unknown")), max_size=20),
+    st.sampled_from(BAD),
+    st.lists(st.sampled_from(("ok", "hold", "unknown")), max_size=20),
+)
 def test_a_single_bad_sample_never_changes_status(
     lead: list[str], bad: str, tail: list[str]
 ) -> None:

@@ -54,8 +54,14 @@ def every_minute(monitor: Monitor, start: Any, minutes: int, value: Any = 4.0) -
 
 
 def test_it_stores_each_number_as_a_raw_point(inbound: Monitor) -> None:
-    values = {"delivery_seconds": 4.2, "hops": 5, "nan": math.nan, "inf": math.inf,
-              "flag": True, "text": "x"}  # fmt: skip
+    values = {
+        "delivery_seconds": 4.2,
+        "hops": 5,
+        "nan": math.nan,
+        "inf": math.inf,
+        "flag": True,
+        "text": "x",
+    }
     metrics.record_points(inbound, NOW, values)
     stored = {
         (p.name, p.resolution, p.at, p.value, p.low, p.high, p.count) for p in points(inbound)
@@ -127,9 +133,10 @@ def test_it_keeps_each_monitor_and_value_apart(page: Page, inbound: Monitor) -> 
     metrics.downsample(NOW)
     folded = {(p.monitor_id, p.name, p.value) for p in MetricPoint.objects.all()}
     assert folded == {
-        (inbound.pk, "delivery_seconds", 1.0), (inbound.pk, "hops", 5.0),
+        (inbound.pk, "delivery_seconds", 1.0),
+        (inbound.pk, "hops", 5.0),
         (other.pk, "delivery_seconds", 9.0),
-    }  # fmt: skip
+    }
 
 
 def test_it_prunes_probe_results_after_14_days(inbound: Monitor) -> None:
@@ -165,10 +172,26 @@ def test_it_reads_the_finest_resolution_for_each_stretch(inbound: Monitor) -> No
 
 def test_it_does_not_show_a_bucket_again_where_finer_points_begin(inbound: Monitor) -> None:
     start = NOW - timedelta(hours=1)
-    MetricPoint.objects.create(monitor=inbound, name="delivery_seconds", resolution=FIVE_MINUTES,
-                               at=start - 5 * MINUTE, value=7, low=7, high=7, count=5)  # fmt: skip
-    MetricPoint.objects.create(monitor=inbound, name="delivery_seconds", resolution=FIVE_MINUTES,
-                               at=start, value=9, low=9, high=9, count=5)  # fmt: skip
+    MetricPoint.objects.create(
+        monitor=inbound,
+        name="delivery_seconds",
+        resolution=FIVE_MINUTES,
+        at=start - 5 * MINUTE,
+        value=7,
+        low=7,
+        high=7,
+        count=5,
+    )
+    MetricPoint.objects.create(
+        monitor=inbound,
+        name="delivery_seconds",
+        resolution=FIVE_MINUTES,
+        at=start,
+        value=9,
+        low=9,
+        high=9,
+        count=5,
+    )
     every_minute(inbound, start, 5, 1.0)
     found = metrics.series(inbound, "delivery_seconds", NOW - timedelta(hours=2), NOW)
     assert [s.value for s in found] == [7.0, 1.0, 1.0, 1.0, 1.0, 1.0]
@@ -234,9 +257,12 @@ def test_it_keeps_20_components_and_3_charts_under_50_kb(db: None) -> None:
         group = catalog.create_group(page=page, name=group_name) if group_name else None
         for name in names:
             component = catalog.create_component(
-                page=page, name=name, group=group, created_at=NOW - timedelta(days=365),
+                page=page,
+                name=name,
+                group=group,
+                created_at=NOW - timedelta(days=365),
                 description=f"{name}: what customers use it for, in a sentence.",
-            )  # fmt: skip
+            )
             if name in ("Cluster A", "Cluster B", "Webmail"):
                 monitor = make_monitor(page, component, name=f"Inbound — {name}", public=True)
                 MetricPoint.objects.bulk_create(delivery_day(monitor))
@@ -254,8 +280,16 @@ def delivery_day(monitor: Monitor) -> list[MetricPoint]:
         if 600 <= n < 660:
             continue
         value = 3 + (n * 7919) % 50 / 10 + (540 - abs(n - 300) * 20 if abs(n - 300) < 20 else 0)
-        rows.append(MetricPoint(monitor=monitor, name="delivery_seconds", at=NOW - n * MINUTE,
-                                value=value, low=value, high=value))  # fmt: skip
+        rows.append(
+            MetricPoint(
+                monitor=monitor,
+                name="delivery_seconds",
+                at=NOW - n * MINUTE,
+                value=value,
+                low=value,
+                high=value,
+            )
+        )
     return rows
 
 
@@ -293,33 +327,53 @@ def test_it_exports_every_monitor_for_prometheus(
 ) -> None:
     inbound.last_verdict, inbound.last_run_at = "slow", NOW
     inbound.save()
-    ProbeResult.objects.create(monitor=inbound, at=NOW, verdict="slow",
-                               values={"delivery_seconds": 540.0, "hops": 5})  # fmt: skip
-    down = make_monitor(page, cluster_a, name='Web "front"\\door\nA', kind="http",
-                        last_verdict="fail", last_run_at=NOW)  # fmt: skip
+    ProbeResult.objects.create(
+        monitor=inbound, at=NOW, verdict="slow", values={"delivery_seconds": 540.0, "hops": 5}
+    )
+    down = make_monitor(
+        page,
+        cluster_a,
+        name='Web "front"\\door\nA',
+        kind="http",
+        last_verdict="fail",
+        last_run_at=NOW,
+    )
     ProbeResult.objects.create(monitor=down, at=NOW, verdict="fail", values={"latency_ms": 250.0})
     make_monitor(page, None, name="Never ran", kind="tcp")
     answer = scrape(client)
     assert answer.status_code == 200
     assert answer["Content-Type"].startswith("text/plain; version=0.0.4")
     found = families(answer.content.decode())
-    base = {"monitor": "Inbound — Cluster A", "kind": "mail_roundtrip",
-            "component": "Cluster A", "page": page.name}  # fmt: skip
+    base = {
+        "monitor": "Inbound — Cluster A",
+        "kind": "mail_roundtrip",
+        "component": "Cluster A",
+        "page": page.name,
+    }
     up = {s.labels["monitor"]: s.value for s in found["heliograph_monitor_up"].samples}
     assert up == {"Inbound — Cluster A": 1.0, 'Web "front"\\door\nA': 0.0}
-    verdicts = {(s.labels["monitor"], s.labels["verdict"]): s.value
-                for s in found["heliograph_monitor_verdict"].samples}  # fmt: skip
+    verdicts = {
+        (s.labels["monitor"], s.labels["verdict"]): s.value
+        for s in found["heliograph_monitor_verdict"].samples
+    }
     assert verdicts[("Inbound — Cluster A", "slow")] == 1.0
     assert sum(v for (m, _), v in verdicts.items() if m == "Inbound — Cluster A") == 1.0
     assert sum(v for (m, _), v in verdicts.items() if m == "Never ran") == 0.0
-    latency = {s.labels["monitor"]: s.value
-               for s in found["heliograph_monitor_latency_seconds"].samples}  # fmt: skip
+    latency = {
+        s.labels["monitor"]: s.value for s in found["heliograph_monitor_latency_seconds"].samples
+    }
     assert latency == {"Inbound — Cluster A": 540.0, 'Web "front"\\door\nA': 0.25}
-    (stamp,) = [s for s in found["heliograph_monitor_last_run_timestamp_seconds"].samples
-                if s.labels == base]  # fmt: skip
+    (stamp,) = [
+        s
+        for s in found["heliograph_monitor_last_run_timestamp_seconds"].samples
+        if s.labels == base
+    ]
     assert stamp.value == NOW.timestamp()
-    values = {s.labels["name"]: s.value for s in found["heliograph_monitor_value"].samples
-              if s.labels["monitor"] == "Inbound — Cluster A"}  # fmt: skip
+    values = {
+        s.labels["name"]: s.value
+        for s in found["heliograph_monitor_value"].samples
+        if s.labels["monitor"] == "Inbound — Cluster A"
+    }
     assert values == {"delivery_seconds": 540.0, "hops": 5.0}
     for family in found.values():
         assert family.type == "gauge" and family.documentation

@@ -26,10 +26,16 @@ def monitor(
     component: Component, name: str, url: str = "http://127.0.0.1:9/", **fields: Any
 ) -> Monitor:
     return Monitor.objects.create(
-        page=component.page, component=component, name=name, kind="http",
-        config={"url": url, "slow_ms": 2000}, interval_seconds=60, timeout_seconds=2,
-        next_run_at=fields.pop("next_run_at", NOW), **fields,
-    )  # fmt: skip
+        page=component.page,
+        component=component,
+        name=name,
+        kind="http",
+        config={"url": url, "slow_ms": 2000},
+        interval_seconds=60,
+        timeout_seconds=2,
+        next_run_at=fields.pop("next_run_at", NOW),
+        **fields,
+    )
 
 
 def test_it_leases_each_due_monitor_to_one_worker_until_the_lease_runs_out(

@@ -50,17 +50,22 @@ def test_it_refuses_a_header_named_like_a_credential(page: Page, header: str) ->
 
 def test_it_keeps_a_credential_header_as_a_secret_never_shown_back(page: Page) -> None:
     monitor = services.create_monitor(
-        page=page, name="API health", kind="http",
+        page=page,
+        name="API health",
+        kind="http",
         config={"url": "https://api.example.net/health"},
         secrets={"secret_header": f"X-Api-Key: {TOKEN}"},
-    )  # fmt: skip
+    )
     assert services.secret_status(monitor)["secret_header"] == services.SET
     assert TOKEN not in json.dumps(monitor.config) and nothing_shown()
     with pytest.raises(InputError) as caught:
         services.create_monitor(
-            page=page, name="Bad", kind="http", config={"url": "https://api.example.net/"},
+            page=page,
+            name="Bad",
+            kind="http",
+            config={"url": "https://api.example.net/"},
             secrets={"secret_header": TOKEN},
-        )  # fmt: skip
+        )
     assert "'Name: value'" in str(caught.value) and TOKEN not in str(caught.value)
 
 
@@ -98,9 +103,10 @@ def test_it_points_each_kind_to_its_own_secret(page: Page) -> None:
 
 def test_it_takes_ordinary_headers_and_query_parameters(page: Page) -> None:
     monitor = http_monitor(
-        page, url="https://search.example.net/?keyword=status&author=ops&page=2",
+        page,
+        url="https://search.example.net/?keyword=status&author=ops&page=2",
         headers={"Accept": "text/html", "X-Request-Id": "probe", "User-Agent": "heliograph"},
-    )  # fmt: skip
+    )
     assert monitor.config["headers"]["X-Request-Id"] == "probe"
     assert not any(map(services.looks_secret, ["Keep-Alive", "Content-Type", "X-Forwarded-For"]))
 
@@ -108,9 +114,11 @@ def test_it_takes_ordinary_headers_and_query_parameters(page: Page) -> None:
 def test_it_refuses_an_edit_that_keeps_a_credential_header_from_before(page: Page) -> None:
     # Stored before the rule: the next edit asks for the header to go.
     old = Monitor.objects.create(
-        page=page, name="API health", kind="http",
+        page=page,
+        name="API health",
+        kind="http",
         config={"url": "https://api.example.net/", "headers": {"X-Api-Key": TOKEN}},
-    )  # fmt: skip
+    )
     with pytest.raises(InputError, match="config.headers: X-Api-Key looks like a credential"):
         services.update_monitor(monitor=old, interval_seconds=120)
     cleaned = {"url": "https://api.example.net/"}
@@ -123,9 +131,16 @@ def test_it_answers_the_api_with_the_rule_and_never_echoes_the_value(
     client: Client, page: Page
 ) -> None:
     key = create_key(name="bot", scope="write")[1]
-    body = {"monitor": {"name": "API health", "kind": "http", "config": {
-        "url": "https://api.example.net/health", "headers": {"X-Auth-Token": TOKEN},
-    }}}  # fmt: skip
+    body = {
+        "monitor": {
+            "name": "API health",
+            "kind": "http",
+            "config": {
+                "url": "https://api.example.net/health",
+                "headers": {"X-Auth-Token": TOKEN},
+            },
+        }
+    }
     status, answer = call(client, "POST", f"/v1/pages/{page.pk}/monitors", key, body)
     assert status == 422
     assert answer["message"] == f"config.headers: X-Auth-Token {SHOWN}; {USE_THE_SECRET}"

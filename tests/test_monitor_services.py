@@ -23,10 +23,15 @@ SMTP_PASSWORD = "smtp-pw-91f0c2"
 
 def mail_monitor(page: Page, component: Component | None = None, **extra: Any) -> Monitor:
     fields: dict[str, Any] = {
-        "page": page, "name": "Inbound — Cluster A", "kind": "mail_roundtrip",
-        "config": {**INBOUND_MAIL, "imap_password": PASSWORD}, "component": component,
-        "interval_seconds": 120, "timeout_seconds": 110, "actor": "user:alice",
-    }  # fmt: skip
+        "page": page,
+        "name": "Inbound — Cluster A",
+        "kind": "mail_roundtrip",
+        "config": {**INBOUND_MAIL, "imap_password": PASSWORD},
+        "component": component,
+        "interval_seconds": 120,
+        "timeout_seconds": 110,
+        "actor": "user:alice",
+    }
     return services.create_monitor(**{**fields, **extra})
 
 
@@ -53,9 +58,12 @@ def test_it_creates_a_monitor_with_defaults_and_the_password_kept_aside(
 
 def test_it_takes_secrets_given_apart_from_the_config(page: Page) -> None:
     monitor = services.create_monitor(
-        page=page, name="Outbound", kind="mail_roundtrip", config=INBOUND_MAIL,
+        page=page,
+        name="Outbound",
+        kind="mail_roundtrip",
+        config=INBOUND_MAIL,
         secrets={"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD},
-    )  # fmt: skip
+    )
     assert monitor.secrets == {"imap_password": PASSWORD, "smtp_password": SMTP_PASSWORD}
     assert SMTP_PASSWORD not in audit_text()
 

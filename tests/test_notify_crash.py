@@ -211,9 +211,12 @@ class FanOut:
         with log.open("wb") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "heliograph", "worker", "--interval", "0.2"],
-                env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         self.started.append(process)
         return process
 
@@ -273,9 +276,14 @@ class FanOut:
 
 @contextlib.contextmanager
 def launch(
-    tmp_path: Path, *, emails: int, receivers: int, hooks_each: int, updates: int = 1,
+    tmp_path: Path,
+    *,
+    emails: int,
+    receivers: int,
+    hooks_each: int,
+    updates: int = 1,
     lease: float = LEASE_SECONDS,
-) -> Iterator[FanOut]:  # fmt: skip
+) -> Iterator[FanOut]:
     """``emails`` e-mail subscribers and ``hooks_each`` webhooks on each of ``receivers``
     HTTP servers, ``updates`` queued incident updates for them all, on a scratch database;
     every worker started through it is killed at the end."""
@@ -292,9 +300,13 @@ def launch(
             f"seed({emails}, {bases!r}, {hooks_each}, {updates})"
         )
         done = subprocess.run(
-            [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
             timeout=120,
-        )  # fmt: skip
+        )
         assert done.returncode == 0, done.stderr
         total = updates * (emails + receivers * hooks_each)
         run = FanOut(env, logs, mail, mail_port, hooks, total)
@@ -439,9 +451,13 @@ def test_it_holds_no_kill_against_a_healthy_webhook(tmp_path: Path) -> None:
     webhook for the quarantine rule (10 failures within an hour) to bite if any lapsed
     lease or unfinished batch were counted against it."""
     with launch(
-        tmp_path, emails=STORM_EMAILS, receivers=3, hooks_each=1, updates=STORM_UPDATES,
+        tmp_path,
+        emails=STORM_EMAILS,
+        receivers=3,
+        hooks_each=1,
+        updates=STORM_UPDATES,
         lease=STORM_LEASE,
-    ) as run:  # fmt: skip
+    ) as run:
         for n in range(KILLS):
             worker = run.start_worker()
             goal = run.received() + run.total // (KILLS + 2)

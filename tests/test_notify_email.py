@@ -114,8 +114,9 @@ def test_it_mails_links_that_work_when_followed(
     assert page.status_code == 200 and Subscriber.objects.get().unsubscribed_at is None
     # What a mail client's unsubscribe button does (RFC 8058): POST the header's URL.
     one_click = local(message["List-Unsubscribe"].strip("<>"))
-    answer = client.post(one_click, "List-Unsubscribe=One-Click",
-                         content_type="application/x-www-form-urlencoded")  # fmt: skip
+    answer = client.post(
+        one_click, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert answer.status_code == 200 and b"You are unsubscribed" in answer.content
     assert Subscriber.objects.get().unsubscribed_at is not None
 
@@ -347,8 +348,13 @@ def test_it_logs_in_to_the_relay_over_starttls_and_refuses_an_untrusted_certific
         return AuthResult(success=(data.login, data.password) == (b"relay-user", b"s3cret"))
 
     tls = make_certs(tmp_path).context("selfsigned")
-    with smtp_sink(tls_context=tls, require_starttls=True, auth_required=True,
-                   auth_require_tls=True, authenticator=authenticator) as sink:  # fmt: skip
+    with smtp_sink(
+        tls_context=tls,
+        require_starttls=True,
+        auth_required=True,
+        auth_require_tls=True,
+        authenticator=authenticator,
+    ) as sink:
         url = f"smtp://relay-user:s3cret@127.0.0.1:{sink.port}?starttls=1&timeout=5"
         settings.HELIOGRAPH_SMTP_URL = url
         settings.HELIOGRAPH_SMTP_FALLBACK_URL = ""
@@ -399,9 +405,13 @@ def test_it_announces_a_maintenance_with_its_window_in_the_page_zone(
 ) -> None:
     start = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
     maintenance = incidents.schedule_maintenance(
-        page=cluster_a.page, name="Cluster A storage upgrade", body="Short delays expected.",
-        scheduled_for=start, scheduled_until=start + timedelta(hours=2), components=[cluster_a],
-    )  # fmt: skip
+        page=cluster_a.page,
+        name="Cluster A storage upgrade",
+        body="Short delays expected.",
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=2),
+        components=[cluster_a],
+    )
     subscribe(cluster_a.page, email_address="ops@example.net", components=[cluster_a])
     [notification] = Notification.objects.filter(incident=maintenance)  # queued by scheduling
     assert notification.kind == MAINTENANCE

@@ -70,13 +70,16 @@ def test_it_imports_e_mail_addresses_and_webhooks_with_their_components(
     settings: Any, tmp_path: Path, cluster_a: Component, cluster_b: Component
 ) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8"
-    path = write_csv(tmp_path, (
-        "email,endpoint,components\n"
-        "ann@example.net,,\n"
-        f"bob@Example.NET,,Cluster A;{cluster_b.pk}\n"
-        f"ops@example.net,{HOOK},Cluster B\n"
-        f",{HOOK}/anonymous,\n"
-    ))  # fmt: skip
+    path = write_csv(
+        tmp_path,
+        (
+            "email,endpoint,components\n"
+            "ann@example.net,,\n"
+            f"bob@Example.NET,,Cluster A;{cluster_b.pk}\n"
+            f"ops@example.net,{HOOK},Cluster B\n"
+            f",{HOOK}/anonymous,\n"
+        ),
+    )
     result = run_json(path, "--page", "OpenSRS")
     assert (result["imported"], result["emails"], result["webhooks"]) == (4, 2, 2)
     assert result["confirmation_emails"] == 2
@@ -128,21 +131,24 @@ def test_it_lists_every_bad_row_by_line_and_imports_nothing(
     settings: Any, tmp_path: Path, page: Page
 ) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = ""
-    path = write_csv(tmp_path, (
-        "email,endpoint,components\n"
-        "good@example.net,,\n"
-        "foo@,,\n"
-        '"multi\nline@example.net",,\n'  # one record over two lines: the next is line 6
-        "carl@example.net,,Webmail\n"
-        "dee@example.net,,\"Cluster A, Cluster B\"\n"
-        f"ops@example.net,{HOOK},\n"
-        ",,Cluster A\n"
-        "ed@example.net,ftp://example.net/hook,\n"
-        "fay@example.net,http://[::1/hook,\n"
-        "gus@example.net,http://a..b/hook,\n"
-        f"hal@example.net,{HOOK}/a\x00b,\n"
-        "ida@example.net,,Cluster \x00A\n"
-    ))  # fmt: skip
+    path = write_csv(
+        tmp_path,
+        (
+            "email,endpoint,components\n"
+            "good@example.net,,\n"
+            "foo@,,\n"
+            '"multi\nline@example.net",,\n'  # one record over two lines: the next is line 6
+            "carl@example.net,,Webmail\n"
+            'dee@example.net,,"Cluster A, Cluster B"\n'
+            f"ops@example.net,{HOOK},\n"
+            ",,Cluster A\n"
+            "ed@example.net,ftp://example.net/hook,\n"
+            "fay@example.net,http://[::1/hook,\n"
+            "gus@example.net,http://a..b/hook,\n"
+            f"hal@example.net,{HOOK}/a\x00b,\n"
+            "ida@example.net,,Cluster \x00A\n"
+        ),
+    )
     error, stderr = refused(path)
     assert error == "11 invalid rows in subscribers.csv; nothing was imported"
     assert stderr.splitlines() == [
@@ -169,12 +175,15 @@ def test_it_lists_every_bad_row_by_line_and_imports_nothing(
 def test_it_refuses_exported_rows_of_unsubscribed_and_single_incident_subscribers(
     tmp_path: Path, page: Page
 ) -> None:
-    path = write_csv(tmp_path, (
-        "id,mode,email,endpoint,components,incident,state,created_at\n"
-        "a1,email,ann@example.net,,,,active,2026-11-01T00:00:00+00:00\n"
-        "a2,email,gone@example.net,,,,unsubscribed,2026-11-01T00:00:00+00:00\n"
-        "a3,email,one@example.net,,,pr2142incid,active,2026-11-01T00:00:00+00:00\n"
-    ))  # fmt: skip
+    path = write_csv(
+        tmp_path,
+        (
+            "id,mode,email,endpoint,components,incident,state,created_at\n"
+            "a1,email,ann@example.net,,,,active,2026-11-01T00:00:00+00:00\n"
+            "a2,email,gone@example.net,,,,unsubscribed,2026-11-01T00:00:00+00:00\n"
+            "a3,email,one@example.net,,,pr2142incid,active,2026-11-01T00:00:00+00:00\n"
+        ),
+    )
     error, stderr = refused(path)
     assert error == "2 invalid rows in subscribers.csv; nothing was imported"
     assert stderr.splitlines() == [
@@ -196,15 +205,18 @@ def test_it_leaves_existing_subscribers_alone_and_never_resubscribes_an_unsubscr
     gone = subscribe(page, email_address="gone@example.net")
     gone.unsubscribed_at = timezone.now()
     gone.save()
-    path = write_csv(tmp_path, (
-        "email,endpoint,components\n"
-        "Known@EXAMPLE.net,,Cluster A\n"  # the same address, written differently
-        "pending@example.net,,\n"
-        f"new@example.net,{HOOK},\n"
-        "gone@example.net,,\n"
-        "new@example.net,,\n"
-        "NEW@example.net,,Cluster A\n"  # the same address again, further down
-    ))  # fmt: skip
+    path = write_csv(
+        tmp_path,
+        (
+            "email,endpoint,components\n"
+            "Known@EXAMPLE.net,,Cluster A\n"  # the same address, written differently
+            "pending@example.net,,\n"
+            f"new@example.net,{HOOK},\n"
+            "gone@example.net,,\n"
+            "new@example.net,,\n"
+            "NEW@example.net,,Cluster A\n"  # the same address again, further down
+        ),
+    )
     out, _ = run(path)
     assert out == (
         "imported 1 · already subscribed 3 · skipped 1 (unsubscribed earlier) · "
@@ -278,14 +290,16 @@ def test_it_checks_and_counts_without_writing_on_a_dry_run(tmp_path: Path, page:
         (None, "cannot read {path}: No such file or directory"),
         (b"", "subscribers.csv has no header row: its first line must name the columns"),
         (b"\n\nann@example.net\n", "subscribers.csv has no header row"),
-        (b"name,phone\nAnn,555\n", "has no 'email' or 'endpoint' column (its header names "
-         "'name', 'phone')"),
+        (
+            b"name,phone\nAnn,555\n",
+            "has no 'email' or 'endpoint' column (its header names 'name', 'phone')",
+        ),
         (b"email,Email\n", "the column 'email' appears twice in the header"),
         (b"email\nj\xf6rg@example.net\n", "is not UTF-8 text"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is not UTF-8 text"),
         (b'email\n"ann@example.net\n', "line 2: not valid CSV"),
     ],
-)  # fmt: skip
+)
 def test_it_refuses_a_file_it_cannot_read_in_one_line(
     tmp_path: Path, page: Page, content: bytes | None, message: str
 ) -> None:
@@ -340,9 +354,15 @@ def test_it_writes_in_chunks_and_advances_the_bar_per_chunk(
     result = importing.import_subscribers(page=page, path=path, progress=steps)
     assert result.imported == 5 and result.confirmations == 5
     assert steps.seen == [
-        ("checking", 5), ("+", 2), ("+", 2), ("+", 1),
-        ("importing", 5), ("+", 2), ("+", 2), ("+", 1),
-    ]  # fmt: skip
+        ("checking", 5),
+        ("+", 2),
+        ("+", 2),
+        ("+", 1),
+        ("importing", 5),
+        ("+", 2),
+        ("+", 2),
+        ("+", 1),
+    ]
     assert Notification.objects.filter(kind=CONFIRMATION).count() == 5
     assert len(set(Subscriber.objects.values_list("unsubscribe_token", flat=True))) == 5
 

@@ -35,9 +35,12 @@ def notify_incident(incident: Incident) -> Notification:
 
 def notify_component(component: Component) -> Notification:
     payload = payloads.component_payload(
-        component, old_status="operational", new_status="major_outage", at=timezone.now(),
+        component,
+        old_status="operational",
+        new_status="major_outage",
+        at=timezone.now(),
         update_id="upd1",
-    )  # fmt: skip
+    )
     return outbox.enqueue(
         page=component.page, kind=COMPONENT_UPDATE, component=component, payload=payload
     )

@@ -45,10 +45,14 @@ def relay(settings: Any, port: int) -> None:
 
 def upgrade(page: Page, components: list[Component]) -> Incident:
     m = incidents.schedule_maintenance(
-        page=page, name="Cluster A - MX upgrade", body="Upgrading MX hosts.",
-        scheduled_for=START, scheduled_until=END, components=components,
+        page=page,
+        name="Cluster A - MX upgrade",
+        body="Upgrading MX hosts.",
+        scheduled_for=START,
+        scheduled_until=END,
+        components=components,
         at=NOW - timedelta(days=2),
-    )  # fmt: skip
+    )
     Incident.objects.filter(pk=m.pk).update(scheduled_remind_prior=True)
     m.refresh_from_db()
     return m
@@ -123,9 +127,11 @@ def test_it_announces_a_maintenance_without_calling_it_a_reminder(
     maintenance = upgrade(page, [cluster_a])
     subscribe(page, email_address="a@example.net")
     outbox.enqueue(
-        page=page, kind=MAINTENANCE, incident=maintenance,
+        page=page,
+        kind=MAINTENANCE,
+        incident=maintenance,
         payload=payloads.incident_payload(maintenance),
-    )  # fmt: skip
+    )
     with smtp_sink() as sink:
         relay(settings, sink.port)
         worker.run_once(owner="test")
@@ -173,10 +179,20 @@ def test_it_delivers_a_reminder_from_the_worker_process_and_stops_on_sigterm(
         heliograph(env, "component", "create", name, "--page", "Acme")
     start = (datetime.now(UTC) + timedelta(minutes=30)).replace(second=0, microsecond=0)
     scheduled = heliograph(
-        env, "maintenance", "schedule", "MX upgrade", "--page", "Acme", "--component", "MX",
-        "--start", start.isoformat(), "--end", (start + timedelta(hours=1)).isoformat(),
+        env,
+        "maintenance",
+        "schedule",
+        "MX upgrade",
+        "--page",
+        "Acme",
+        "--component",
+        "MX",
+        "--start",
+        start.isoformat(),
+        "--end",
+        (start + timedelta(hours=1)).isoformat(),
         "--json",
-    )  # fmt: skip
+    )
     heliograph(env, "shell", "-c", SETUP.format(pk=json.loads(scheduled)["id"]))
     sql = query(env)
 

@@ -244,9 +244,11 @@ def test_it_lets_a_reader_follow_one_open_incident_from_its_page(
 ) -> None:
     page = cluster_a.page
     open_now = incidents.open_incident(
-        page=page, name="Inbound mail delays", body="Looking into it.",
+        page=page,
+        name="Inbound mail delays",
+        body="Looking into it.",
         components={cluster_a: "degraded_performance"},
-    )  # fmt: skip
+    )
     incident_page = html.render(load_world(page))[f"/incidents/{open_now.pk}"][1].decode()
     link = re.search(
         r'href="(/notify/subscribe\?incident=\w+)">Get updates by e-mail', incident_page

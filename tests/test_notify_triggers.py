@@ -55,8 +55,10 @@ def test_it_queues_one_notification_per_incident_update(page: Page) -> None:
     incidents.reopen_incident(incident=incident, body="It is back.")
     queued = kinds(INCIDENT_UPDATE)
     assert [n.payload["incident"]["status"] for n in queued] == [
-        "investigating", "resolved", "investigating",
-    ]  # fmt: skip
+        "investigating",
+        "resolved",
+        "investigating",
+    ]
     assert {n.incident_id for n in queued} == {incident.pk}
 
 
@@ -105,10 +107,14 @@ def test_it_announces_a_maintenance_when_scheduled_started_and_completed(
 ) -> None:
     now = timezone.now()
     m = incidents.schedule_maintenance(
-        page=page, name="MX upgrade", body="Upgrading MX hosts.", at=now,
-        scheduled_for=now + timedelta(minutes=5), scheduled_until=now + timedelta(minutes=10),
+        page=page,
+        name="MX upgrade",
+        body="Upgrading MX hosts.",
+        at=now,
+        scheduled_for=now + timedelta(minutes=5),
+        scheduled_until=now + timedelta(minutes=10),
         components=[cluster_a],
-    )  # fmt: skip
+    )
     assert [n.payload["incident"]["status"] for n in kinds(MAINTENANCE_KIND)] == ["scheduled"]
 
     assert mt.run_due(now=now + timedelta(minutes=5)) == 1  # the worker starts it
@@ -116,8 +122,10 @@ def test_it_announces_a_maintenance_when_scheduled_started_and_completed(
     mt.run_due(now=now + timedelta(minutes=12))  # nothing more to announce
     queued = kinds(MAINTENANCE_KIND)
     assert [n.payload["incident"]["status"] for n in queued] == [
-        "scheduled", "in_progress", "completed",
-    ]  # fmt: skip
+        "scheduled",
+        "in_progress",
+        "completed",
+    ]
     assert {n.incident_id for n in queued} == {m.pk}
     assert kinds(INCIDENT_UPDATE) == []
     started = queued[1].payload["incident"]["incident_updates"][0]
@@ -131,10 +139,15 @@ def test_a_responder_starting_and_completing_a_maintenance_notifies_once_each(
 ) -> None:
     now = timezone.now()
     m = incidents.schedule_maintenance(
-        page=page, name="MX upgrade", body="Upgrading MX hosts.", at=now,
-        scheduled_for=now + timedelta(hours=2), scheduled_until=now + timedelta(hours=3),
-        components=[cluster_a], deliver_notifications=False,
-    )  # fmt: skip
+        page=page,
+        name="MX upgrade",
+        body="Upgrading MX hosts.",
+        at=now,
+        scheduled_for=now + timedelta(hours=2),
+        scheduled_until=now + timedelta(hours=3),
+        components=[cluster_a],
+        deliver_notifications=False,
+    )
     assert Notification.objects.count() == 0
     mt.post_maintenance_update(maintenance=m, status="in_progress", body="Starting early.")
     mt.post_maintenance_update(maintenance=m, status="completed", body="Done.")
@@ -180,10 +193,13 @@ def test_a_component_change_reaches_a_webhook(settings: Any, cluster_a: Componen
     body = received.json()
     assert list(body) == ["meta", "page", "component_update", "component"]
     assert body["component_update"] == {
-        "created_at": body["component_update"]["created_at"], "new_status": MAJOR,
-        "old_status": OPERATIONAL, "id": str(change.pk), "component_id": cluster_a.pk,
+        "created_at": body["component_update"]["created_at"],
+        "new_status": MAJOR,
+        "old_status": OPERATIONAL,
+        "id": str(change.pk),
+        "component_id": cluster_a.pk,
         "component_type": "Component",
-    }  # fmt: skip
+    }
     assert body["component"]["id"] == cluster_a.pk
     assert body["component"]["status"] == MAJOR
 

@@ -64,9 +64,12 @@ def test_it_posts_the_statuspage_incident_payload_signed(settings: Any, incident
 def test_it_posts_component_changes_to_webhooks_only(settings: Any, cluster_a: Component) -> None:
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = LOOPBACK
     payload = payloads.component_payload(
-        cluster_a, old_status="operational", new_status="partial_outage", at=timezone.now(),
+        cluster_a,
+        old_status="operational",
+        new_status="partial_outage",
+        at=timezone.now(),
         update_id="abc",
-    )  # fmt: skip
+    )
     with hook_sink() as sink:
         subscribe(cluster_a.page, endpoint=sink.url, components=[cluster_a])
         subscribe(cluster_a.page, email_address="ops@example.net")
@@ -77,10 +80,13 @@ def test_it_posts_component_changes_to_webhooks_only(settings: Any, cluster_a: C
     body = sink.received[0].json()
     assert list(body) == ["meta", "page", "component_update", "component"]
     assert body["component_update"] == {
-        "created_at": body["component_update"]["created_at"], "new_status": "partial_outage",
-        "old_status": "operational", "id": "abc", "component_id": cluster_a.pk,
+        "created_at": body["component_update"]["created_at"],
+        "new_status": "partial_outage",
+        "old_status": "operational",
+        "id": "abc",
+        "component_id": cluster_a.pk,
         "component_type": "Component",
-    }  # fmt: skip
+    }
     assert body["component"]["id"] == cluster_a.pk and body["component"]["name"] == "Cluster A"
 
 
@@ -95,8 +101,10 @@ def test_it_retries_after_a_server_error_with_backoff(
         worker.run_once(owner="test", now=now)
         delivery = Delivery.objects.get()
         assert (delivery.status, delivery.attempts, delivery.last_error) == (
-            "pending", 1, "HTTP 500 Internal Server Error"
-        )  # fmt: skip
+            "pending",
+            1,
+            "HTTP 500 Internal Server Error",
+        )
         wait = delivery.next_attempt_at - now
         low, high = (rules.retry_delay(1, r) for r in (0, 0.999))
         assert timedelta(seconds=low) <= wait <= timedelta(seconds=high)

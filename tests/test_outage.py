@@ -27,11 +27,18 @@ from tests.live import (
     stop,
     through_proxy,
     wait_for,
-)  # fmt: skip
+)
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-PUBLIC = ["/", "/history", "/history.atom", "/api/v2/summary.json", "/api/v2/status.json",
-          "/api/v2/incidents.json", "/api/v2/components.json"]  # fmt: skip
+PUBLIC = [
+    "/",
+    "/history",
+    "/history.atom",
+    "/api/v2/summary.json",
+    "/api/v2/status.json",
+    "/api/v2/incidents.json",
+    "/api/v2/components.json",
+]
 
 
 @dataclass
@@ -43,9 +50,13 @@ class Answer:
 
 
 def call(
-    url: str, *, data: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-    opener: urllib.request.OpenerDirector | None = None, timeout: float = 30,
-) -> Answer:  # fmt: skip
+    url: str,
+    *,
+    data: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    opener: urllib.request.OpenerDirector | None = None,
+    timeout: float = 30,
+) -> Answer:
     body = urllib.parse.urlencode(data).encode() if data is not None else None
     request = urllib.request.Request(url, data=body, headers=headers or {})
     began = time.monotonic()
@@ -99,7 +110,7 @@ class World:
             lambda: call(url + "/v1/pages", headers=key),
             lambda: call(
                 url + "/api/v2/subscribers.json", data={"subscriber[email]": "reader@example.org"}
-            ),  # fmt: skip
+            ),
             lambda: self.stranger.log_in("responder", "a wrong password"),
             lambda: call(url + "/console/incidents", opener=self.responder.opener),
         ]
@@ -116,9 +127,13 @@ def world(tmp_path: Path) -> Iterator[World]:
         with running_demo(tmp_path, url) as server:
             key = server.cli("apikey", "create", "ops-bot").stdout.split()[-1]
             made = server.cli(
-                "createuser", "responder", "--role", "responder", "--password-stdin",
+                "createuser",
+                "responder",
+                "--role",
+                "responder",
+                "--password-stdin",
                 stdin=USER_PASSWORD,
-            )  # fmt: skip
+            )
             assert made.returncode == 0, made.stderr
             responder, stranger = Visitor(server), Visitor(server)
             responder.open_login()

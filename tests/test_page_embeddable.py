@@ -59,21 +59,27 @@ def test_it_sets_embedding_over_the_manage_api(client: Client, page: Page) -> No
     shown = json.loads(client.get(f"/v1/pages/{page.pk}", **auth).content)
     assert shown["embeddable"] is False
     response = client.patch(
-        f"/v1/pages/{page.pk}", json.dumps({"page": {"embeddable": True}}),
-        content_type="application/json", **auth,
-    )  # fmt: skip
+        f"/v1/pages/{page.pk}",
+        json.dumps({"page": {"embeddable": True}}),
+        content_type="application/json",
+        **auth,
+    )
     assert response.status_code == 200
     assert json.loads(response.content)["embeddable"] is True
     assert Page.objects.get(pk=page.pk).embeddable is True
     form = client.patch(
-        f"/v1/pages/{page.pk}", "page[embeddable]=false",
-        content_type="application/x-www-form-urlencoded", **auth,
-    )  # fmt: skip
+        f"/v1/pages/{page.pk}",
+        "page[embeddable]=false",
+        content_type="application/x-www-form-urlencoded",
+        **auth,
+    )
     assert form.status_code == 200 and json.loads(form.content)["embeddable"] is False
     bad = client.patch(
-        f"/v1/pages/{page.pk}", json.dumps({"page": {"embeddable": "sometimes"}}),
-        content_type="application/json", **auth,
-    )  # fmt: skip
+        f"/v1/pages/{page.pk}",
+        json.dumps({"page": {"embeddable": "sometimes"}}),
+        content_type="application/json",
+        **auth,
+    )
     assert bad.status_code == 422
     assert "embeddable" in json.loads(bad.content)["message"]
     assert Page.objects.get(pk=page.pk).embeddable is False

@@ -328,8 +328,10 @@ def test_config_defaults() -> None:
     assert checked["imap_port"] == 993 and checked["imap_tls"] is True
     assert checked["junk_folders"] == "auto" and checked["inbox_folder"] == "INBOX"
     assert (checked["ok_seconds"], checked["slow_seconds"], checked["give_up_seconds"]) == (
-        60, 120, 600,
-    )  # fmt: skip
+        60,
+        120,
+        600,
+    )
     assert checked["healthy_hops"] is None and checked["hop_margin"] == 5
     assert checked["poll_seconds"] == 2 and checked["sweep_after_seconds"] == 3600
     assert mail_roundtrip.check_config({**BASE, "smtp_tls": True})["smtp_port"] == 465
@@ -359,9 +361,16 @@ def outcome(delivery: float | None, copies: list[tuple[str, int]], **kw: Any) ->
         (folder, b"".join(b"Received: from a by b; now\r\n" for _ in range(hops)) + b"\r\n")
         for folder, hops in copies
     ]
-    fields = {"token": "hgp-1-" + "0" * 16, "message_id": "<m@x>", "smtp_ms": 12.0,
-              "waited": delivery or 0, "gave_up": False, "delivery": delivery,
-              "copies": headers, "junk_folders": ["Junk"]}  # fmt: skip
+    fields = {
+        "token": "hgp-1-" + "0" * 16,
+        "message_id": "<m@x>",
+        "smtp_ms": 12.0,
+        "waited": delivery or 0,
+        "gave_up": False,
+        "delivery": delivery,
+        "copies": headers,
+        "junk_folders": ["Junk"],
+    }
     return mail_roundtrip.Outcome(**{**fields, **kw})
 
 

@@ -165,8 +165,16 @@ def test_it_rspamd_wrong_password_is_unknown_and_not_echoed() -> None:
 
 
 def history_row(message_id: str, at: float, scan: float = 0.2) -> dict[str, Any]:
-    return {"message-id": message_id, "unix_time": at, "time_real": scan, "action": "no action",
-            "score": 1.5, "required_score": 15, "symbols": {}, "size": 2048}  # fmt: skip
+    return {
+        "message-id": message_id,
+        "unix_time": at,
+        "time_real": scan,
+        "action": "no action",
+        "score": 1.5,
+        "required_score": 15,
+        "symbols": {},
+        "size": 2048,
+    }
 
 
 def test_it_rspamd_history_spots_a_processing_loop() -> None:

@@ -315,8 +315,11 @@ ZONE = {
     ("example.com", "MX"): ["10 mx1.example.com.", "20 mx2.example.com."],
     ("example.com", "TXT"): ['"v=spf1 " "include:_spf.example.com -all"'],
 }
-SPECIAL = {"broken.example.com": SERVFAIL, "blackhole.example.com": DROP,
-           "closed.example.com": REFUSED}  # fmt: skip
+SPECIAL = {
+    "broken.example.com": SERVFAIL,
+    "blackhole.example.com": DROP,
+    "closed.example.com": REFUSED,
+}
 
 
 def lookup(server: Any, timeout: float = 2.0, **config: Any) -> Result:

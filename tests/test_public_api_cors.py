@@ -24,10 +24,11 @@ def fresh_rate_limit() -> Iterator[None]:
 
 def test_it_answers_a_browsers_preflight(client: Client, page: Page) -> None:
     response = client.options(
-        API, HTTP_ORIGIN="https://widgets.example.com",
+        API,
+        HTTP_ORIGIN="https://widgets.example.com",
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
         HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type, if-none-match",
-    )  # fmt: skip
+    )
     assert response.status_code == 204
     assert response.content == b""
     assert response["Access-Control-Allow-Origin"] == "*"

@@ -49,11 +49,13 @@ def _incident(page: Page, data: st.DataObject) -> Incident | None:
 def open_one(page: Page, data: st.DataObject) -> None:
     days_ago = data.draw(st.sampled_from([0, 1, 40, 200, 2000]))  # other quarters too
     incidents.open_incident(
-        page=page, name=f"Delays {days_ago}", body="Looking into **slow** delivery.",
+        page=page,
+        name=f"Delays {days_ago}",
+        body="Looking into **slow** delivery.",
         components={_component(page, data): data.draw(st.sampled_from(STATUSES[1:]))},
         at=timezone.now() - timedelta(days=days_ago, minutes=5),
         draft=data.draw(st.booleans()),
-    )  # fmt: skip
+    )
 
 
 def update_one(page: Page, data: st.DataObject) -> None:
@@ -103,10 +105,14 @@ def rename(page: Page, data: st.DataObject) -> None:
 def schedule(page: Page, data: st.DataObject) -> None:
     start = timezone.now() + timedelta(days=data.draw(st.sampled_from([-100, 2, 120])))
     incidents.schedule_maintenance(
-        page=page, name="Storage upgrade", body="Planned.", scheduled_for=start,
-        scheduled_until=start + timedelta(hours=2), components=[_component(page, data)],
+        page=page,
+        name="Storage upgrade",
+        body="Planned.",
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=2),
+        components=[_component(page, data)],
         at=min(start, timezone.now()),
-    )  # fmt: skip
+    )
 
 
 WRITES: list[Write] = [
@@ -119,10 +125,12 @@ def world(page: Page, cluster_a: Component) -> Page:
     """The example, with a second component and an incident of this quarter."""
     catalog.create_component(page=page, name="Cluster B", group=page.groups.get())
     incidents.open_incident(
-        page=page, name="Outbound delays", body="Looking.",
+        page=page,
+        name="Outbound delays",
+        body="Looking.",
         components={cluster_a: "degraded_performance"},
         at=timezone.now() - timedelta(minutes=5),
-    )  # fmt: skip
+    )
     publish_page(page)
     return page
 

@@ -116,9 +116,12 @@ def test_it_steps_aside_for_a_balancer_when_it_has_not_heard_from_the_database(
 
 def test_it_answers_a_browsers_cors_preflight(app: Node) -> None:
     preflight = Response(
-        app, "/api/v2/summary.json", method="OPTIONS", origin="https://example.org",
+        app,
+        "/api/v2/summary.json",
+        method="OPTIONS",
+        origin="https://example.org",
         access_control_request_headers="if-none-match",
-    )  # fmt: skip
+    )
     assert preflight.status == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "GET" in preflight.headers["Access-Control-Allow-Methods"]

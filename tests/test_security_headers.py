@@ -50,8 +50,18 @@ def test_it_hardens_every_kind_of_answer(
         "body too large": client.post("/console/login", {"a": "x" * 3 * 2**20}),
     }
     assert [r.status_code for r in answers.values()] == [
-        200, 200, 404, 302, 200, 401, 200, 200, 405, 400, 400,
-    ]  # fmt: skip
+        200,
+        200,
+        404,
+        302,
+        200,
+        401,
+        200,
+        200,
+        405,
+        400,
+        400,
+    ]
     for what, response in answers.items():
         try:
             assert_hardened(response)

@@ -116,18 +116,24 @@ def test_it_shows_the_example_incident_as_the_report_tells_it(
 
 def test_it_moves_an_incident_through_its_updates(page: Page, cluster_a: Component) -> None:
     opened = incidents.open_incident(
-        page=page, name="Webmail slow", body="Looking.", at=utc(2024, 1, 1, 10),
+        page=page,
+        name="Webmail slow",
+        body="Looking.",
+        at=utc(2024, 1, 1, 10),
         components={cluster_a: PARTIAL},
-    )  # fmt: skip
+    )
     assert (opened.status, opened.impact) == ("investigating", "major")
     assert opened.started_at == utc(2024, 1, 1, 10)
     cluster_a.refresh_from_db()
     assert cluster_a.status == PARTIAL
 
     incidents.post_update(
-        incident=opened, status="monitoring", body="Fix deployed.", at=utc(2024, 1, 1, 11),
+        incident=opened,
+        status="monitoring",
+        body="Fix deployed.",
+        at=utc(2024, 1, 1, 11),
         components={cluster_a: OPERATIONAL},
-    )  # fmt: skip
+    )
     opened.refresh_from_db()
     assert opened.status == "monitoring"
     assert opened.monitoring_at == utc(2024, 1, 1, 11)
@@ -142,17 +148,19 @@ def test_it_moves_an_incident_through_its_updates(page: Page, cluster_a: Compone
     assert opened.updated_at == utc(2024, 1, 1, 12)
 
     update = incidents.post_update(
-        incident=opened, status="investigating", body="It is back.", at=utc(2024, 1, 1, 13),
+        incident=opened,
+        status="investigating",
+        body="It is back.",
+        at=utc(2024, 1, 1, 13),
         components={cluster_a: MAJOR},
-    )  # fmt: skip
+    )
     opened.refresh_from_db()
     assert opened.status == "investigating"
     assert opened.resolved_at is None
     assert opened.impact == "critical"
     assert update.affected_components == [
-        {"code": cluster_a.pk, "name": "Cluster A", "old_status": OPERATIONAL,
-         "new_status": MAJOR},
-    ]  # fmt: skip
+        {"code": cluster_a.pk, "name": "Cluster A", "old_status": OPERATIONAL, "new_status": MAJOR},
+    ]
 
 
 def test_it_reopens_the_example_despite_its_postmortem(incident: Incident) -> None:
@@ -173,9 +181,13 @@ def test_it_honours_an_impact_override(page: Page, cluster_a: Component) -> None
 
 def test_it_schedules_a_maintenance(page: Page, cluster_a: Component) -> None:
     maintenance = incidents.schedule_maintenance(
-        page=page, name="Storage upgrade", body="", scheduled_for=utc(2030, 1, 1, 2),
-        scheduled_until=utc(2030, 1, 1, 4), components=[cluster_a],
-    )  # fmt: skip
+        page=page,
+        name="Storage upgrade",
+        body="",
+        scheduled_for=utc(2030, 1, 1, 2),
+        scheduled_until=utc(2030, 1, 1, 4),
+        components=[cluster_a],
+    )
     assert (maintenance.kind, maintenance.status, maintenance.impact) == (
         "maintenance",
         "scheduled",
@@ -191,7 +203,10 @@ def test_it_schedules_a_maintenance(page: Page, cluster_a: Component) -> None:
 def bad_calls() -> dict[str, Callable[[Page, Component, Incident, Page], object]]:
     return {
         "update before the incident started": lambda p, c, i, o: incidents.post_update(
-            incident=i, status="identified", body="early", at=utc(2021, 7, 8, 15, 56),
+            incident=i,
+            status="identified",
+            body="early",
+            at=utc(2021, 7, 8, 15, 56),
             components={c: MAJOR},
         ),
         "unknown incident status": lambda p, c, i, o: incidents.post_update(
@@ -201,15 +216,24 @@ def bad_calls() -> dict[str, Callable[[Page, Component, Incident, Page], object]
             incident=i, status="postmortem", body="b", at=utc(2021, 7, 22)
         ),
         "unknown component status in an update": lambda p, c, i, o: incidents.post_update(
-            incident=i, status="identified", body="b", at=utc(2021, 7, 22),
+            incident=i,
+            status="identified",
+            body="b",
+            at=utc(2021, 7, 22),
             components={c: "broken"},
         ),
         "a component of another page in an update": lambda p, c, i, o: incidents.post_update(
-            incident=i, status="identified", body="b", at=utc(2021, 7, 22),
+            incident=i,
+            status="identified",
+            body="b",
+            at=utc(2021, 7, 22),
             components={c: MAJOR, o.components.get(): MAJOR},
         ),
         "an empty update": lambda p, c, i, o: incidents.post_update(
-            incident=i, status="identified", body="  ", at=utc(2021, 7, 22),
+            incident=i,
+            status="identified",
+            body="  ",
+            at=utc(2021, 7, 22),
             components={c: MAJOR},
         ),
         "unknown component status on opening": lambda p, c, i, o: incidents.open_incident(
@@ -221,30 +245,42 @@ def bad_calls() -> dict[str, Callable[[Page, Component, Incident, Page], object]
         "a component of another page on opening": lambda p, c, i, o: incidents.open_incident(
             page=p, name="New", body="b", components={c: MAJOR, o.components.get(): MAJOR}
         ),
-        "an incident starting after its first update": lambda p, c, i, o: (
-            incidents.open_incident(
-                page=p, name="New", body="b", at=utc(2024, 1, 1), started_at=utc(2024, 1, 2),
-                components={c: MAJOR},
-            )
+        "an incident starting after its first update": lambda p, c, i, o: incidents.open_incident(
+            page=p,
+            name="New",
+            body="b",
+            at=utc(2024, 1, 1),
+            started_at=utc(2024, 1, 2),
+            components={c: MAJOR},
         ),
         "an unknown impact override": lambda p, c, i, o: incidents.open_incident(
             page=p, name="New", body="b", impact_override="apocalyptic", components={c: MAJOR}
         ),
-        "maintenance ending before it starts": lambda p, c, i, o: (
-            incidents.schedule_maintenance(
-                page=p, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 4),
-                scheduled_until=utc(2030, 1, 1, 2), components=[c],
-            )
+        "maintenance ending before it starts": lambda p, c, i, o: incidents.schedule_maintenance(
+            page=p,
+            name="Upgrade",
+            body="b",
+            scheduled_for=utc(2030, 1, 1, 4),
+            scheduled_until=utc(2030, 1, 1, 2),
+            components=[c],
         ),
         "maintenance of another page's component": lambda p, c, i, o: (
             incidents.schedule_maintenance(
-                page=p, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
-                scheduled_until=utc(2030, 1, 1, 4), components=[c, o.components.get()],
+                page=p,
+                name="Upgrade",
+                body="b",
+                scheduled_for=utc(2030, 1, 1, 2),
+                scheduled_until=utc(2030, 1, 1, 4),
+                components=[c, o.components.get()],
             )
         ),
         "maintenance without a name": lambda p, c, i, o: incidents.schedule_maintenance(
-            page=p, name="  ", body="b", scheduled_for=utc(2030, 1, 1, 2),
-            scheduled_until=utc(2030, 1, 1, 4), components=[c],
+            page=p,
+            name="  ",
+            body="b",
+            scheduled_for=utc(2030, 1, 1, 2),
+            scheduled_until=utc(2030, 1, 1, 4),
+            components=[c],
         ),
         "impact on another page's component": lambda p, c, i, o: incidents.record_impact(
             incident=i, component=o.components.get(), status=MAJOR, at=utc(2021, 7, 8, 16)
@@ -264,9 +300,7 @@ def bad_calls() -> dict[str, Callable[[Page, Component, Incident, Page], object]
         "an unknown time zone": lambda p, c, i, o: catalog.create_page(
             name="Mars", time_zone="Mars/Olympus_Mons"
         ),
-        "a second page with the same name": lambda p, c, i, o: catalog.create_page(
-            name="OpenSRS"
-        ),
+        "a second page with the same name": lambda p, c, i, o: catalog.create_page(name="OpenSRS"),
         "a second component with the same name": lambda p, c, i, o: catalog.create_component(
             page=p, name="Cluster A"
         ),
@@ -279,7 +313,7 @@ def bad_calls() -> dict[str, Callable[[Page, Component, Incident, Page], object]
         "an unknown page": lambda p, c, i, o: catalog.find_page("Nope"),
         "an unknown component": lambda p, c, i, o: catalog.find_component(p, "Webmail"),
         "an unknown incident": lambda p, c, i, o: incidents.find_incident(p, "PR-9999"),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", list(bad_calls()))
@@ -326,13 +360,17 @@ def good_calls() -> dict[str, Callable[[Page, Component, Incident], object]]:
             incident=i, component=c, status=MAJOR, at=utc(2021, 7, 10)
         ),
         "schedule a maintenance": lambda p, c, i: incidents.schedule_maintenance(
-            page=p, name="Upgrade", body="b", scheduled_for=utc(2030, 1, 1, 2),
-            scheduled_until=utc(2030, 1, 1, 4), components=[c],
+            page=p,
+            name="Upgrade",
+            body="b",
+            scheduled_for=utc(2030, 1, 1, 2),
+            scheduled_until=utc(2030, 1, 1, 4),
+            components=[c],
         ),
         "publish a postmortem": lambda p, c, i: incidents.publish_postmortem(
             incident=i, body="Revised.", at=utc(2021, 7, 22)
         ),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("case", list(good_calls()))

@@ -119,12 +119,18 @@ def test_it_reports_a_silent_process_as_stale_and_one_being_restarted() -> None:
     records = [
         {"role": "web", "pid": 11, "state": "running", "beat": now - 0.4},
         {"role": "publisher", "pid": 12, "state": "running", "beat": now - 30},
-        {"role": "supervisor", "pid": 10, "state": "running", "beat": now, "children": {
-            "web": {"state": "running", "restarts": 0, "last_exit": ""},
-            "publisher": {"state": "running", "restarts": 0, "last_exit": ""},
-            "worker": {"state": "restarting", "restarts": 2, "last_exit": "exited with code 1"},
-        }},
-    ]  # fmt: skip
+        {
+            "role": "supervisor",
+            "pid": 10,
+            "state": "running",
+            "beat": now,
+            "children": {
+                "web": {"state": "running", "restarts": 0, "last_exit": ""},
+                "publisher": {"state": "running", "restarts": 0, "last_exit": ""},
+                "worker": {"state": "restarting", "restarts": 2, "last_exit": "exited with code 1"},
+            },
+        },
+    ]
     report = {entry["role"]: entry for entry in heartbeat.describe(records, now)}
     assert report["web"]["state"] == "running" and report["web"]["seconds_since_heartbeat"] == 0.4
     assert report["publisher"]["state"] == "stale"  # stuck, or gone without a word

@@ -142,9 +142,13 @@ def test_it_weighs_an_outage_on_a_short_dst_day_by_its_real_length() -> None:
 def test_it_has_no_overall_figure_without_observed_time() -> None:
     assert overall([]) is None
     blank = daily_uptime(
-        timeline=[], since=utc(2021, 7, 9), now=utc(2021, 7, 20), days=[date(2021, 7, 1)],
-        zone=UTC, policy=DEFAULT,
-    )  # fmt: skip
+        timeline=[],
+        since=utc(2021, 7, 9),
+        now=utc(2021, 7, 20),
+        days=[date(2021, 7, 1)],
+        zone=UTC,
+        policy=DEFAULT,
+    )
     assert overall(blank) is None
 
 
@@ -212,9 +216,14 @@ def run(scenario, policy=None):
         now.astimezone(zone).date() + timedelta(days=1),
     )
     result = daily_uptime(
-        timeline=timeline, since=since, now=now, days=days, zone=zone,
-        policy=policy or scenario["policy"], initial_status=scenario["initial"],
-    )  # fmt: skip
+        timeline=timeline,
+        since=since,
+        now=now,
+        days=days,
+        zone=zone,
+        policy=policy or scenario["policy"],
+        initial_status=scenario["initial"],
+    )
     return since, now, timeline, result
 
 
@@ -248,10 +257,13 @@ def test_it_loses_exactly_the_time_spent_in_major_outage(scenario) -> None:
     points = [(since, scenario["initial"])] + [(t, s) for t, s in timeline if since < t < now]
     ends = [t for t, _ in points[1:]] + [now]
     down = sum(
-        ((end - start) for (start, status), end in zip(points, ends, strict=True)
-         if status == MAJOR),
+        (
+            (end - start)
+            for (start, status), end in zip(points, ends, strict=True)
+            if status == MAJOR
+        ),
         timedelta(),
-    )  # fmt: skip
+    )
     lost = sum(d.observed.total_seconds() * (1 - d.uptime) for d in result if d.uptime is not None)
     assert lost == pytest.approx(down.total_seconds(), abs=1e-3)
 
@@ -284,19 +296,29 @@ def test_it_adds_a_groups_members_up_day_by_day_however_far_the_clock_has_moved(
     out once: asking again later gives what working it all out again would."""
     zone, start = ZoneInfo(members[0]["zone_start"][0]), members[0]["zone_start"][1]
     columns = [
-        (tuple(sorted((start + timedelta(minutes=m), s) for m, s in member["changes"])),
-         start + timedelta(minutes=member["since"]), member["initial"])
+        (
+            tuple(sorted((start + timedelta(minutes=m), s) for m, s in member["changes"])),
+            start + timedelta(minutes=member["since"]),
+            member["initial"],
+        )
         for member in members
-    ]  # fmt: skip
+    ]
     days = days_between(start.date() - timedelta(days=1), start.date() + timedelta(days=8))
     policy = members[0]["policy"]
     for hours in (30, 30 + 24 * extra_days, 30 + 24 * extra_days + 7):
         now = start + timedelta(hours=hours)
         each = [
-            daily_uptime(timeline=t, since=since, now=now, days=days, zone=zone, policy=policy,
-                         initial_status=first)
+            daily_uptime(
+                timeline=t,
+                since=since,
+                now=now,
+                days=days,
+                zone=zone,
+                policy=policy,
+                initial_status=first,
+            )
             for t, since, first in columns
-        ]  # fmt: skip
+        ]
         merged = merged_daily_uptime(columns=columns, now=now, days=days, zone=zone, policy=policy)
         assert merged == merge_days(each)
         assert sum((d.observed for d in merged), timedelta()) == sum(
@@ -315,9 +337,14 @@ def test_it_gives_a_components_overall_figure_as_its_days_add_up(scenario, extra
     )
     for later in (now, now + timedelta(days=extra_days, hours=5)):
         result = daily_uptime(
-            timeline=timeline, since=since, now=later, days=days, zone=zone,
-            policy=scenario["policy"], initial_status=scenario["initial"],
-        )  # fmt: skip
+            timeline=timeline,
+            since=since,
+            now=later,
+            days=days,
+            zone=zone,
+            policy=scenario["policy"],
+            initial_status=scenario["initial"],
+        )
         figure = overall_uptime(
             column=column, now=later, days=days, zone=zone, policy=scenario["policy"]
         )

@@ -54,10 +54,14 @@ def get(page: Page, path: str) -> Any:
 def schedule(page: Page, cluster_a: Component, days: int = 1) -> Incident:
     start = NOW + timedelta(days=days)
     return incidents.schedule_maintenance(
-        page=page, name="Cluster A - MX upgrade", body="Upgrading MX hosts.",
-        scheduled_for=start, scheduled_until=start + timedelta(hours=2),
-        components=[cluster_a], at=NOW,
-    )  # fmt: skip
+        page=page,
+        name="Cluster A - MX upgrade",
+        body="Upgrading MX hosts.",
+        scheduled_for=start,
+        scheduled_until=start + timedelta(hours=2),
+        components=[cluster_a],
+        at=NOW,
+    )
 
 
 @pytest.mark.parametrize("path", TOP_LEVEL)
@@ -107,9 +111,13 @@ def test_it_lists_updates_newest_first_with_their_component_changes(
     assert resolved["affected_components"] is None
     assert resolved["incident_id"] == incident.pk
     assert investigating["affected_components"] == [
-        {"code": cluster_a.pk, "name": "Cluster A", "old_status": "operational",
-         "new_status": "degraded_performance"}
-    ]  # fmt: skip
+        {
+            "code": cluster_a.pk,
+            "name": "Cluster A",
+            "old_status": "operational",
+            "new_status": "degraded_performance",
+        }
+    ]
     assert investigating["custom_tweet"] is None and investigating["tweet_id"] is None
     assert investigating["deliver_notifications"] is True
 
@@ -160,9 +168,12 @@ def test_it_changes_the_status_indicator_when_a_component_degrades(
 def test_it_lists_only_open_incidents_as_unresolved(page: Page, cluster_a: Component) -> None:
     assert get(page, "incidents/unresolved.json")["incidents"] == []
     opened = incidents.open_incident(
-        page=page, name="Cluster A - Outbound Delays", body="Looking into it.",
-        components={cluster_a: DEGRADED}, at=NOW,
-    )  # fmt: skip
+        page=page,
+        name="Cluster A - Outbound Delays",
+        body="Looking into it.",
+        components={cluster_a: DEGRADED},
+        at=NOW,
+    )
     (unresolved,) = get(page, "incidents/unresolved.json")["incidents"]
     assert unresolved["id"] == opened.pk
     assert unresolved["status"] == "investigating"

@@ -37,9 +37,13 @@ def _probe(monitor: Monitor, result: Result, minute: int) -> None:
 def _monitored_incident(page: Page, cluster_a: Component) -> Incident:
     """Opened by automation, taken over by a responder, then noted by the monitors."""
     monitor = Monitor.objects.create(
-        page=page, name="Inbound mail delays", kind="http", component=cluster_a,
-        automation="publish", created_at=NOW - timedelta(hours=1),
-    )  # fmt: skip
+        page=page,
+        name="Inbound mail delays",
+        kind="http",
+        component=cluster_a,
+        automation="publish",
+        created_at=NOW - timedelta(hours=1),
+    )
     _probe(monitor, SLOW, 0)
     _probe(monitor, SLOW, 1)
     incident = Incident.objects.get(kind="incident", monitors=monitor)
@@ -53,9 +57,15 @@ def _monitored_incident(page: Page, cluster_a: Component) -> Incident:
 def _worked_maintenance(page: Page, cluster_a: Component) -> Incident:
     """Reminded, started and completed by the worker."""
     m = incidents.schedule_maintenance(
-        page=page, name="MX upgrade", body="Upgrading MX hosts.", scheduled_for=START,
-        scheduled_until=END, components=[cluster_a], at=NOW, remind_prior=True,
-    )  # fmt: skip
+        page=page,
+        name="MX upgrade",
+        body="Upgrading MX hosts.",
+        scheduled_for=START,
+        scheduled_until=END,
+        components=[cluster_a],
+        at=NOW,
+        remind_prior=True,
+    )
     for moment in (START - timedelta(minutes=30), START, END):
         mt.run_due(now=moment)
     return m
@@ -125,18 +135,29 @@ def _old_rows(apps: Apps, page: Page, cluster_a: Component) -> dict[str, Any]:
     old_incident = apps.get_model("incidents", "Incident")
     old_monitor = apps.get_model("monitors", "Monitor")
     monitor = old_monitor.objects.create(page_id=page.pk, name="Inbound", kind="http")
-    window = {k.replace("CLUSTER", cluster_a.pk): v.replace("CLUSTER", cluster_a.pk)
-              for k, v in OLD_MAINTENANCE.items()}  # fmt: skip
+    window = {
+        k.replace("CLUSTER", cluster_a.pk): v.replace("CLUSTER", cluster_a.pk)
+        for k, v in OLD_MAINTENANCE.items()
+    }
     maintenance = old_incident.objects.create(
-        page_id=page.pk, kind="maintenance", name="MX upgrade", status="completed",
+        page_id=page.pk,
+        kind="maintenance",
+        name="MX upgrade",
+        status="completed",
         metadata={**OPS, "heliograph_maintenance": window},
-    )  # fmt: skip
-    notes = {"updates": ["U1"], "monitor": monitor.pk, "calm_since": "2026-11-27T12:05:00+00:00",
-             "evidence": [{"suggestion": "consider resolving"}]}  # fmt: skip
+    )
+    notes = {
+        "updates": ["U1"],
+        "monitor": monitor.pk,
+        "calm_since": "2026-11-27T12:05:00+00:00",
+        "evidence": [{"suggestion": "consider resolving"}],
+    }
     incident = old_incident.objects.create(
-        page_id=page.pk, name="Delays", status="identified",
+        page_id=page.pk,
+        name="Delays",
+        status="identified",
         metadata={**OPS, "heliograph_monitor": notes},
-    )  # fmt: skip
+    )
     return {"maintenance": maintenance.pk, "incident": incident.pk, "monitor": monitor.pk}
 
 

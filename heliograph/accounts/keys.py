@@ -24,9 +24,13 @@ def hash_key(raw: str) -> str:
 
 @transaction.atomic
 def create_key(
-    *, name: str, scope: str = ApiKey.WRITE, page: Page | None = None,
-    created_by: User | None = None, actor: str = "cli",
-) -> tuple[ApiKey, str]:  # fmt: skip
+    *,
+    name: str,
+    scope: str = ApiKey.WRITE,
+    page: Page | None = None,
+    created_by: User | None = None,
+    actor: str = "cli",
+) -> tuple[ApiKey, str]:
     """Returns the key row and the raw key, which is never stored and cannot be shown again."""
     name = name.strip()
     if not name or len(name) > 255:
@@ -35,11 +39,20 @@ def create_key(
         raise InputError(f"unknown scope {scope!r}; use read or write")
     raw = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
-        name=name, key_hash=hash_key(raw), prefix=raw[:10], scope=scope, page=page,
+        name=name,
+        key_hash=hash_key(raw),
+        prefix=raw[:10],
+        scope=scope,
+        page=page,
         created_by=created_by,
-    )  # fmt: skip
-    trail.record(actor=actor, action="apikey.create", target=key, page_id=key.page_id,
-                 after={"name": name, "scope": scope, "page": key.page_id})  # fmt: skip
+    )
+    trail.record(
+        actor=actor,
+        action="apikey.create",
+        target=key,
+        page_id=key.page_id,
+        after={"name": name, "scope": scope, "page": key.page_id},
+    )
     return key, raw
 
 

@@ -38,8 +38,12 @@ def _check_role(role: str) -> str:
 
 
 def _picture(user: User) -> dict[str, object]:
-    return {"username": user.username, "email": user.email, "role": user.role,
-            "is_active": user.is_active}  # fmt: skip
+    return {
+        "username": user.username,
+        "email": user.email,
+        "role": user.role,
+        "is_active": user.is_active,
+    }
 
 
 @transaction.atomic
@@ -70,8 +74,7 @@ def set_role(*, user: User, role: str, actor: str) -> User:
     before = _picture(user)
     user.role = role
     user.save(update_fields=["role"])
-    trail.record(actor=actor, action="user.role", target=user, before=before,
-                 after=_picture(user))  # fmt: skip
+    trail.record(actor=actor, action="user.role", target=user, before=before, after=_picture(user))
     return user
 
 

@@ -48,49 +48,62 @@ def _component_json(component: Component) -> Json:
 
 
 @router.get(
-    "/pages/{page_id}/components", response=responses(200, list[ComponentOut]),
-    operation_id="getPagesPageIdComponents", summary="Get a list of components",
-)  # fmt: skip
+    "/pages/{page_id}/components",
+    response=responses(200, list[ComponentOut]),
+    operation_id="getPagesPageIdComponents",
+    summary="Get a list of components",
+)
 def list_components(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     entries = components_json(world_for(page_or_404(page_id)))
     return paginate(entries, paging.page, paging.per_page)
 
 
 @router.post(
-    "/pages/{page_id}/components", response=responses(201, ComponentOut),
-    operation_id="postPagesPageIdComponents", summary="Create a component",
-)  # fmt: skip
+    "/pages/{page_id}/components",
+    response=responses(201, ComponentOut),
+    operation_id="postPagesPageIdComponents",
+    summary="Create a component",
+)
 def create_component(request: HttpRequest, page_id: str, data: ComponentCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.component
     with transaction.atomic():  # one request, one transaction: nothing half-created
         component = services.create_component(
-            page=page, name=fields.name, group=group_named(page, fields.group_id),
-            description=fields.description or "", start_date=fields.start_date,
+            page=page,
+            name=fields.name,
+            group=group_named(page, fields.group_id),
+            description=fields.description or "",
+            start_date=fields.start_date,
             actor=actor(request),
-        )  # fmt: skip
+        )
         # Statuspage takes the other fields on create too; they are plain updates here.
         _apply(request, component, data, creating=True)
     return Status(201, _component_json(component))
 
 
 @router.get(
-    COMPONENT, response=responses(200, ComponentOut),
-    operation_id="getPagesPageIdComponentsComponentId", summary="Get a component",
-)  # fmt: skip
+    COMPONENT,
+    response=responses(200, ComponentOut),
+    operation_id="getPagesPageIdComponentsComponentId",
+    summary="Get a component",
+)
 def get_component(request: HttpRequest, page_id: str, component_id: str) -> Json:
     return _component_json(component_or_404(page_or_404(page_id), component_id))
 
 
 @router.patch(
-    COMPONENT, response=responses(200, ComponentOut),
-    operation_id="patchPagesPageIdComponentsComponentId", summary="Update a component",
+    COMPONENT,
+    response=responses(200, ComponentOut),
+    operation_id="patchPagesPageIdComponentsComponentId",
+    summary="Update a component",
     description='A group_id of null (or "null") takes the component out of its group.',
-)  # fmt: skip
+)
 @router.put(
-    COMPONENT, response=responses(200, ComponentOut),
-    operation_id="putPagesPageIdComponentsComponentId", summary="Update a component",
-)  # fmt: skip
+    COMPONENT,
+    response=responses(200, ComponentOut),
+    operation_id="putPagesPageIdComponentsComponentId",
+    summary="Update a component",
+)
 def update_component(
     request: HttpRequest, page_id: str, component_id: str, data: ComponentIn
 ) -> Json:
@@ -114,18 +127,25 @@ def _apply(
     )
     start = fields.start_date if "start_date" in given and not creating else UNSET
     services.update_component(
-        component=component, actor=actor(request),
+        component=component,
+        actor=actor(request),
         name=None if creating else fields.name,
         description=None if creating else fields.description,
-        group=group, start_date=start, position=fields.position, showcase=fields.showcase,
-        only_show_if_degraded=fields.only_show_if_degraded, status=fields.status or None,
-    )  # fmt: skip
+        group=group,
+        start_date=start,
+        position=fields.position,
+        showcase=fields.showcase,
+        only_show_if_degraded=fields.only_show_if_degraded,
+        status=fields.status or None,
+    )
 
 
 @router.delete(
-    COMPONENT, response=responses(204, None),
-    operation_id="deletePagesPageIdComponentsComponentId", summary="Delete a component",
-)  # fmt: skip
+    COMPONENT,
+    response=responses(204, None),
+    operation_id="deletePagesPageIdComponentsComponentId",
+    summary="Delete a component",
+)
 def delete_component(request: HttpRequest, page_id: str, component_id: str) -> HttpResponse:
     component = component_or_404(page_or_404(page_id), component_id)
     services.delete_component(component=component, actor=actor(request))
@@ -138,10 +158,11 @@ class UptimeQuery(Schema):
 
 
 @router.get(
-    COMPONENT + "/uptime", response=responses(200, UptimeOut),
+    COMPONENT + "/uptime",
+    response=responses(200, UptimeOut),
     operation_id="getPagesPageIdComponentsComponentIdUptime",
     summary="Get uptime data for a component",
-)  # fmt: skip
+)
 def uptime(
     request: HttpRequest, page_id: str, component_id: str, dates: Query[UptimeQuery]
 ) -> Json:
@@ -158,9 +179,11 @@ def _group_json(group: ComponentGroup) -> Json:
 
 
 @groups.get(
-    "/pages/{page_id}/component-groups", response=responses(200, list[GroupOut]),
-    operation_id="getPagesPageIdComponentGroups", summary="Get a list of component groups",
-)  # fmt: skip
+    "/pages/{page_id}/component-groups",
+    response=responses(200, list[GroupOut]),
+    operation_id="getPagesPageIdComponentGroups",
+    summary="Get a list of component groups",
+)
 def list_groups(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
     world = world_for(page)
@@ -168,9 +191,11 @@ def list_groups(request: HttpRequest, page_id: str, paging: Query[Paging]) -> li
 
 
 @groups.post(
-    "/pages/{page_id}/component-groups", response=responses(201, GroupOut),
-    operation_id="postPagesPageIdComponentGroups", summary="Create a component group",
-)  # fmt: skip
+    "/pages/{page_id}/component-groups",
+    response=responses(201, GroupOut),
+    operation_id="postPagesPageIdComponentGroups",
+    summary="Create a component group",
+)
 def create_group(request: HttpRequest, page_id: str, data: GroupCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.component_group
@@ -188,21 +213,27 @@ def create_group(request: HttpRequest, page_id: str, data: GroupCreateIn) -> Sta
 
 
 @groups.get(
-    GROUP, response=responses(200, GroupOut),
-    operation_id="getPagesPageIdComponentGroupsId", summary="Get a component group",
-)  # fmt: skip
+    GROUP,
+    response=responses(200, GroupOut),
+    operation_id="getPagesPageIdComponentGroupsId",
+    summary="Get a component group",
+)
 def get_group(request: HttpRequest, page_id: str, id: str) -> Json:  # noqa: A002 - spec's name
     return _group_json(group_or_404(page_or_404(page_id), id))
 
 
 @groups.patch(
-    GROUP, response=responses(200, GroupOut),
-    operation_id="patchPagesPageIdComponentGroupsId", summary="Update a component group",
-)  # fmt: skip
+    GROUP,
+    response=responses(200, GroupOut),
+    operation_id="patchPagesPageIdComponentGroupsId",
+    summary="Update a component group",
+)
 @groups.put(
-    GROUP, response=responses(200, GroupOut),
-    operation_id="putPagesPageIdComponentGroupsId", summary="Update a component group",
-)  # fmt: skip
+    GROUP,
+    response=responses(200, GroupOut),
+    operation_id="putPagesPageIdComponentGroupsId",
+    summary="Update a component group",
+)
 def update_group(request: HttpRequest, page_id: str, id: str, data: GroupIn) -> Json:  # noqa: A002
     page = page_or_404(page_id)
     group = group_or_404(page, id)
@@ -210,16 +241,22 @@ def update_group(request: HttpRequest, page_id: str, id: str, data: GroupIn) -> 
     members = None if fields.components is None else components_named(page, fields.components)
     description = fields.description if fields.description is not None else data.description
     services.update_group(
-        group=group, actor=actor(request), name=fields.name, description=description,
-        position=fields.position, components=members,
-    )  # fmt: skip
+        group=group,
+        actor=actor(request),
+        name=fields.name,
+        description=description,
+        position=fields.position,
+        components=members,
+    )
     return _group_json(group)
 
 
 @groups.delete(
-    GROUP, response=responses(200, GroupOut),
-    operation_id="deletePagesPageIdComponentGroupsId", summary="Delete a component group",
-)  # fmt: skip
+    GROUP,
+    response=responses(200, GroupOut),
+    operation_id="deletePagesPageIdComponentGroupsId",
+    summary="Delete a component group",
+)
 def delete_group(request: HttpRequest, page_id: str, id: str) -> Json:  # noqa: A002
     group = group_or_404(page_or_404(page_id), id)
     body = _group_json(group)

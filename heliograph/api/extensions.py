@@ -55,9 +55,11 @@ def change_json(world: World, change: Change) -> Json:
 
 
 @router.get(
-    CHANGES, response=responses(200, list[ChangeOut]), operation_id="getPagesPageIdChanges",
+    CHANGES,
+    response=responses(200, list[ChangeOut]),
+    operation_id="getPagesPageIdChanges",
     summary="List recorded changes (Heliograph)",
-)  # fmt: skip
+)
 def list_changes(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
     world = world_for(page)
@@ -66,25 +68,33 @@ def list_changes(request: HttpRequest, page_id: str, paging: Query[Paging]) -> l
 
 
 @router.post(
-    CHANGES, response=responses(201, ChangeOut), operation_id="postPagesPageIdChanges",
+    CHANGES,
+    response=responses(201, ChangeOut),
+    operation_id="postPagesPageIdChanges",
     summary="Record a deploy or config change on components (Heliograph)",
-)  # fmt: skip
+)
 def record_change(request: HttpRequest, page_id: str, data: ChangeIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.change
     members = components_named(page, fields.component_ids or [])
     change = incidents.record_change(
-        page=page, title=fields.title, components=members, at=fields.at, source=fields.source,
-        link=fields.link or "", actor=actor(request),
-    )  # fmt: skip
+        page=page,
+        title=fields.title,
+        components=members,
+        at=fields.at,
+        source=fields.source,
+        link=fields.link or "",
+        actor=actor(request),
+    )
     return Status(201, change_json(world_for(page), change))
 
 
 @router.get(
-    INCIDENT + "/impact_windows", response=responses(200, ImpactWindowsOut),
+    INCIDENT + "/impact_windows",
+    response=responses(200, ImpactWindowsOut),
     operation_id="getPagesPageIdIncidentsIncidentIdImpactWindows",
     summary="An incident's impact windows and total duration (Heliograph)",
-)  # fmt: skip
+)
 def impact_windows(request: HttpRequest, page_id: str, incident_id: str) -> Json:
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)
@@ -118,10 +128,11 @@ def _windows(incident: Incident) -> list[lifecycle.Window]:
 
 
 @router.post(
-    INCIDENT + "/reopen", response=responses(200, IncidentOut),
+    INCIDENT + "/reopen",
+    response=responses(200, IncidentOut),
     operation_id="postPagesPageIdIncidentsIncidentIdReopen",
     summary="Reopen a resolved incident: the impact came back (Heliograph)",
-)  # fmt: skip
+)
 def reopen(request: HttpRequest, page_id: str, incident_id: str, data: ReopenIn) -> Json:
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)
@@ -133,19 +144,24 @@ def reopen(request: HttpRequest, page_id: str, incident_id: str, data: ReopenIn)
             incident=incident, body=fields.body, status=fields.status, at=at, components=components
         )
         incidents.reopen_incident(
-            incident=incident, body=fields.body, status=fields.status, components=components,
-            at=at, actor=actor(request),
-        )  # fmt: skip
+            incident=incident,
+            body=fields.body,
+            status=fields.status,
+            components=components,
+            at=at,
+            actor=actor(request),
+        )
     return incident_json(incident, warnings)
 
 
 @router.put(
-    INCIDENT + "/caused_by", response=responses(200, IncidentOut),
+    INCIDENT + "/caused_by",
+    response=responses(200, IncidentOut),
     operation_id="putPagesPageIdIncidentsIncidentIdCausedBy",
     summary="Tie an incident to the maintenance or change that caused it (Heliograph)",
     description="caused_by.id names a scheduled maintenance or a recorded change of the "
     "page; null unlinks.",
-)  # fmt: skip
+)
 def caused_by(request: HttpRequest, page_id: str, incident_id: str, data: CauseIn) -> Json:
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)

@@ -64,9 +64,11 @@ class IncidentQuery(Paging):
 
 
 @router.get(
-    "/pages/{page_id}/incidents", response=responses(200, list[IncidentOut]),
-    operation_id="getPagesPageIdIncidents", summary="Get a list of incidents",
-)  # fmt: skip
+    "/pages/{page_id}/incidents",
+    response=responses(200, list[IncidentOut]),
+    operation_id="getPagesPageIdIncidents",
+    summary="Get a list of incidents",
+)
 def list_incidents(request: HttpRequest, page_id: str, query: Query[IncidentQuery]) -> list[Json]:
     page = page_or_404(page_id)
     found = incidents_query(page).order_by("-created_at")
@@ -81,9 +83,11 @@ def _list_route(suffix: str, operation_id: str, summary: str, which: Any) -> Non
     """The four fixed listings differ only in their filter."""
 
     @router.get(
-        f"/pages/{{page_id}}/incidents/{suffix}", response=responses(200, list[IncidentOut]),
-        operation_id=operation_id, summary=summary,
-    )  # fmt: skip
+        f"/pages/{{page_id}}/incidents/{suffix}",
+        response=responses(200, list[IncidentOut]),
+        operation_id=operation_id,
+        summary=summary,
+    )
     def listing(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
         page = page_or_404(page_id)
         return _listing(page, which(incidents_query(page)), paging)
@@ -98,10 +102,16 @@ _list_route(
     lambda qs: qs.incidents().unresolved().order_by("-created_at"),
 )
 _list_route(
-    "upcoming", "getPagesPageIdIncidentsUpcoming", "Get a list of upcoming incidents",
-    lambda qs: qs.maintenances().scheduled().filter(scheduled_for__gt=timezone.now())
-    .order_by("scheduled_for"),
-)  # fmt: skip
+    "upcoming",
+    "getPagesPageIdIncidentsUpcoming",
+    "Get a list of upcoming incidents",
+    lambda qs: (
+        qs.maintenances()
+        .scheduled()
+        .filter(scheduled_for__gt=timezone.now())
+        .order_by("scheduled_for")
+    ),
+)
 _list_route(
     "scheduled",
     "getPagesPageIdIncidentsScheduled",
@@ -109,10 +119,11 @@ _list_route(
     lambda qs: qs.maintenances().scheduled().order_by("scheduled_for"),
 )
 _list_route(
-    "active_maintenance", "getPagesPageIdIncidentsActiveMaintenance",
+    "active_maintenance",
+    "getPagesPageIdIncidentsActiveMaintenance",
     "Get a list of active maintenances",
     lambda qs: qs.maintenances().active().order_by("scheduled_for"),
-)  # fmt: skip
+)
 
 
 def component_statuses(page: Page, fields: Any, at: datetime | None = None) -> dict[Component, str]:
@@ -126,9 +137,11 @@ def component_statuses(page: Page, fields: Any, at: datetime | None = None) -> d
 
 
 @router.post(
-    "/pages/{page_id}/incidents", response=responses(201, IncidentOut),
-    operation_id="postPagesPageIdIncidents", summary="Create an incident",
-)  # fmt: skip
+    "/pages/{page_id}/incidents",
+    response=responses(201, IncidentOut),
+    operation_id="postPagesPageIdIncidents",
+    summary="Create an incident",
+)
 def create_incident(request: HttpRequest, page_id: str, data: IncidentCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.incident
@@ -151,31 +164,45 @@ def _open(request: HttpRequest, page: Page, fields: IncidentFields) -> Incident:
     at = fields.backfill_date if fields.backfilled else None
     status = fields.status or ("resolved" if fields.backfilled else "investigating")
     return incidents.open_incident(
-        page=page, name=fields.name or "", body=fields.body or "", status=status,
-        components=component_statuses(page, fields, at), at=at, started_at=fields.started_at,
-        reference=fields.reference or "", backfilled=bool(fields.backfilled),
+        page=page,
+        name=fields.name or "",
+        body=fields.body or "",
+        status=status,
+        components=component_statuses(page, fields, at),
+        at=at,
+        started_at=fields.started_at,
+        reference=fields.reference or "",
+        backfilled=bool(fields.backfilled),
         impact_override=fields.impact_override or "",
         deliver_notifications=fields.deliver_notifications is not False,
-        metadata=fields.metadata, actor=actor(request),
-    )  # fmt: skip
+        metadata=fields.metadata,
+        actor=actor(request),
+    )
 
 
 def _schedule(request: HttpRequest, page: Page, fields: IncidentFields) -> Incident:
     if not (fields.scheduled_for and fields.scheduled_until):
         raise InputError("a scheduled maintenance needs scheduled_for and scheduled_until")
     maintenance = incidents.schedule_maintenance(
-        page=page, name=fields.name or "", body=fields.body or "",
-        scheduled_for=fields.scheduled_for, scheduled_until=fields.scheduled_until,
+        page=page,
+        name=fields.name or "",
+        body=fields.body or "",
+        scheduled_for=fields.scheduled_for,
+        scheduled_until=fields.scheduled_until,
         components=list(component_statuses(page, fields)),
         remind_prior=fields.scheduled_remind_prior is True,
         auto_in_progress=_flag(fields.scheduled_auto_in_progress, fields.scheduled_auto_transition),
-        auto_completed=_flag(fields.scheduled_auto_completed), actor=actor(request),
-    )  # fmt: skip
+        auto_completed=_flag(fields.scheduled_auto_completed),
+        actor=actor(request),
+    )
     if fields.metadata or fields.reference or fields.impact_override:
         incidents.update_incident(
-            incident=maintenance, actor=actor(request), metadata=fields.metadata,
-            reference=fields.reference, impact_override=fields.impact_override,
-        )  # fmt: skip
+            incident=maintenance,
+            actor=actor(request),
+            metadata=fields.metadata,
+            reference=fields.reference,
+            impact_override=fields.impact_override,
+        )
     return maintenance
 
 
@@ -185,23 +212,29 @@ def _flag(*given: bool | None) -> bool:
 
 
 @router.get(
-    INCIDENT, response=responses(200, IncidentOut),
-    operation_id="getPagesPageIdIncidentsIncidentId", summary="Get an incident",
-)  # fmt: skip
+    INCIDENT,
+    response=responses(200, IncidentOut),
+    operation_id="getPagesPageIdIncidentsIncidentId",
+    summary="Get an incident",
+)
 def get_incident(request: HttpRequest, page_id: str, incident_id: str) -> Json:
     return incident_json(incident_or_404(page_or_404(page_id), incident_id))
 
 
 @router.patch(
-    INCIDENT, response=responses(200, IncidentOut),
-    operation_id="patchPagesPageIdIncidentsIncidentId", summary="Update an incident",
+    INCIDENT,
+    response=responses(200, IncidentOut),
+    operation_id="patchPagesPageIdIncidentsIncidentId",
+    summary="Update an incident",
     description="A status, body or components posts an incident update; name, "
     "impact_override, metadata and reference change the incident itself.",
-)  # fmt: skip
+)
 @router.put(
-    INCIDENT, response=responses(200, IncidentOut),
-    operation_id="putPagesPageIdIncidentsIncidentId", summary="Update an incident",
-)  # fmt: skip
+    INCIDENT,
+    response=responses(200, IncidentOut),
+    operation_id="putPagesPageIdIncidentsIncidentId",
+    summary="Update an incident",
+)
 def update_incident(request: HttpRequest, page_id: str, incident_id: str, data: IncidentIn) -> Json:
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)
@@ -210,15 +243,21 @@ def update_incident(request: HttpRequest, page_id: str, incident_id: str, data: 
     with transaction.atomic():
         if fields.scheduled_for or fields.scheduled_until:
             incidents.reschedule_maintenance(
-                maintenance=incident, scheduled_for=fields.scheduled_for,
-                scheduled_until=fields.scheduled_until, actor=actor(request),
-            )  # fmt: skip
+                maintenance=incident,
+                scheduled_for=fields.scheduled_for,
+                scheduled_until=fields.scheduled_until,
+                actor=actor(request),
+            )
         if PLAIN_FIELDS & fields.model_fields_set:
             incidents.update_incident(
-                incident=incident, actor=actor(request), name=fields.name,
-                impact_override=fields.impact_override, metadata=fields.metadata,
-                reference=fields.reference, started_at=fields.started_at,
-            )  # fmt: skip
+                incident=incident,
+                actor=actor(request),
+                name=fields.name,
+                impact_override=fields.impact_override,
+                metadata=fields.metadata,
+                reference=fields.reference,
+                started_at=fields.started_at,
+            )
         if fields.status or fields.body or fields.components or fields.component_ids:
             warnings = _post(request, incident, fields)
     return incident_json(incident, warnings)
@@ -235,9 +274,14 @@ def _post(request: HttpRequest, incident: Incident, fields: IncidentFields) -> l
         incident=incident, body=body, status=status, at=at, components=components
     )
     post_any_update(
-        incident=incident, status=status, body=body, components=components, at=at,
-        deliver_notifications=fields.deliver_notifications is not False, actor=actor(request),
-    )  # fmt: skip
+        incident=incident,
+        status=status,
+        body=body,
+        components=components,
+        at=at,
+        deliver_notifications=fields.deliver_notifications is not False,
+        actor=actor(request),
+    )
     return warnings
 
 
@@ -246,9 +290,11 @@ def _current_status(incident: Incident) -> str:
 
 
 @router.delete(
-    INCIDENT, response=responses(200, IncidentOut),
-    operation_id="deletePagesPageIdIncidentsIncidentId", summary="Delete an incident",
-)  # fmt: skip
+    INCIDENT,
+    response=responses(200, IncidentOut),
+    operation_id="deletePagesPageIdIncidentsIncidentId",
+    summary="Delete an incident",
+)
 def delete_incident(request: HttpRequest, page_id: str, incident_id: str) -> Json:
     incident = incident_or_404(page_or_404(page_id), incident_id)
     body = incident_json(incident)
@@ -262,26 +308,34 @@ UPDATE = INCIDENT + "/incident_updates/{incident_update_id}"
 
 
 @router.patch(
-    UPDATE, response=responses(200, IncidentUpdateOut),
+    UPDATE,
+    response=responses(200, IncidentUpdateOut),
     operation_id="patchPagesPageIdIncidentsIncidentIdIncidentUpdatesIncidentUpdateId",
     summary="Update a previous incident update",
     description="The previous text and time are kept as a revision.",
-)  # fmt: skip
+)
 @router.put(
-    UPDATE, response=responses(200, IncidentUpdateOut),
+    UPDATE,
+    response=responses(200, IncidentUpdateOut),
     operation_id="putPagesPageIdIncidentsIncidentIdIncidentUpdatesIncidentUpdateId",
     summary="Update a previous incident update",
-)  # fmt: skip
+)
 def edit_update(
-    request: HttpRequest, page_id: str, incident_id: str, incident_update_id: str,
+    request: HttpRequest,
+    page_id: str,
+    incident_id: str,
+    incident_update_id: str,
     data: IncidentUpdateIn,
-) -> Json:  # fmt: skip
+) -> Json:
     page = page_or_404(page_id)
     incident = incident_or_404(page, incident_id)
     update = update_or_404(incident, incident_update_id)
     fields = data.incident_update
     update = incidents.edit_update(
-        update=update, actor=actor(request), body=fields.body, display_at=fields.display_at,
+        update=update,
+        actor=actor(request),
+        body=fields.body,
+        display_at=fields.display_at,
         deliver_notifications=fields.deliver_notifications,
-    )  # fmt: skip
+    )
     return update_body(world_for(page), update)

@@ -39,23 +39,40 @@ MONITOR = MONITORS + "/{monitor_id}"
 
 def monitor_json(world: World, m: Monitor) -> Json:
     return {
-        "id": m.pk, "page_id": m.page_id, "name": m.name, "kind": m.kind,
-        "component_id": m.component_id, "config": m.config,
-        "secrets": services.secret_status(m), "interval_seconds": m.interval_seconds,
-        "timeout_seconds": m.timeout_seconds, "automation": m.automation, "public": m.public,
-        "paused": m.paused, "next_run_at": time(world, m.next_run_at),
-        "last_run_at": time(world, m.last_run_at), "last_verdict": m.last_verdict or None,
-        "last_reason": m.last_reason or None, "incident_id": m.incident_id,
-        "created_at": time(world, m.created_at), "updated_at": time(world, m.updated_at),
-    }  # fmt: skip
+        "id": m.pk,
+        "page_id": m.page_id,
+        "name": m.name,
+        "kind": m.kind,
+        "component_id": m.component_id,
+        "config": m.config,
+        "secrets": services.secret_status(m),
+        "interval_seconds": m.interval_seconds,
+        "timeout_seconds": m.timeout_seconds,
+        "automation": m.automation,
+        "public": m.public,
+        "paused": m.paused,
+        "next_run_at": time(world, m.next_run_at),
+        "last_run_at": time(world, m.last_run_at),
+        "last_verdict": m.last_verdict or None,
+        "last_reason": m.last_reason or None,
+        "incident_id": m.incident_id,
+        "created_at": time(world, m.created_at),
+        "updated_at": time(world, m.updated_at),
+    }
 
 
 def result_json(world: World, r: ProbeResult) -> Json:
     return {
-        "id": r.pk, "monitor_id": r.monitor_id, "at": time(world, r.at), "verdict": r.verdict,
-        "reason": r.reason, "values": r.values or {}, "details": r.details or {},
-        "duration_ms": r.duration_ms, "lag_ms": r.lag_ms,
-    }  # fmt: skip
+        "id": r.pk,
+        "monitor_id": r.monitor_id,
+        "at": time(world, r.at),
+        "verdict": r.verdict,
+        "reason": r.reason,
+        "values": r.values or {},
+        "details": r.details or {},
+        "duration_ms": r.duration_ms,
+        "lag_ms": r.lag_ms,
+    }
 
 
 def _one(monitor: Monitor) -> Json:
@@ -78,7 +95,7 @@ def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
             "automation",
             "public",
             "paused",
-        )  # fmt: skip
+        )
         if name in sent
     }
     nulls = [name for name, value in given.items() if value is None and name != "secrets"]
@@ -90,9 +107,12 @@ def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
 
 
 @router.get(
-    MONITORS, response=responses(200, list[MonitorOut]), operation_id="getPagesPageIdMonitors",
-    summary="Get a list of monitors (Heliograph)", description="By name.",
-)  # fmt: skip
+    MONITORS,
+    response=responses(200, list[MonitorOut]),
+    operation_id="getPagesPageIdMonitors",
+    summary="Get a list of monitors (Heliograph)",
+    description="By name.",
+)
 def list_monitors(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
     world = zone_world(page)
@@ -101,12 +121,14 @@ def list_monitors(request: HttpRequest, page_id: str, paging: Query[Paging]) -> 
 
 
 @router.post(
-    MONITORS, response=responses(201, MonitorOut), operation_id="postPagesPageIdMonitors",
+    MONITORS,
+    response=responses(201, MonitorOut),
+    operation_id="postPagesPageIdMonitors",
     summary="Create a monitor (Heliograph)",
     description="name and kind are required; config is checked by the kind (defaults filled "
     "in). Secret settings (e.g. imap_password) go in secrets, or in config, whence they are "
     "moved: they are never shown back. The first run comes within the interval.",
-)  # fmt: skip
+)
 def create_monitor(request: HttpRequest, page_id: str, data: MonitorCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     given = _given(page, data.monitor)
@@ -115,21 +137,25 @@ def create_monitor(request: HttpRequest, page_id: str, data: MonitorCreateIn) ->
 
 
 @router.get(
-    MONITOR, response=responses(200, MonitorOut),
-    operation_id="getPagesPageIdMonitorsMonitorId", summary="Get a monitor (Heliograph)",
-)  # fmt: skip
+    MONITOR,
+    response=responses(200, MonitorOut),
+    operation_id="getPagesPageIdMonitorsMonitorId",
+    summary="Get a monitor (Heliograph)",
+)
 def get_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
     page = page_or_404(page_id)
     return monitor_json(zone_world(page), monitor_or_404(page, monitor_id))
 
 
 @router.patch(
-    MONITOR, response=responses(200, MonitorOut),
-    operation_id="patchPagesPageIdMonitorsMonitorId", summary="Update a monitor (Heliograph)",
+    MONITOR,
+    response=responses(200, MonitorOut),
+    operation_id="patchPagesPageIdMonitorsMonitorId",
+    summary="Update a monitor (Heliograph)",
     description="Only the fields sent change. A config sent replaces the old one (checked "
     "again, defaults filled in); secrets left out keep their value, null clears one; a new "
     "kind drops the old kind's secrets. component_id null: it feeds no component.",
-)  # fmt: skip
+)
 def update_monitor(
     request: HttpRequest, page_id: str, monitor_id: str, data: MonitorPatchIn
 ) -> Json:
@@ -140,10 +166,12 @@ def update_monitor(
 
 
 @router.delete(
-    MONITOR, response=responses(204, None),
-    operation_id="deletePagesPageIdMonitorsMonitorId", summary="Delete a monitor (Heliograph)",
+    MONITOR,
+    response=responses(204, None),
+    operation_id="deletePagesPageIdMonitorsMonitorId",
+    summary="Delete a monitor (Heliograph)",
     description="With its results and metric points. Statuses it set stay on the timeline.",
-)  # fmt: skip
+)
 def delete_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> HttpResponse:
     monitor = monitor_or_404(page_or_404(page_id), monitor_id)
     services.delete_monitor(monitor=monitor, actor=actor(request))
@@ -151,11 +179,13 @@ def delete_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> HttpR
 
 
 @router.post(
-    MONITOR + "/run", response=responses(200, MonitorOut),
-    operation_id="postPagesPageIdMonitorsMonitorIdRun", summary="Run a monitor now (Heliograph)",
+    MONITOR + "/run",
+    response=responses(200, MonitorOut),
+    operation_id="postPagesPageIdMonitorsMonitorIdRun",
+    summary="Run a monitor now (Heliograph)",
     description="Makes it due now: a worker runs it within a second or so (a paused monitor: "
     "422). Its results: GET .../results.",
-)  # fmt: skip
+)
 def run_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
     monitor = monitor_or_404(page_or_404(page_id), monitor_id)
     services.run_now(monitor=monitor, actor=actor(request))
@@ -163,10 +193,12 @@ def run_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
 
 
 @router.post(
-    MONITOR + "/pause", response=responses(200, MonitorOut),
-    operation_id="postPagesPageIdMonitorsMonitorIdPause", summary="Pause a monitor (Heliograph)",
+    MONITOR + "/pause",
+    response=responses(200, MonitorOut),
+    operation_id="postPagesPageIdMonitorsMonitorIdPause",
+    summary="Pause a monitor (Heliograph)",
     description="It stops running and stops feeding its component. Pausing twice is harmless.",
-)  # fmt: skip
+)
 def pause_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
     monitor = monitor_or_404(page_or_404(page_id), monitor_id)
     services.pause_monitor(monitor=monitor, actor=actor(request))
@@ -174,11 +206,12 @@ def pause_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
 
 
 @router.post(
-    MONITOR + "/resume", response=responses(200, MonitorOut),
+    MONITOR + "/resume",
+    response=responses(200, MonitorOut),
     operation_id="postPagesPageIdMonitorsMonitorIdResume",
     summary="Resume a paused monitor (Heliograph)",
     description="It runs again within a few seconds.",
-)  # fmt: skip
+)
 def resume_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
     monitor = monitor_or_404(page_or_404(page_id), monitor_id)
     services.resume_monitor(monitor=monitor, actor=actor(request))
@@ -186,11 +219,12 @@ def resume_monitor(request: HttpRequest, page_id: str, monitor_id: str) -> Json:
 
 
 @router.get(
-    MONITOR + "/results", response=responses(200, list[ProbeResultOut]),
+    MONITOR + "/results",
+    response=responses(200, list[ProbeResultOut]),
     operation_id="getPagesPageIdMonitorsMonitorIdResults",
     summary="Get a monitor's recent results (Heliograph)",
     description="Newest first; kept 14 days. Pages count from 1, at most 100 per page.",
-)  # fmt: skip
+)
 def list_results(
     request: HttpRequest, page_id: str, monitor_id: str, query: Query[ResultsQuery]
 ) -> list[Json]:

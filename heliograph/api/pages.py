@@ -16,9 +16,11 @@ router = Router(tags=["pages"])
 
 
 @router.get(
-    "/pages", response=responses(200, list[PageOut]), operation_id="getPages",
+    "/pages",
+    response=responses(200, list[PageOut]),
+    operation_id="getPages",
     summary="Get a list of pages",
-)  # fmt: skip
+)
 def list_pages(request: HttpRequest, paging: Query[Paging]) -> list[Json]:
     key = api_key(request)
     pages = Page.objects.order_by("created_at", "name")
@@ -28,9 +30,11 @@ def list_pages(request: HttpRequest, paging: Query[Paging]) -> list[Json]:
 
 
 @router.get(
-    "/pages/{page_id}", response=responses(200, PageOut), operation_id="getPagesPageId",
+    "/pages/{page_id}",
+    response=responses(200, PageOut),
+    operation_id="getPagesPageId",
     summary="Get a page",
-)  # fmt: skip
+)
 def get_page(request: HttpRequest, page_id: str) -> Json:
     return page_body(page_or_404(page_id))
 
@@ -41,10 +45,15 @@ def update_page(request: HttpRequest, page_id: str, data: PageIn) -> Json:
     page = page_or_404(page_id)
     fields = data.page
     page = services.update_page(
-        page=page, actor=actor(request), name=fields.name, url=fields.url,
-        time_zone=fields.time_zone, domain=fields.domain,
-        allow_subscribers=fields.allow_page_subscribers, allow_feeds=fields.allow_rss_atom_feeds,
+        page=page,
+        actor=actor(request),
+        name=fields.name,
+        url=fields.url,
+        time_zone=fields.time_zone,
+        domain=fields.domain,
+        allow_subscribers=fields.allow_page_subscribers,
+        allow_feeds=fields.allow_rss_atom_feeds,
         embeddable=fields.embeddable,
-    )  # fmt: skip
+    )
     page.refresh_from_db()
     return page_body(page)

@@ -29,11 +29,13 @@ def _json(incident: Incident, postmortem: Postmortem | None) -> Json:
 
 
 @router.get(
-    POSTMORTEM, response=responses(200, PostmortemOut),
-    operation_id="getPagesPageIdIncidentsIncidentIdPostmortem", summary="Get Postmortem",
+    POSTMORTEM,
+    response=responses(200, PostmortemOut),
+    operation_id="getPagesPageIdIncidentsIncidentIdPostmortem",
+    summary="Get Postmortem",
     description="Before anything is saved, body_draft holds a pre-filled text: the impact "
     "windows, the public update log and the related changes.",
-)  # fmt: skip
+)
 def get_postmortem(request: HttpRequest, page_id: str, incident_id: str) -> Json:
     incident = _incident(page_id, incident_id)
     postmortem = Postmortem.objects.filter(incident=incident).first()
@@ -44,9 +46,11 @@ def get_postmortem(request: HttpRequest, page_id: str, incident_id: str) -> Json
 
 
 @router.put(
-    POSTMORTEM, response=responses(200, PostmortemOut),
-    operation_id="putPagesPageIdIncidentsIncidentIdPostmortem", summary="Create Postmortem",
-)  # fmt: skip
+    POSTMORTEM,
+    response=responses(200, PostmortemOut),
+    operation_id="putPagesPageIdIncidentsIncidentIdPostmortem",
+    summary="Create Postmortem",
+)
 def save_draft(request: HttpRequest, page_id: str, incident_id: str, data: PostmortemIn) -> Json:
     incident = _incident(page_id, incident_id)
     postmortem = incidents.save_postmortem_draft(
@@ -56,27 +60,32 @@ def save_draft(request: HttpRequest, page_id: str, incident_id: str, data: Postm
 
 
 @router.put(
-    POSTMORTEM + "/publish", response=responses(200, PostmortemOut),
+    POSTMORTEM + "/publish",
+    response=responses(200, PostmortemOut),
     operation_id="putPagesPageIdIncidentsIncidentIdPostmortemPublish",
-    summary="Publish Postmortem", description="Publishes the saved draft.",
-)  # fmt: skip
+    summary="Publish Postmortem",
+    description="Publishes the saved draft.",
+)
 def publish(
     request: HttpRequest, page_id: str, incident_id: str, data: PostmortemPublishIn
 ) -> Json:
     incident = _incident(page_id, incident_id)
     fields = data.postmortem
     postmortem = incidents.publish_postmortem(
-        incident=incident, notify_subscribers=bool(fields and fields.notify_subscribers),
+        incident=incident,
+        notify_subscribers=bool(fields and fields.notify_subscribers),
         actor=actor(request),
-    )  # fmt: skip
+    )
     return _json(incident, postmortem)
 
 
 @router.put(
-    POSTMORTEM + "/revert", response=responses(200, PostmortemOut),
+    POSTMORTEM + "/revert",
+    response=responses(200, PostmortemOut),
     operation_id="putPagesPageIdIncidentsIncidentIdPostmortemRevert",
-    summary="Revert Postmortem", description="Unpublishes; the text becomes the draft again.",
-)  # fmt: skip
+    summary="Revert Postmortem",
+    description="Unpublishes; the text becomes the draft again.",
+)
 def revert(request: HttpRequest, page_id: str, incident_id: str) -> Json:
     incident = _incident(page_id, incident_id)
     postmortem = incidents.revert_postmortem(incident=incident, actor=actor(request))

@@ -17,13 +17,26 @@ ComponentStatus = Literal[
     "operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage"
 ]
 IncidentStatus = Literal[
-    "investigating", "identified", "monitoring", "resolved", "postmortem",
-    "scheduled", "in_progress", "verifying", "completed",
-]  # fmt: skip
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",
+    "postmortem",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+]
 UpdateStatus = Literal[
-    "investigating", "identified", "monitoring", "resolved",
-    "scheduled", "in_progress", "verifying", "completed",
-]  # fmt: skip
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+]
 Impact = Literal["none", "maintenance", "minor", "major", "critical"]
 ChangeSource = Literal["deploy", "config", "maintenance"]
 

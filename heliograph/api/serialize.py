@@ -128,10 +128,19 @@ def update_body(world: World, update: IncidentUpdate) -> Json:
 
 def postmortem_body(world: World, postmortem: Postmortem | None) -> Json:
     if postmortem is None:
-        return {"body": None, "body_draft": None, "published_at": None,
-                "notify_subscribers": False, "notify_twitter": False, "custom_tweet": None,
-                "preview_key": None, "created_at": None, "updated_at": None,
-                "body_updated_at": None, "body_draft_updated_at": None}  # fmt: skip
+        return {
+            "body": None,
+            "body_draft": None,
+            "published_at": None,
+            "notify_subscribers": False,
+            "notify_twitter": False,
+            "custom_tweet": None,
+            "preview_key": None,
+            "created_at": None,
+            "updated_at": None,
+            "body_updated_at": None,
+            "body_draft_updated_at": None,
+        }
     updated = time(world, postmortem.updated_at)
     return {
         "preview_key": None,

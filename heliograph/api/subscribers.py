@@ -112,29 +112,33 @@ def _state(state: str) -> str:
 
 
 @router.get(
-    SUBSCRIBERS + "/count", response=responses(200, SubscriberCountByType),
-    operation_id="getPagesPageIdSubscribersCount", summary="Get a count of subscribers by type",
-)  # fmt: skip
+    SUBSCRIBERS + "/count",
+    response=responses(200, SubscriberCountByType),
+    operation_id="getPagesPageIdSubscribersCount",
+    summary="Get a count of subscribers by type",
+)
 def count(request: HttpRequest, page_id: str, query: Query[CountQuery]) -> dict[str, int]:
     page = page_or_404(page_id)
     return directory.count_by_kind(page=page, kind=query.type or "", state=_state(query.state))
 
 
 @router.get(
-    SUBSCRIBERS + "/histogram_by_state", response=responses(200, SubscriberCountByTypeAndState),
+    SUBSCRIBERS + "/histogram_by_state",
+    response=responses(200, SubscriberCountByTypeAndState),
     operation_id="getPagesPageIdSubscribersHistogramByState",
     summary="Get a histogram of subscribers by type and then state",
-)  # fmt: skip
+)
 def histogram(request: HttpRequest, page_id: str) -> dict[str, dict[str, int]]:
     return directory.histogram(page=page_or_404(page_id))
 
 
 @router.get(
-    SUBSCRIBERS + "/unsubscribed", response=responses(200, list[SubscriberOut]),
+    SUBSCRIBERS + "/unsubscribed",
+    response=responses(200, list[SubscriberOut]),
     operation_id="getPagesPageIdSubscribersUnsubscribed",
     summary="Get a list of unsubscribed subscribers",
     description="Most recently unsubscribed first.",
-)  # fmt: skip
+)
 def list_unsubscribed(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
     found = directory.search(page=page, state=directory.UNSUBSCRIBED)
@@ -143,19 +147,25 @@ def list_unsubscribed(request: HttpRequest, page_id: str, paging: Query[Paging])
 
 
 @router.get(
-    SUBSCRIBERS, response=responses(200, list[SubscriberOut]),
-    operation_id="getPagesPageIdSubscribers", summary="Get a list of subscribers",
+    SUBSCRIBERS,
+    response=responses(200, list[SubscriberOut]),
+    operation_id="getPagesPageIdSubscribers",
+    summary="Get a list of subscribers",
     description="Pages count from 0, as on Statuspage. Incident subscribers are included "
     "(their incident_id is set).",
-)  # fmt: skip
+)
 def list_subscribers(
     request: HttpRequest, page_id: str, query: Query[SubscriberQuery]
 ) -> list[Json]:
     page = page_or_404(page_id)
     found = directory.search(
-        page=page, q=query.q or "", kind=query.type or "", state=_state(query.state),
-        sort_field=query.sort_field, sort_direction=query.sort_direction,
-    )  # fmt: skip
+        page=page,
+        q=query.q or "",
+        kind=query.type or "",
+        state=_state(query.state),
+        sort_field=query.sort_field,
+        sort_direction=query.sort_direction,
+    )
     return _listing(page, paginate(found, query.page + 1, query.limit))
 
 
@@ -181,17 +191,23 @@ def _fits(subscriber: Subscriber, data: BulkIn) -> bool:
 
 
 def _bulk_route(
-    action: str, change: Callable[..., int], default_state: str, operation_id: str,
-    summary: str, description: str,
-) -> None:  # fmt: skip
+    action: str,
+    change: Callable[..., int],
+    default_state: str,
+    operation_id: str,
+    summary: str,
+    description: str,
+) -> None:
     """The three bulk actions differ only in what they do and whom "all" means."""
 
     @router.post(
-        f"{SUBSCRIBERS}/{action}", response=responses(201, BulkOut),
-        operation_id=operation_id, summary=summary,
+        f"{SUBSCRIBERS}/{action}",
+        response=responses(201, BulkOut),
+        operation_id=operation_id,
+        summary=summary,
         description=f'{description} "all" means the subscribers in `state` (default '
-        f"{default_state}). Answers how many changed: {{\"count\": n}}.",
-    )  # fmt: skip
+        f'{default_state}). Answers how many changed: {{"count": n}}.',
+    )
     def bulk(request: HttpRequest, page_id: str, data: BulkIn) -> Status[dict[str, int]]:
         chosen = _chosen(page_or_404(page_id), data, default_state)
         return Status(201, {"count": change(subscribers=chosen, actor=actor(request))})
@@ -200,19 +216,29 @@ def _bulk_route(
 
 
 _bulk_route(
-    "resend_confirmation", directory.resend_confirmation, "unconfirmed",
+    "resend_confirmation",
+    directory.resend_confirmation,
+    "unconfirmed",
     "postPagesPageIdSubscribersResendConfirmation",
     "Resend confirmations to a list of subscribers",
     "Only unconfirmed e-mail subscribers are sent the confirmation again.",
-)  # fmt: skip
+)
 _bulk_route(
-    "unsubscribe", directory.unsubscribe, "active", "postPagesPageIdSubscribersUnsubscribe",
-    "Unsubscribe a list of subscribers", "At most 100 ids at a time, or \"all\".",
-)  # fmt: skip
+    "unsubscribe",
+    directory.unsubscribe,
+    "active",
+    "postPagesPageIdSubscribersUnsubscribe",
+    "Unsubscribe a list of subscribers",
+    'At most 100 ids at a time, or "all".',
+)
 _bulk_route(
-    "reactivate", directory.reactivate, "quarantined", "postPagesPageIdSubscribersReactivate",
-    "Reactivate a list of subscribers", "Lifts the quarantine of webhook subscribers.",
-)  # fmt: skip
+    "reactivate",
+    directory.reactivate,
+    "quarantined",
+    "postPagesPageIdSubscribersReactivate",
+    "Reactivate a list of subscribers",
+    "Lifts the quarantine of webhook subscribers.",
+)
 
 
 # --- one subscriber ------------------------------------------------------------------------
@@ -245,39 +271,49 @@ def _check_create(fields: SubscriberFields) -> None:
 
 
 @router.post(
-    SUBSCRIBERS, response=responses(201, SubscriberOut),
-    operation_id="postPagesPageIdSubscribers", summary="Create a subscriber",
+    SUBSCRIBERS,
+    response=responses(201, SubscriberOut),
+    operation_id="postPagesPageIdSubscribers",
+    summary="Create a subscriber",
     description="subscriber[email] alone: an e-mail subscriber, sent the opt-in e-mail "
     "unless skip_confirmation_notification. With subscriber[endpoint]: a webhook, active at "
     "once, whose contact is e-mailed its signing secret unless skip_confirmation_notification.",
-)  # fmt: skip
+)
 def create_subscriber(request: HttpRequest, page_id: str, data: SubscriberCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.subscriber
     _check_create(fields)
     skip = bool(fields.skip_confirmation_notification)
     subscriber = directory.create(
-        page=page, actor=actor(request), email=fields.email or "", endpoint=fields.endpoint or "",
-        component_ids=fields.component_ids or [], skip_confirmation=skip,
-    )  # fmt: skip
+        page=page,
+        actor=actor(request),
+        email=fields.email or "",
+        endpoint=fields.endpoint or "",
+        component_ids=fields.component_ids or [],
+        skip_confirmation=skip,
+    )
     return Status(201, _one(page, subscriber, skip=skip))
 
 
 @router.get(
-    SUBSCRIBER, response=responses(200, SubscriberOut),
-    operation_id="getPagesPageIdSubscribersSubscriberId", summary="Get a subscriber",
-)  # fmt: skip
+    SUBSCRIBER,
+    response=responses(200, SubscriberOut),
+    operation_id="getPagesPageIdSubscribersSubscriberId",
+    summary="Get a subscriber",
+)
 def get_subscriber(request: HttpRequest, page_id: str, subscriber_id: str) -> Json:
     page = page_or_404(page_id)
     return _one(page, subscriber_or_404(page, subscriber_id))
 
 
 @router.patch(
-    SUBSCRIBER, response=responses(200, SubscriberOut),
-    operation_id="patchPagesPageIdSubscribersSubscriberId", summary="Update a subscriber",
+    SUBSCRIBER,
+    response=responses(200, SubscriberOut),
+    operation_id="patchPagesPageIdSubscribersSubscriberId",
+    summary="Update a subscriber",
     description="component_ids (bare, or in subscriber[]): the components to hear about; "
     "left out (or empty), the whole page.",
-)  # fmt: skip
+)
 def update_subscriber(
     request: HttpRequest, page_id: str, subscriber_id: str, data: SubscriberPatchIn
 ) -> Json:
@@ -298,10 +334,12 @@ def _unsubscribe(request: HttpRequest, page: Page, subscriber: Subscriber) -> Js
 
 
 @router.delete(
-    SUBSCRIBER, response=responses(200, SubscriberOut),
-    operation_id="deletePagesPageIdSubscribersSubscriberId", summary="Unsubscribe a subscriber",
+    SUBSCRIBER,
+    response=responses(200, SubscriberOut),
+    operation_id="deletePagesPageIdSubscribersSubscriberId",
+    summary="Unsubscribe a subscriber",
     description="The subscriber is kept, unsubscribed (listed under /subscribers/unsubscribed).",
-)  # fmt: skip
+)
 def delete_subscriber(
     request: HttpRequest, page_id: str, subscriber_id: str, query: Query[DeleteQuery]
 ) -> Json:
@@ -320,21 +358,23 @@ def _resend(request: HttpRequest, page: Page, subscriber: Subscriber) -> Status[
 
 
 @router.post(
-    SUBSCRIBER + "/resend_confirmation", response=responses(201, SubscriberOut),
+    SUBSCRIBER + "/resend_confirmation",
+    response=responses(201, SubscriberOut),
     operation_id="postPagesPageIdSubscribersSubscriberIdResendConfirmation",
     summary="Resend confirmation to a subscriber",
-)  # fmt: skip
+)
 def resend_one(request: HttpRequest, page_id: str, subscriber_id: str) -> Status[Json]:
     page = page_or_404(page_id)
     return _resend(request, page, subscriber_or_404(page, subscriber_id))
 
 
 @router.post(
-    SUBSCRIBER + "/rotate_secret", response=responses(200, SubscriberOut),
+    SUBSCRIBER + "/rotate_secret",
+    response=responses(200, SubscriberOut),
     operation_id="postPagesPageIdSubscribersSubscriberIdRotateSecret",
     summary="Give a webhook subscriber a new signing secret (Heliograph)",
     description="The old secret stops verifying at once; the answer shows the new one.",
-)  # fmt: skip
+)
 def rotate_secret(request: HttpRequest, page_id: str, subscriber_id: str) -> Json:
     page = page_or_404(page_id)
     subscriber = subscriber_or_404(page, subscriber_id)
@@ -346,11 +386,13 @@ def rotate_secret(request: HttpRequest, page_id: str, subscriber_id: str) -> Jso
 
 
 @router.get(
-    INCIDENT_SUBSCRIBERS, response=responses(200, list[SubscriberOut]), tags=INCIDENT_TAGS,
+    INCIDENT_SUBSCRIBERS,
+    response=responses(200, list[SubscriberOut]),
+    tags=INCIDENT_TAGS,
     operation_id="getPagesPageIdIncidentsIncidentIdSubscribers",
     summary="Get a list of incident subscribers",
     description="Every subscriber of the incident that has not unsubscribed, oldest first.",
-)  # fmt: skip
+)
 def list_incident_subscribers(
     request: HttpRequest, page_id: str, incident_id: str, paging: Query[Paging]
 ) -> list[Json]:
@@ -363,12 +405,14 @@ def list_incident_subscribers(
 
 
 @router.post(
-    INCIDENT_SUBSCRIBERS, response=responses(201, SubscriberOut), tags=INCIDENT_TAGS,
+    INCIDENT_SUBSCRIBERS,
+    response=responses(201, SubscriberOut),
+    tags=INCIDENT_TAGS,
     operation_id="postPagesPageIdIncidentsIncidentIdSubscribers",
     summary="Create an incident subscriber",
     description="An e-mail subscriber told about this incident only. The fields may come "
     "wrapped (subscriber[email]) or bare (email).",
-)  # fmt: skip
+)
 def create_incident_subscriber(
     request: HttpRequest, page_id: str, incident_id: str, data: IncidentSubscriberCreateIn
 ) -> Status[Json]:
@@ -380,9 +424,12 @@ def create_incident_subscriber(
         raise InputError("send subscriber[email]: incident subscribers are told by e-mail")
     skip = bool(fields.skip_confirmation_notification)
     subscriber = directory.create(
-        page=page, actor=actor(request), email=fields.email, incident=incident,
+        page=page,
+        actor=actor(request),
+        email=fields.email,
+        incident=incident,
         skip_confirmation=skip,
-    )  # fmt: skip
+    )
     return Status(201, _one(page, subscriber, skip=skip))
 
 
@@ -392,10 +439,12 @@ def _incident_subscriber(page_id: str, incident_id: str, subscriber_id: str) -> 
 
 
 @router.get(
-    INCIDENT_SUBSCRIBER, response=responses(200, SubscriberOut), tags=INCIDENT_TAGS,
+    INCIDENT_SUBSCRIBER,
+    response=responses(200, SubscriberOut),
+    tags=INCIDENT_TAGS,
     operation_id="getPagesPageIdIncidentsIncidentIdSubscribersSubscriberId",
     summary="Get an incident subscriber",
-)  # fmt: skip
+)
 def get_incident_subscriber(
     request: HttpRequest, page_id: str, incident_id: str, subscriber_id: str
 ) -> Json:
@@ -404,10 +453,12 @@ def get_incident_subscriber(
 
 
 @router.delete(
-    INCIDENT_SUBSCRIBER, response=responses(200, SubscriberOut), tags=INCIDENT_TAGS,
+    INCIDENT_SUBSCRIBER,
+    response=responses(200, SubscriberOut),
+    tags=INCIDENT_TAGS,
     operation_id="deletePagesPageIdIncidentsIncidentIdSubscribersSubscriberId",
     summary="Unsubscribe an incident subscriber",
-)  # fmt: skip
+)
 def delete_incident_subscriber(
     request: HttpRequest, page_id: str, incident_id: str, subscriber_id: str
 ) -> Json:
@@ -416,11 +467,12 @@ def delete_incident_subscriber(
 
 
 @router.post(
-    INCIDENT_SUBSCRIBER + "/resend_confirmation", response=responses(201, SubscriberOut),
+    INCIDENT_SUBSCRIBER + "/resend_confirmation",
+    response=responses(201, SubscriberOut),
     tags=INCIDENT_TAGS,
     operation_id="postPagesPageIdIncidentsIncidentIdSubscribersSubscriberIdResendConfirmation",
     summary="Resend confirmation to an incident subscriber",
-)  # fmt: skip
+)
 def resend_incident_one(
     request: HttpRequest, page_id: str, incident_id: str, subscriber_id: str
 ) -> Status[Json]:

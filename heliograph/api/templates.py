@@ -51,9 +51,11 @@ def _one(template: IncidentTemplate) -> Json:
 
 
 @router.get(
-    TEMPLATES, response=responses(200, list[TemplateOut]),
-    operation_id="getPagesPageIdIncidentTemplates", summary="Get a list of templates",
-)  # fmt: skip
+    TEMPLATES,
+    response=responses(200, list[TemplateOut]),
+    operation_id="getPagesPageIdIncidentTemplates",
+    summary="Get a list of templates",
+)
 def list_templates(request: HttpRequest, page_id: str, paging: Query[Paging]) -> list[Json]:
     page = page_or_404(page_id)
     world = world_for(page)
@@ -62,35 +64,45 @@ def list_templates(request: HttpRequest, page_id: str, paging: Query[Paging]) ->
 
 
 @router.post(
-    TEMPLATES, response=responses(201, TemplateOut),
-    operation_id="postPagesPageIdIncidentTemplates", summary="Create a template",
-)  # fmt: skip
+    TEMPLATES,
+    response=responses(201, TemplateOut),
+    operation_id="postPagesPageIdIncidentTemplates",
+    summary="Create a template",
+)
 def create_template(request: HttpRequest, page_id: str, data: TemplateCreateIn) -> Status[Json]:
     page = page_or_404(page_id)
     fields = data.template
     template = incidents.create_template(
-        page=page, name=fields.name, title=fields.title, body=fields.body,
+        page=page,
+        name=fields.name,
+        title=fields.title,
+        body=fields.body,
         group=group_named(page, fields.group_id),
         update_status=fields.update_status or "investigating",
         should_tweet=bool(fields.should_tweet),
         should_send_notifications=fields.should_send_notifications is not False,
-        components=components_named(page, fields.component_ids or []), actor=actor(request),
-    )  # fmt: skip
+        components=components_named(page, fields.component_ids or []),
+        actor=actor(request),
+    )
     return Status(201, _one(template))
 
 
 @router.get(
-    TEMPLATE, response=responses(200, TemplateOut),
-    operation_id="getPagesPageIdIncidentTemplatesTemplateId", summary="Get a template",
-)  # fmt: skip
+    TEMPLATE,
+    response=responses(200, TemplateOut),
+    operation_id="getPagesPageIdIncidentTemplatesTemplateId",
+    summary="Get a template",
+)
 def get_template(request: HttpRequest, page_id: str, template_id: str) -> Json:
     return _one(template_or_404(page_or_404(page_id), template_id))
 
 
 @router.patch(
-    TEMPLATE, response=responses(200, TemplateOut),
-    operation_id="patchPagesPageIdIncidentTemplatesTemplateId", summary="Update a template",
-)  # fmt: skip
+    TEMPLATE,
+    response=responses(200, TemplateOut),
+    operation_id="patchPagesPageIdIncidentTemplatesTemplateId",
+    summary="Update a template",
+)
 def update_template(request: HttpRequest, page_id: str, template_id: str, data: TemplateIn) -> Json:
     page = page_or_404(page_id)
     template = template_or_404(page, template_id)
@@ -99,18 +111,26 @@ def update_template(request: HttpRequest, page_id: str, template_id: str, data: 
     group = group_named(page, fields.group_id) if given else UNSET
     ids = fields.component_ids
     incidents.update_template(
-        template=template, actor=actor(request), name=fields.name, title=fields.title,
-        body=fields.body, update_status=fields.update_status, should_tweet=fields.should_tweet,
+        template=template,
+        actor=actor(request),
+        name=fields.name,
+        title=fields.title,
+        body=fields.body,
+        update_status=fields.update_status,
+        should_tweet=fields.should_tweet,
         should_send_notifications=fields.should_send_notifications,
-        components=None if ids is None else components_named(page, ids), group=group,
-    )  # fmt: skip
+        components=None if ids is None else components_named(page, ids),
+        group=group,
+    )
     return _one(template)
 
 
 @router.delete(
-    TEMPLATE, response=responses(200, TemplateOut),
-    operation_id="deletePagesPageIdIncidentTemplatesTemplateId", summary="Delete a template",
-)  # fmt: skip
+    TEMPLATE,
+    response=responses(200, TemplateOut),
+    operation_id="deletePagesPageIdIncidentTemplatesTemplateId",
+    summary="Delete a template",
+)
 def delete_template(request: HttpRequest, page_id: str, template_id: str) -> Json:
     template = template_or_404(page_or_404(page_id), template_id)
     body = _one(template)

@@ -23,7 +23,7 @@ from heliograph.catalog.models import (
     Page,
     StatusChange,
     Touch,
-)  # fmt: skip
+)
 from heliograph.catalog.status import OPERATIONAL
 from heliograph.catalog.validation import (
     Check,
@@ -113,20 +113,31 @@ def _group_snapshot(group: ComponentGroup) -> dict[str, Any]:
 
 @transaction.atomic
 def create_page(
-    *, name: str, time_zone: str = "UTC", url: str = "", domain: str = "",
-    embeddable: bool = False, actor: str = "cli",
-) -> Page:  # fmt: skip
+    *,
+    name: str,
+    time_zone: str = "UTC",
+    url: str = "",
+    domain: str = "",
+    embeddable: bool = False,
+    actor: str = "cli",
+) -> Page:
     name = unique_name(Page.objects.all(), None, "a page")(name)
     check_time_zone(time_zone)
     url, domain = check_url(url), check_domain(None)(domain)
     page = Page.objects.create(
-        name=name, time_zone=time_zone, url=url, domain=domain,
+        name=name,
+        time_zone=time_zone,
+        url=url,
+        domain=domain,
         embeddable=check_bool("embeddable")(embeddable),
-    )  # fmt: skip
+    )
     trail.record(
-        actor=actor, action="page.create", target=page, page_id=page.pk,
+        actor=actor,
+        action="page.create",
+        target=page,
+        page_id=page.pk,
         after=trail.snapshot(page),
-    )  # fmt: skip
+    )
     return page
 
 
@@ -148,12 +159,17 @@ def update_page(
 ) -> Page:
     """Change a page's settings; arguments left as None stay as they are."""
     given = dict(
-        name=name, url=url, time_zone=time_zone, domain=domain,
-        allow_subscribers=allow_subscribers, allow_feeds=allow_feeds, embeddable=embeddable,
+        name=name,
+        url=url,
+        time_zone=time_zone,
+        domain=domain,
+        allow_subscribers=allow_subscribers,
+        allow_feeds=allow_feeds,
+        embeddable=embeddable,
         uptime_partial_weight=uptime_partial_weight,
         uptime_degraded_weight=uptime_degraded_weight,
         uptime_counts_maintenance=uptime_counts_maintenance,
-    )  # fmt: skip
+    )
     checks: dict[str, Check] = {
         "name": unique_name(Page.objects.all(), page.pk, "a page"),
         "url": check_url,
@@ -171,9 +187,13 @@ def update_page(
         bump_version(page, [] if set(changes) <= {"embeddable", "domain"} else None)
         page.refresh_from_db(fields=["version", "updated_at"])
         trail.record(
-            actor=actor, action="page.update", target=page, page_id=page.pk, before=before,
+            actor=actor,
+            action="page.update",
+            target=page,
+            page_id=page.pk,
+            before=before,
             after=trail.snapshot(page),
-        )  # fmt: skip
+        )
     return page
 
 
@@ -190,9 +210,12 @@ def create_group(
     group = page.groups.create(name=name, description=description, position=position)
     bump_version(page, [group])
     trail.record(
-        actor=actor, action="group.create", target=group, page_id=page.pk,
+        actor=actor,
+        action="group.create",
+        target=group,
+        page_id=page.pk,
         after=_group_snapshot(group),
-    )  # fmt: skip
+    )
     return group
 
 
@@ -229,9 +252,13 @@ def update_group(
     if after != before:
         bump_version(page, [group, *shown])
         trail.record(
-            actor=actor, action="group.update", target=group, page_id=page.pk, before=before,
+            actor=actor,
+            action="group.update",
+            target=group,
+            page_id=page.pk,
+            before=before,
             after=_group_snapshot(group),
-        )  # fmt: skip
+        )
     return group
 
 
@@ -240,9 +267,12 @@ def delete_group(*, group: ComponentGroup, actor: str = "cli") -> None:
     """Delete a group; its members stay on the page, ungrouped."""
     page = group.page
     trail.record(
-        actor=actor, action="group.delete", target=group, page_id=page.pk,
+        actor=actor,
+        action="group.delete",
+        target=group,
+        page_id=page.pk,
         before=_group_snapshot(group),
-    )  # fmt: skip
+    )
     group.components.update(group=None, updated_at=timezone.now())
     group.delete()
     bump_version(page)
@@ -280,9 +310,12 @@ def create_component(
     )
     bump_version(page, [component])
     trail.record(
-        actor=actor, action="component.create", target=component, page_id=page.pk,
+        actor=actor,
+        action="component.create",
+        target=component,
+        page_id=page.pk,
         after=trail.snapshot(component),
-    )  # fmt: skip
+    )
     return component
 
 
@@ -324,9 +357,14 @@ def update_component(
 ) -> Component:
     """Change a component; a new ``status`` goes on the timeline as a manual change."""
     given = dict(
-        name=name, description=description, group=group, position=position, showcase=showcase,
-        only_show_if_degraded=only_show_if_degraded, start_date=start_date,
-    )  # fmt: skip
+        name=name,
+        description=description,
+        group=group,
+        position=position,
+        showcase=showcase,
+        only_show_if_degraded=only_show_if_degraded,
+        start_date=start_date,
+    )
     changes = _component_changes(component, given)
     if status is not None:
         check_status(status)
@@ -339,9 +377,13 @@ def update_component(
     if changes or change:
         bump_version(component.page, [component])
         trail.record(
-            actor=actor, action="component.update", target=component,
-            page_id=component.page_id, before=before, after=trail.snapshot(component),
-        )  # fmt: skip
+            actor=actor,
+            action="component.update",
+            target=component,
+            page_id=component.page_id,
+            before=before,
+            after=trail.snapshot(component),
+        )
     return component
 
 
@@ -350,9 +392,12 @@ def delete_component(*, component: Component, actor: str = "cli") -> None:
     """Delete a component and its timeline (updates that named it keep their text)."""
     page = component.page
     trail.record(
-        actor=actor, action="component.delete", target=component, page_id=page.pk,
+        actor=actor,
+        action="component.delete",
+        target=component,
+        page_id=page.pk,
         before=trail.snapshot(component),
-    )  # fmt: skip
+    )
     component.delete()
     bump_version(page)
 
@@ -381,9 +426,13 @@ def reorder_components(*, page: Page, ordered: list[Component], actor: str = "cl
     before, after = _reorder(page, ordered, current, "component")
     bump_version(page)
     trail.record(
-        actor=actor, action="component.reorder", target=page, page_id=page.pk,
-        before={"order": before}, after={"order": after},
-    )  # fmt: skip
+        actor=actor,
+        action="component.reorder",
+        target=page,
+        page_id=page.pk,
+        before={"order": before},
+        after={"order": after},
+    )
 
 
 @transaction.atomic
@@ -392,9 +441,13 @@ def reorder_groups(*, page: Page, ordered: list[ComponentGroup], actor: str = "c
     before, after = _reorder(page, ordered, current, "group")
     bump_version(page, [])  # group order shows on bounded documents only
     trail.record(
-        actor=actor, action="group.reorder", target=page, page_id=page.pk,
-        before={"order": before}, after={"order": after},
-    )  # fmt: skip
+        actor=actor,
+        action="group.reorder",
+        target=page,
+        page_id=page.pk,
+        before={"order": before},
+        after={"order": after},
+    )
 
 
 # --- the status timeline -------------------------------------------------------------------
@@ -419,22 +472,32 @@ def set_component_status(
     """Record a status change at ``at`` (now by default; earlier times are backfills)."""
     before = trail.snapshot(component)
     change = _record_status(
-        component=component, status=status, at=at, source=source, actor=actor,
+        component=component,
+        status=status,
+        at=at,
+        source=source,
+        actor=actor,
         incident_id=incident_id,
-    )  # fmt: skip
+    )
     if change is not None:
         # A change tied to an incident also moves that incident's impact windows.
         incident = [change.incident] if change.incident else []
         bump_version(component.page, incident, statuses=[component])
         timeline = {
-            "old_status": change.old_status, "new_status": change.new_status,
-            "at": change.at.isoformat(), "source": change.source, "incident": incident_id,
-        }  # fmt: skip
+            "old_status": change.old_status,
+            "new_status": change.new_status,
+            "at": change.at.isoformat(),
+            "source": change.source,
+            "incident": incident_id,
+        }
         trail.record(
-            actor=actor, action="component.update", target=component,
-            page_id=component.page_id, before=before,
+            actor=actor,
+            action="component.update",
+            target=component,
+            page_id=component.page_id,
+            before=before,
             after={**trail.snapshot(component), "status_change": timeline},
-        )  # fmt: skip
+        )
         events.emit(events.COMPONENT_STATUS, component=component, change=change)
     return change
 
@@ -457,9 +520,13 @@ def _record_status(
     if old == status:
         return None
     change = component.status_changes.create(
-        old_status=old, new_status=status, at=at, source=source, actor=actor,
+        old_status=old,
+        new_status=status,
+        at=at,
+        source=source,
+        actor=actor,
         incident_id=incident_id,
-    )  # fmt: skip
+    )
     # A backfill slots into the past: keep the next row's "from" status truthful.
     following = component.status_changes.filter(at__gt=at).order_by("at", "id").first()
     if following:

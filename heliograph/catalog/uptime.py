@@ -72,18 +72,24 @@ Column = tuple[Timeline, datetime, str]
 
 
 def merged_daily_uptime(
-    *, columns: Sequence[Column], now: datetime, days: Sequence[date], zone: ZoneInfo,
+    *,
+    columns: Sequence[Column],
+    now: datetime,
+    days: Sequence[date],
+    zone: ZoneInfo,
     policy: UptimePolicy,
-) -> list[DayUptime]:  # fmt: skip
+) -> list[DayUptime]:
     """Several components' days added together (a group's bars), as ``merge_days`` of
     each one's ``daily_uptime``; days already over worked out once per set of timelines."""
     over = tuple(day for day in days if _bounds(day, zone)[1] <= now)
     known = dict(zip(over, _merged_over(tuple(columns), over, zone, policy), strict=True))
     rest = [day for day in days if day not in known]
     fresh = merge_days(
-        [[_day(day, _segments(t, since, now, first), zone, policy) for day in rest]
-         for t, since, first in columns]
-    )  # fmt: skip
+        [
+            [_day(day, _segments(t, since, now, first), zone, policy) for day in rest]
+            for t, since, first in columns
+        ]
+    )
     known.update(zip(rest, fresh, strict=True))
     return [known[day] for day in days]
 
@@ -106,9 +112,13 @@ def overall_uptime(
 
 @lru_cache(maxsize=1024)
 def _totals_over(
-    timeline: Timeline, since: datetime, days: tuple[date, ...], zone: ZoneInfo,
-    policy: UptimePolicy, first: str,
-) -> tuple[float, float]:  # fmt: skip
+    timeline: Timeline,
+    since: datetime,
+    days: tuple[date, ...],
+    zone: ZoneInfo,
+    policy: UptimePolicy,
+    first: str,
+) -> tuple[float, float]:
     """Seconds observed, and seconds up, over these days."""
     finished = _days_over(timeline, since, days, zone, policy, first)
     counted = [(d.observed.total_seconds(), d.uptime) for d in finished if d.uptime is not None]
@@ -145,9 +155,13 @@ def merge_days(columns: Sequence[Sequence[DayUptime]]) -> list[DayUptime]:
 
 @lru_cache(maxsize=1024)
 def _days_over(
-    timeline: tuple[tuple[datetime, str], ...], since: datetime, days: tuple[date, ...],
-    zone: ZoneInfo, policy: UptimePolicy, initial_status: str,
-) -> list[DayUptime]:  # fmt: skip
+    timeline: tuple[tuple[datetime, str], ...],
+    since: datetime,
+    days: tuple[date, ...],
+    zone: ZoneInfo,
+    policy: UptimePolicy,
+    initial_status: str,
+) -> list[DayUptime]:
     if not days:
         return []
     end = max(_bounds(day, zone)[1] for day in days)  # any moment after them gives the same

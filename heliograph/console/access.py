@@ -67,8 +67,10 @@ def show(
 ) -> HttpResponse:
     """Render with what every console screen needs: the user, their page, the page list."""
     base: dict[str, Any] = {
-        "all_pages": pages(), "console_user": request.user, "picker_choices": PICKER_CHOICES,
-    }  # fmt: skip
+        "all_pages": pages(),
+        "console_user": request.user,
+        "picker_choices": PICKER_CHOICES,
+    }
     if request.user.is_authenticated:
         base["can"] = {name: user_of(request).can(f"manage_{name}") for name in MANAGED}
         if "page" not in (context or {}):

@@ -92,14 +92,16 @@ class DetailsForm(forms.Form):
     name = forms.CharField(max_length=255, label="Title")
     reference = forms.CharField(max_length=64, required=False, label="Reference")
     impact_override = forms.ChoiceField(
-        required=False, label="Impact",
+        required=False,
+        label="Impact",
         choices=[("", "From the components' statuses")] + [(i, i) for i in IMPACTS],
-    )  # fmt: skip
+    )
 
 
 class PostmortemForm(forms.Form):
-    body = forms.CharField(widget=forms.Textarea(attrs={"class": "long"}), strip=False,
-                           label="Postmortem (markdown)")  # fmt: skip
+    body = forms.CharField(
+        widget=forms.Textarea(attrs={"class": "long"}), strip=False, label="Postmortem (markdown)"
+    )
 
 
 class CauseForm(forms.Form):
@@ -150,9 +152,10 @@ class UserForm(forms.Form):
     email = forms.EmailField(required=False)
     role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial="responder")
     password = forms.CharField(
-        widget=forms.PasswordInput, required=False,
+        widget=forms.PasswordInput,
+        required=False,
         help_text="leave empty to generate one (shown once)",
-    )  # fmt: skip
+    )
 
 
 class RoleForm(forms.Form):

@@ -28,7 +28,7 @@ urlpatterns: list[URLPattern] = [
     path("incidents/<str:incident_id>/reopen", incidents.incident_reopen, name="incident_reopen"),
     path(
         "incidents/<str:incident_id>/details", incidents.incident_details, name="incident_details"
-    ),  # fmt: skip
+    ),
     path("incidents/<str:incident_id>/cause", incidents.incident_cause, name="incident_cause"),
     path("incidents/<str:incident_id>/postmortem", postmortems.postmortem, name="postmortem"),
     path("updates/<str:update_id>/edit", incidents.update_edit, name="update_edit"),
@@ -37,20 +37,18 @@ urlpatterns: list[URLPattern] = [
         "maintenance/<str:maintenance_id>/reschedule",
         planning.maintenance_reschedule,
         name="maintenance_reschedule",
-    ),  # fmt: skip
+    ),
     path(
         "maintenance/<str:maintenance_id>/overrun",
         planning.overrun_incident,
         name="overrun_incident",
-    ),  # fmt: skip
+    ),
     path("changes", planning.change_list, name="changes"),
     path("components", catalog.components, name="components"),
     path("components/new", catalog.component_create, name="component_create"),
     path("components/<str:component_id>", catalog.component_edit, name="component_edit"),
     path("components/<str:component_id>/move", catalog.component_move, name="component_move"),
-    path(
-        "components/<str:component_id>/delete", catalog.component_delete, name="component_delete"
-    ),  # fmt: skip
+    path("components/<str:component_id>/delete", catalog.component_delete, name="component_delete"),
     path("groups/new", catalog.group_create, name="group_create"),
     path("groups/<str:group_id>", catalog.group_edit, name="group_edit"),
     path("groups/<str:group_id>/move", catalog.group_move, name="group_move"),
@@ -72,33 +70,33 @@ urlpatterns: list[URLPattern] = [
         "subscribers/<str:subscriber_id>/unsubscribe",
         subscribers.subscriber_unsubscribe,
         name="subscriber_unsubscribe",
-    ),  # fmt: skip
+    ),
     path(
         "subscribers/<str:subscriber_id>/resend",
         subscribers.subscriber_resend,
         name="subscriber_resend",
-    ),  # fmt: skip
+    ),
     path(
         "subscribers/<str:subscriber_id>/reactivate",
         subscribers.subscriber_reactivate,
         name="subscriber_reactivate",
-    ),  # fmt: skip
+    ),
     path(
         "subscribers/<str:subscriber_id>/components",
         subscribers.subscriber_components,
         name="subscriber_components",
-    ),  # fmt: skip
+    ),
     path(
         "subscribers/<str:subscriber_id>/rotate-secret",
         subscribers.subscriber_rotate_secret,
         name="subscriber_rotate_secret",
-    ),  # fmt: skip
+    ),
     path("notifications", subscribers.notification_list, name="notifications"),
     path(
         "notifications/<str:notification_id>",
         subscribers.notification_detail,
         name="notification",
-    ),  # fmt: skip
+    ),
 ]
 urlpatterns += [
     path("monitors", monitors.monitor_list, name="monitors"),

@@ -68,16 +68,22 @@ def check_metadata(metadata: Any) -> dict[str, Any]:
 
 
 def record(
-    actor: str, action: str, target: models.Model, page: Page,
+    actor: str,
+    action: str,
+    target: models.Model,
+    page: Page,
     before: models.Model | dict[str, Any] | None = None,
     after: models.Model | dict[str, Any] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """An audit event; rows are pictured with ``trail.snapshot``."""
     trail.record(
-        actor=actor, action=action, target=target, page_id=page.pk,
+        actor=actor,
+        action=action,
+        target=target,
+        page_id=page.pk,
         before=trail.snapshot(before) if isinstance(before, models.Model) else before,
         after=trail.snapshot(after) if isinstance(after, models.Model) else after,
-    )  # fmt: skip
+    )
 
 
 def refresh_incident(incident: Incident) -> None:

@@ -52,9 +52,14 @@ def create_template(
     components = list(components)
     check_same_page(components, page)
     template = page.incident_templates.create(
-        name=name, title=title, body=body or "", group=group, update_status=update_status,
-        should_tweet=should_tweet, should_send_notifications=should_send_notifications,
-    )  # fmt: skip
+        name=name,
+        title=title,
+        body=body or "",
+        group=group,
+        update_status=update_status,
+        should_tweet=should_tweet,
+        should_send_notifications=should_send_notifications,
+    )
     template.components.add(*components)
     bump_version(page, [])  # templates are for responders only
     record(actor, "template.create", template, page, after=template)
@@ -80,15 +85,20 @@ def update_template(
     new_group = template.group if group is UNSET else group
     fields = {
         "name": check_name(name, "a template") if name is not None else template.name,
-        "title": _check(page, update_status or template.update_status, new_group,
-                        title if title is not None else template.title),
+        "title": _check(
+            page,
+            update_status or template.update_status,
+            new_group,
+            title if title is not None else template.title,
+        ),
         "body": template.body if body is None else body,
         "group": new_group,
         "update_status": update_status or template.update_status,
         "should_tweet": template.should_tweet if should_tweet is None else should_tweet,
         "should_send_notifications": template.should_send_notifications
-        if should_send_notifications is None else should_send_notifications,
-    }  # fmt: skip
+        if should_send_notifications is None
+        else should_send_notifications,
+    }
     chosen = list(components) if components is not None else None
     check_same_page(chosen or [], page)
     before = IncidentTemplate.objects.get(pk=template.pk)

@@ -106,9 +106,13 @@ def _picture(maintenance: Incident) -> dict[str, Any]:
 
 def _record(actor: str, action: str, maintenance: Incident, before: dict[str, Any]) -> None:
     trail.record(
-        actor=actor, action=action, target=maintenance, page_id=maintenance.page_id,
-        before=before, after=_picture(maintenance),
-    )  # fmt: skip
+        actor=actor,
+        action=action,
+        target=maintenance,
+        page_id=maintenance.page_id,
+        before=before,
+        after=_picture(maintenance),
+    )
 
 
 Affected = list[dict[str, str]]
@@ -118,9 +122,13 @@ def _set(
     component: Component, status: str, at: datetime, actor: str, m: Incident
 ) -> dict[str, str]:
     change = set_component_status(
-        component=component, status=status, at=at, source="maintenance", actor=actor,
+        component=component,
+        status=status,
+        at=at,
+        source="maintenance",
+        actor=actor,
         incident_id=m.pk,
-    )  # fmt: skip
+    )
     old = change.old_status if change else status
     return {"code": component.pk, "name": component.name, "old_status": old, "new_status": status}
 
@@ -388,9 +396,14 @@ def post_maintenance_update(
         _complete(locked, at, actor, body)
     else:
         post_update(
-            incident=maintenance, status=status, body=body, components=components, at=at,
-            deliver_notifications=deliver_notifications, actor=actor,
-        )  # fmt: skip
+            incident=maintenance,
+            status=status,
+            body=body,
+            components=components,
+            at=at,
+            deliver_notifications=deliver_notifications,
+            actor=actor,
+        )
     maintenance.refresh_from_db()
     return maintenance.updates.order_by("-display_at", "-created_at")[0]
 
@@ -459,10 +472,15 @@ def open_overrun_incident(
         raise InputError(f"maintenance {m.name!r} has not overrun its window")
     impact = lifecycle.impact_of(c.status for c in late)
     incident = open_incident(
-        page=m.page, name=f"Overrun: {m.name}"[:255], body=_overrun_body(m, late), at=now,
-        started_at=m.scheduled_until, components={c: c.status for c in late},
-        impact_override="" if impact == "none" else impact, actor=actor,
-    )  # fmt: skip
+        page=m.page,
+        name=f"Overrun: {m.name}"[:255],
+        body=_overrun_body(m, late),
+        at=now,
+        started_at=m.scheduled_until,
+        components={c: c.status for c in late},
+        impact_override="" if impact == "none" else impact,
+        actor=actor,
+    )
     incident.caused_by = m
     incident.save(update_fields=["caused_by"])
     before, written = _picture(m), notes(m)

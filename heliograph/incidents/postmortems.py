@@ -61,9 +61,14 @@ def publish_postmortem(
     before = _picture(existing)
     postmortem, _ = Postmortem.objects.update_or_create(
         incident=incident,
-        defaults={"body": text, "body_draft": text, "published_at": at, "updated_at": at,
-                  "notify_subscribers": notify_subscribers},
-    )  # fmt: skip
+        defaults={
+            "body": text,
+            "body_draft": text,
+            "published_at": at,
+            "updated_at": at,
+            "notify_subscribers": notify_subscribers,
+        },
+    )
     refresh_incident(incident)
     record(actor, "postmortem.publish", postmortem, incident.page, before, _picture(postmortem))
     if notify_subscribers:

@@ -74,11 +74,18 @@ def open_incident(
     at = at or timezone.now()
     started_at = started_at or at
     incident = Incident(
-        page=page, name=check_name(name), status=status, created_at=at, updated_at=at,
-        started_at=started_at, reference=(reference or "").strip(), backfilled=backfilled,
+        page=page,
+        name=check_name(name),
+        status=status,
+        created_at=at,
+        updated_at=at,
+        started_at=started_at,
+        reference=(reference or "").strip(),
+        backfilled=backfilled,
         impact_override=check_impact(impact_override),
-        metadata=check_metadata(metadata if metadata is not None else {}), draft=bool(draft),
-    )  # fmt: skip
+        metadata=check_metadata(metadata if metadata is not None else {}),
+        draft=bool(draft),
+    )
     if started_at > at:
         raise InputError("an incident cannot start after its first update")
     if len(incident.reference) > 64:
@@ -113,9 +120,15 @@ def post_update(
     An unresolved status after a resolution reopens the incident as a recurrence.
     """
     update = write_update(
-        incident=incident, status=status, body=body, components=components, at=at,
-        deliver_notifications=deliver_notifications, status_source=status_source, actor=actor,
-    )  # fmt: skip
+        incident=incident,
+        status=status,
+        body=body,
+        components=components,
+        at=at,
+        deliver_notifications=deliver_notifications,
+        status_source=status_source,
+        actor=actor,
+    )
     announce(update)
     return update
 
@@ -166,9 +179,14 @@ def reopen_incident(
     if not lifecycle.reopens(_status_before(incident, at), status):
         raise InputError("only a resolved incident can be reopened (after its resolution)")
     return post_update(
-        incident=incident, status=status, body=body, components=components, at=at,
-        status_source=status_source, actor=actor,
-    )  # fmt: skip
+        incident=incident,
+        status=status,
+        body=body,
+        components=components,
+        at=at,
+        status_source=status_source,
+        actor=actor,
+    )
 
 
 @transaction.atomic
@@ -209,9 +227,15 @@ def announce(update: IncidentUpdate, published_at: datetime | None = None) -> No
 
 
 def _post(
-    incident: Incident, status: str, body: str, components: ComponentStatuses, at: datetime,
-    deliver_notifications: bool, actor: str, source: str = "update",
-) -> IncidentUpdate:  # fmt: skip
+    incident: Incident,
+    status: str,
+    body: str,
+    components: ComponentStatuses,
+    at: datetime,
+    deliver_notifications: bool,
+    actor: str,
+    source: str = "update",
+) -> IncidentUpdate:
     """Write an already validated update and its component statuses."""
     reopened = not incident.is_maintenance and lifecycle.reopens(
         _status_before(incident, at), status
@@ -219,19 +243,32 @@ def _post(
     affected = []
     for component, new_status in components.items():
         change = set_component_status(
-            component=component, status=new_status, at=at, source=source, actor=actor,
+            component=component,
+            status=new_status,
+            at=at,
+            source=source,
+            actor=actor,
             incident_id=incident.pk,
-        )  # fmt: skip
+        )
         affected.append(
-            {"code": component.pk, "name": component.name,
-             "old_status": change.old_status if change else new_status, "new_status": new_status}
-        )  # fmt: skip
+            {
+                "code": component.pk,
+                "name": component.name,
+                "old_status": change.old_status if change else new_status,
+                "new_status": new_status,
+            }
+        )
         incident.components.add(component)
     update = incident.updates.create(
-        status=status, body=body, display_at=at, created_at=at, updated_at=at,
-        affected_components=affected, deliver_notifications=deliver_notifications,
+        status=status,
+        body=body,
+        display_at=at,
+        created_at=at,
+        updated_at=at,
+        affected_components=affected,
+        deliver_notifications=deliver_notifications,
         reopened=reopened,
-    )  # fmt: skip
+    )
     refresh_incident(incident)
     return update
 
@@ -354,9 +391,13 @@ def record_impact(
     """Add a point to the incident's component timeline (e.g. from its postmortem)."""
     check_same_page([component], incident.page)
     change = set_component_status(
-        component=component, status=status, at=at, source="import", actor=actor,
+        component=component,
+        status=status,
+        at=at,
+        source="import",
+        actor=actor,
         incident_id=incident.pk,
-    )  # fmt: skip
+    )
     incident.components.add(component)
     refresh_incident(incident)
     if change is not None:
@@ -387,18 +428,27 @@ def schedule_maintenance(
     check_same_page(components or [], page)
     at = at or timezone.now()
     maintenance = page.incidents.create(
-        kind=lifecycle.Kind.MAINTENANCE, name=name, status=lifecycle.Status.SCHEDULED,
+        kind=lifecycle.Kind.MAINTENANCE,
+        name=name,
+        status=lifecycle.Status.SCHEDULED,
         impact="maintenance",
-        created_at=at, updated_at=at, started_at=scheduled_for,
-        scheduled_for=scheduled_for, scheduled_until=scheduled_until,
-        scheduled_remind_prior=remind_prior, scheduled_auto_in_progress=auto_in_progress,
+        created_at=at,
+        updated_at=at,
+        started_at=scheduled_for,
+        scheduled_for=scheduled_for,
+        scheduled_until=scheduled_until,
+        scheduled_remind_prior=remind_prior,
+        scheduled_auto_in_progress=auto_in_progress,
         scheduled_auto_completed=auto_completed,
-    )  # fmt: skip
+    )
     maintenance.components.add(*(components or []))
     update = maintenance.updates.create(
-        status=lifecycle.Status.SCHEDULED, body=body or name, display_at=at, created_at=at,
+        status=lifecycle.Status.SCHEDULED,
+        body=body or name,
+        display_at=at,
+        created_at=at,
         deliver_notifications=deliver_notifications,
-    )  # fmt: skip
+    )
     refresh_incident(maintenance)
     record(actor, "maintenance.create", maintenance, page, after=maintenance)
     announce(update)

@@ -39,7 +39,11 @@ def check_update_text(
         if state != OPERATIONAL:
             impaired[component.display_name] = state
     return truth.check(
-        text=body, status=status, windows=lifecycle.impact_windows(changes),
-        started_at=incident.started_at, now=max(now, at), zone=incident.page.zone,
+        text=body,
+        status=status,
+        windows=lifecycle.impact_windows(changes),
+        started_at=incident.started_at,
+        now=max(now, at),
+        zone=incident.page.zone,
         impaired=impaired,
-    )  # fmt: skip
+    )

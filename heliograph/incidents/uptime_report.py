@@ -19,9 +19,12 @@ MAX_DAYS = 184  # Statuspage allows six calendar months
 
 
 def component_uptime(
-    *, component: Component, start: date | None = None, end: date | None = None,
+    *,
+    component: Component,
+    start: date | None = None,
+    end: date | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Uptime, outage seconds and related incidents, computed from the status timeline."""
     if not component.showcase:
         raise InputError(f"component {component.name!r} does not showcase its uptime")
@@ -35,9 +38,13 @@ def component_uptime(
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     timeline = [(c.at, c.new_status) for c in component.status_changes.order_by("at", "id")]
     result = uptime.daily_uptime(
-        timeline=timeline, since=began_at, now=now, days=days, zone=zone,
+        timeline=timeline,
+        since=began_at,
+        now=now,
+        days=days,
+        zone=zone,
         policy=page.uptime_policy,
-    )  # fmt: skip
+    )
     figure = uptime.overall(result)
     if figure is None:
         warnings.append("No time was observed in this range; uptime is shown as 100%.")

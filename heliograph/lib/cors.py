@@ -13,7 +13,9 @@ SIMPLE = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers"
 def preflight(methods: str) -> list[tuple[str, str]]:
     """The headers of a preflight answer for a resource that allows ``methods``."""
     return [
-        *SIMPLE, ("Access-Control-Allow-Methods", methods),
-        ("Access-Control-Allow-Headers", ALLOW_HEADERS), ("Access-Control-Max-Age", MAX_AGE),
+        *SIMPLE,
+        ("Access-Control-Allow-Methods", methods),
+        ("Access-Control-Allow-Headers", ALLOW_HEADERS),
+        ("Access-Control-Max-Age", MAX_AGE),
         ("Allow", methods),
-    ]  # fmt: skip
+    ]

@@ -44,8 +44,14 @@ class Beat:
     def write(self) -> None:
         if self.state_of is not None:
             self.state = self.state_of()
-        record = {"role": self.role, "pid": os.getpid(), "state": self.state,
-                  "started": self.started, "beat": time.time(), **self.extra}  # fmt: skip
+        record = {
+            "role": self.role,
+            "pid": os.getpid(),
+            "state": self.state,
+            "started": self.started,
+            "beat": time.time(),
+            **self.extra,
+        }
         self.run_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(record))
@@ -118,8 +124,11 @@ def describe(records: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
         supervised.update(record.get("children", {}))
     processes = [_entry(record, now) for record in records if record["role"] != "supervisor"]
     beating = {entry["role"] for entry in processes}
-    processes += [{"role": role, "state": child["state"]} for role, child in
-                  supervised.items() if role not in beating]  # fmt: skip
+    processes += [
+        {"role": role, "state": child["state"]}
+        for role, child in supervised.items()
+        if role not in beating
+    ]
     for entry in processes:
         if child := supervised.get(entry["role"]):
             entry.update(restarts=child["restarts"], last_exit=child["last_exit"])
@@ -129,10 +138,12 @@ def describe(records: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
 def _entry(record: dict[str, Any], now: float) -> dict[str, Any]:
     age = max(now - float(record["beat"]), 0.0)
     return {
-        "role": record["role"], "pid": record["pid"],
+        "role": record["role"],
+        "pid": record["pid"],
         "state": "stale" if age > STALE_AFTER else record["state"],
-        "last_heartbeat": _iso(float(record["beat"])), "seconds_since_heartbeat": round(age, 1),
-    }  # fmt: skip
+        "last_heartbeat": _iso(float(record["beat"])),
+        "seconds_since_heartbeat": round(age, 1),
+    }
 
 
 def _iso(timestamp: float) -> str:

@@ -70,8 +70,11 @@ def refuse_too_much(request: HttpRequest, exception: Exception) -> HttpResponse:
     text = too_much(exception)
     logger.warning(
         "Refused %s %s from %s: %s",
-        request.method, request.path, request.META.get("REMOTE_ADDR", "?"), text,
-    )  # fmt: skip
+        request.method,
+        request.path,
+        request.META.get("REMOTE_ADDR", "?"),
+        text,
+    )
     response = refusal(request.path, text)
     response._has_been_logged = True  # type: ignore[attr-defined]  # Django logs it otherwise
     return response

@@ -28,9 +28,10 @@ def refusal(path: str) -> tuple[int, list[tuple[str, str]], bytes]:
     else:
         content_type, body = "text/plain; charset=utf-8", (MESSAGE + "\n").encode()
     headers = [
-        ("Content-Type", content_type), ("Retry-After", str(RETRY_AFTER_SECONDS)),
+        ("Content-Type", content_type),
+        ("Retry-After", str(RETRY_AFTER_SECONDS)),
         ("Cache-Control", "no-store"),
-    ]  # fmt: skip
+    ]
     if path.startswith("/api/"):
         headers.append(("Access-Control-Allow-Origin", "*"))
     return 503, headers, body

@@ -26,9 +26,11 @@ class TokenBucket:
     """``take(key)`` returns 0 when allowed, else the whole seconds to wait."""
 
     def __init__(
-        self, per_minute: float, clock: Callable[[], float] | None = None,
+        self,
+        per_minute: float,
+        clock: Callable[[], float] | None = None,
         burst: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.per_second = per_minute / 60.0
         self.capacity = max(1.0, per_minute if burst is None else burst)
         self.clock = clock or time.monotonic

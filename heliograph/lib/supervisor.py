@@ -96,8 +96,9 @@ class Supervisor:
             return
         child.started = time.monotonic()
         if child.restarts:
-            log.warning("%s restarted (pid %d, restart %d)", child.role, child.process.pid,
-                        child.restarts)  # fmt: skip
+            log.warning(
+                "%s restarted (pid %d, restart %d)", child.role, child.process.pid, child.restarts
+            )
 
     def _stop_all(self) -> None:
         running = [child.process for child in self.children if child.process is not None]

@@ -41,15 +41,23 @@ def wsgi_environ(scope: Any, body: bytes) -> dict[str, Any]:
     server_name, _, server_port = scope.server.rpartition(":")
     client, _, _ = scope.client.rpartition(":")
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": scope.method, "SCRIPT_NAME": "",
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
         # WSGI carries the raw path bytes as latin-1; RSGI gives it decoded as UTF-8.
         "PATH_INFO": scope.path.encode("utf-8").decode("latin-1"),
-        "QUERY_STRING": scope.query_string, "SERVER_NAME": server_name,
-        "SERVER_PORT": server_port, "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
-        "REMOTE_ADDR": client.strip("[]"), "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr, "wsgi.url_scheme": scope.scheme, "wsgi.version": (1, 0),
-        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
-    }  # fmt: skip
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": server_port,
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "REMOTE_ADDR": client.strip("[]"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
     for name, value in scope.headers.items():
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):

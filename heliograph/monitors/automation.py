@@ -133,9 +133,15 @@ def store_result(
     """The run as evidence, and each number as a raw metric point."""
     values = metrics.finite(result.values)
     row = ProbeResult.objects.create(
-        monitor=monitor, at=now, verdict=result.verdict, reason=result.reason, values=values,
-        details=plain_json(result.details), duration_ms=duration_ms, lag_ms=lag_ms,
-    )  # fmt: skip
+        monitor=monitor,
+        at=now,
+        verdict=result.verdict,
+        reason=result.reason,
+        values=values,
+        details=plain_json(result.details),
+        duration_ms=duration_ms,
+        lag_ms=lag_ms,
+    )
     metrics.record_points(monitor, now, values)
     return row
 
@@ -173,9 +179,14 @@ class Run:
     """One result applied to the component its monitor feeds (the monitor row is locked)."""
 
     def __init__(
-        self, monitor: Monitor, component: Component, result: Result, now: datetime,
-        before: PathState, after: PathState,
-    ) -> None:  # fmt: skip
+        self,
+        monitor: Monitor,
+        component: Component,
+        result: Result,
+        now: datetime,
+        before: PathState,
+        after: PathState,
+    ) -> None:
         self.monitor, self.component, self.result, self.now = monitor, component, result, now
         self.actor = actor_of(monitor)
         self.others = list(component.monitors.filter(paused=False).exclude(pk=monitor.pk))
@@ -204,9 +215,12 @@ class Run:
     def go(self) -> Outcome:
         shown = self.component.status
         action = evaluator.decide(
-            previous=self.previous, current=self.current, incident=_tracked(self.incident),
-            now=self.now, timing=TIMING,
-        )  # fmt: skip
+            previous=self.previous,
+            current=self.current,
+            incident=_tracked(self.incident),
+            now=self.now,
+            timing=TIMING,
+        )
         if self.monitor.automation == AUTOMATION_OFF:
             action = Action.NONE
         self._note_calm()
@@ -214,8 +228,10 @@ class Run:
         if done is Action.NONE:
             self._write_status()
         if self.held and self.current is not None and self.before != self.current:
-            self._evidence(f"{self._name} looks {_label(self.current)}, but its status was "
-                           f"set by hand to {_label(shown)}: left as it is")  # fmt: skip
+            self._evidence(
+                f"{self._name} looks {_label(self.current)}, but its status was "
+                f"set by hand to {_label(shown)}: left as it is"
+            )
         if self.incident is not None and self.monitor.incident_id != self.incident.pk:
             self.monitor.incident = self.incident
         if self.noted and self.notes is not None:
@@ -258,9 +274,13 @@ class Run:
         incident = self.incident
         is_open = incident is not None and incident.status not in lifecycle.RESOLVED
         set_component_status(
-            component=self.component, status=self.current, at=self.now, source="monitor",
-            actor=self.actor, incident_id=incident.pk if is_open and incident else None,
-        )  # fmt: skip
+            component=self.component,
+            status=self.current,
+            at=self.now,
+            source="monitor",
+            actor=self.actor,
+            incident_id=incident.pk if is_open and incident else None,
+        )
 
     def _statuses(self) -> dict[Component, str]:
         """The component status an automated update sets (none while a human holds it)."""
@@ -298,10 +318,12 @@ class Run:
             self._suggest(action)
             return Action.NONE
         steps: dict[Action, Callable[[], None]] = {
-            Action.OPEN: self._open, Action.ESCALATE: self._escalate,
-            Action.MONITOR: self._monitor, Action.RESOLVE: self._resolve,
+            Action.OPEN: self._open,
+            Action.ESCALATE: self._escalate,
+            Action.MONITOR: self._monitor,
+            Action.RESOLVE: self._resolve,
             Action.REOPEN: self._reopen,
-        }  # fmt: skip
+        }
         had, notes, noted = self.incident, self.notes, self.noted
         try:
             with transaction.atomic():  # a refused step must not lose the result itself
@@ -333,11 +355,16 @@ class Run:
         body = opening_body(self.monitor, self.component, self.result, self.current, self.now)
         name = incident_title(self.monitor, self.component, self.result.verdict)
         incident = incidents.open_incident(
-            page=self.component.page, name=name, body=body, components=self._statuses(),
-            at=self.now, started_at=self.now,
-            draft=self.monitor.automation == AUTOMATION_DRAFT, status_source="monitor",
+            page=self.component.page,
+            name=name,
+            body=body,
+            components=self._statuses(),
+            at=self.now,
+            started_at=self.now,
+            draft=self.monitor.automation == AUTOMATION_DRAFT,
+            status_source="monitor",
             actor=self.actor,
-        )  # fmt: skip
+        )
         incident.components.add(self.component)
         self.incident = incident
         self.notes = IncidentAutomation(incident=incident, monitor=self.monitor)
@@ -346,9 +373,14 @@ class Run:
     def _post(self, status: str, body: str) -> None:
         assert self.incident is not None
         update = incidents.post_update(
-            incident=self.incident, status=status, body=body, components=self._statuses(),
-            at=self._at(), status_source="monitor", actor=self.actor,
-        )  # fmt: skip
+            incident=self.incident,
+            status=status,
+            body=body,
+            components=self._statuses(),
+            at=self._at(),
+            status_source="monitor",
+            actor=self.actor,
+        )
         self._posted(update)
 
     def _escalate(self) -> None:
@@ -356,29 +388,41 @@ class Run:
         monitoring = self.incident.status == S.MONITORING
         status = S.INVESTIGATING if monitoring else self.incident.status
         again = " again" if monitoring else ""
-        self._post(status, f"Our monitors now see {_spoken(self.current)}{again} on "
-                           f"{self._name}: {self.result.reason}")  # fmt: skip
+        self._post(
+            status,
+            f"Our monitors now see {_spoken(self.current)}{again} on "
+            f"{self._name}: {self.result.reason}",
+        )
 
     def _monitor(self) -> None:
         recover = evaluator.DEFAULT_THRESHOLDS.recover_after
-        self._post(S.MONITORING, f"{self._name} looks operational again: the last {recover} "
-                                 "checks passed. We are monitoring the result.")  # fmt: skip
+        self._post(
+            S.MONITORING,
+            f"{self._name} looks operational again: the last {recover} "
+            "checks passed. We are monitoring the result.",
+        )
 
     def _resolve(self) -> None:
         quiet = causes.spoken(TIMING.quiet)
-        self._post(S.RESOLVED, f"{self._name} has been operational for {quiet}. "
-                               "This incident has been resolved.")  # fmt: skip
+        self._post(
+            S.RESOLVED,
+            f"{self._name} has been operational for {quiet}. This incident has been resolved.",
+        )
 
     def _reopen(self) -> None:
         assert self.incident is not None and self.incident.resolved_at is not None
         assert self.current is not None
         after = causes.spoken(self.now - self.incident.resolved_at)
         update = incidents.reopen_incident(
-            incident=self.incident, status=S.INVESTIGATING, components=self._statuses(),
+            incident=self.incident,
+            status=S.INVESTIGATING,
+            components=self._statuses(),
             body=f"The problem came back {after} after it was resolved: our monitors see "
-                 f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
-            at=self._at(), status_source="monitor", actor=self.actor,
-        )  # fmt: skip
+            f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
+            at=self._at(),
+            status_source="monitor",
+            actor=self.actor,
+        )
         self._posted(update)
 
     def _posted(self, update: Any) -> None:
@@ -401,9 +445,9 @@ class Run:
             Action.ESCALATE: f"{self._name} looks worse ({current}): consider escalating",
             Action.MONITOR: f"{self._name} looks operational again: consider monitoring",
             Action.RESOLVE: f"{self._name} looks operational for "
-                            f"{causes.spoken(TIMING.quiet)}: consider resolving",
+            f"{causes.spoken(TIMING.quiet)}: consider resolving",
             Action.REOPEN: f"{self._name} looks {current} again: consider reopening",
-        }  # fmt: skip
+        }
         self._evidence(texts[action])
 
     def _note_calm(self) -> None:
@@ -424,10 +468,13 @@ class Run:
     def _evidence(self, suggestion: str) -> None:
         """Note what the monitors saw and suggest, once per suggestion in a row."""
         entry = {
-            "at": self.now.isoformat(), "monitor": self.monitor.name,
-            "verdict": self.result.verdict, "reason": self.result.reason,
-            "status": self.current, "suggestion": suggestion,
-        }  # fmt: skip
+            "at": self.now.isoformat(),
+            "monitor": self.monitor.name,
+            "verdict": self.result.verdict,
+            "reason": self.result.reason,
+            "status": self.current,
+            "suggestion": suggestion,
+        }
         if self.notes is None:
             notes = list(self.monitor.state.get("notes", []))
             if not notes or notes[-1].get("suggestion") != suggestion:

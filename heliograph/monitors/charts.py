@@ -35,10 +35,11 @@ HEADROOM = 1.1  # thresholds are drawn when they fall within the data's range (+
 LINE = "#0969da"
 THRESHOLD = "#bf8700"
 MUTED = "#59636e"
-_LINE_ATTRS = (f'fill="none" stroke="{LINE}" stroke-width="1.5" stroke-linecap="round" '
-               'stroke-linejoin="round" vector-effect="non-scaling-stroke"')  # fmt: skip
-_THRESHOLD_ATTRS = (f'stroke="{THRESHOLD}" stroke-dasharray="4 3" '
-                    'vector-effect="non-scaling-stroke"')  # fmt: skip
+_LINE_ATTRS = (
+    f'fill="none" stroke="{LINE}" stroke-width="1.5" stroke-linecap="round" '
+    'stroke-linejoin="round" vector-effect="non-scaling-stroke"'
+)
+_THRESHOLD_ATTRS = f'stroke="{THRESHOLD}" stroke-dasharray="4 3" vector-effect="non-scaling-stroke"'
 _TEXT_ATTRS = f'font-size="11" fill="{MUTED}" stroke="#fff" stroke-width="3" paint-order="stroke"'
 # The same, once per page, for charts drawn with styled=False (no quotes: safe in <style>).
 CSS = (
@@ -226,8 +227,10 @@ def line_chart(
         for t in drawn
     )
     d = path_data(cols, gap_limit(points), width / count, scale)
-    plot = (f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{lines}'
-            f'<path d="{d}"{_attrs(styled, _LINE_ATTRS)}/></svg>')  # fmt: skip
+    plot = (
+        f'<svg viewBox="0 0 {width} {height}" preserveAspectRatio="none">{lines}'
+        f'<path d="{d}"{_attrs(styled, _LINE_ATTRS)}/></svg>'
+    )
     return head + plot + _labels(scale, unit, height, styled) + "</svg>"
 
 
@@ -239,8 +242,9 @@ def _labels(scale: Scale, unit: str, height: int, styled: bool) -> str:
     """The top and bottom of the scale, at the left edge, haloed so the line stays legible."""
     style = _attrs(styled, _TEXT_ATTRS)
     top, bottom = escape(spoken(scale.high, unit)), escape(spoken(scale.low, unit))
-    return (f'<text x="2" y="11"{style}>{top}</text>'
-            f'<text x="2" y="{height - 2}"{style}>{bottom}</text>')  # fmt: skip
+    return (
+        f'<text x="2" y="11"{style}>{top}</text><text x="2" y="{height - 2}"{style}>{bottom}</text>'
+    )
 
 
 def _within(points: Sequence[Point], since: datetime, until: datetime) -> list[Point]:

@@ -179,13 +179,16 @@ def _given(page: Page, entry: dict[str, Any], environ: Mapping[str, str]) -> dic
     if component is not None and not isinstance(component, str):
         raise InputError("component must be a component's name or id")
     given = {
-        "name": entry["name"], "kind": entry["kind"], "config": entry.get("config", {}),
+        "name": entry["name"],
+        "kind": entry["kind"],
+        "config": entry.get("config", {}),
         "secrets": _secrets(entry["kind"], entry, environ),
         "component": find_component(page, component) if component else None,
         "interval_seconds": entry.get("interval", 60),
         "timeout_seconds": entry.get("timeout"),  # None: the default for the interval
-        "automation": entry.get("automation", "off"), "public": entry.get("public", False),
-    }  # fmt: skip
+        "automation": entry.get("automation", "off"),
+        "public": entry.get("public", False),
+    }
     if "paused" in entry:
         given["paused"] = entry["paused"]
     return given
@@ -270,9 +273,13 @@ def apply(result: Plan, *, actor: str = "cli") -> None:
 
 
 def apply_text(
-    text: str, *, environ: Mapping[str, str], prune: bool = False, dry_run: bool = False,
+    text: str,
+    *,
+    environ: Mapping[str, str],
+    prune: bool = False,
+    dry_run: bool = False,
     actor: str = "cli",
-) -> Plan:  # fmt: skip
+) -> Plan:
     """Check ``text``, then (unless ``dry_run``) apply it; FileErrors when it has problems."""
     result = plan(text, environ=environ, prune=prune)
     if not dry_run:

@@ -108,10 +108,18 @@ def finite(values: Mapping[str, Any] | None) -> dict[str, float]:
 def record_points(monitor: Monitor, at: datetime, values: Mapping[str, Any]) -> list[MetricPoint]:
     """One raw point per number measured at ``at`` (one INSERT for all of them)."""
     return MetricPoint.objects.bulk_create(
-        MetricPoint(monitor=monitor, name=name, resolution=RAW, at=at, value=value,
-                    low=value, high=value, count=1)
+        MetricPoint(
+            monitor=monitor,
+            name=name,
+            resolution=RAW,
+            at=at,
+            value=value,
+            low=value,
+            high=value,
+            count=1,
+        )
         for name, value in finite(values).items()
-    )  # fmt: skip
+    )
 
 
 # -- downsampling --------------------------------------------------------------------------
@@ -127,8 +135,10 @@ class Report:
 
     def __str__(self) -> str:
         raw, five = self.folded.get(RAW, 0), self.folded.get(FIVE_MINUTES, 0)
-        return (f"{raw} raw and {five} 5-minute points folded, {self.expired} expired, "
-                f"{self.results} probe results pruned")  # fmt: skip
+        return (
+            f"{raw} raw and {five} 5-minute points folded, {self.expired} expired, "
+            f"{self.results} probe results pruned"
+        )
 
 
 def downsample(now: datetime) -> Report:
@@ -255,9 +265,14 @@ def finest(points: Iterable[tuple[int, Sample]]) -> list[Sample]:
 
 
 def monitor_chart_svg(
-    monitor: Monitor, name: str | None = None, hours: float = 24, *,
-    now: datetime | None = None, width: int = 600, height: int = 120,
-) -> SafeString:  # fmt: skip
+    monitor: Monitor,
+    name: str | None = None,
+    hours: float = 24,
+    *,
+    now: datetime | None = None,
+    width: int = 600,
+    height: int = 120,
+) -> SafeString:
     """The console's chart of one of the monitor's values (its main one by default) over the
     last ``hours``: an accessible inline SVG, safe to put in a template as it is."""
     main = main_of(monitor)

@@ -159,9 +159,11 @@ def _record(apply: Apply, run: Finished, *, alone: bool) -> bool:
 async def run_probe(monitor: Monitor, allowed: list[networks.Network]) -> Result:
     """The probe's verdict; its own errors become ``unknown``, never an exception."""
     spec = ProbeSpec(
-        config=monitor.config, secrets=monitor.secrets, timeout=monitor.timeout_seconds,
+        config=monitor.config,
+        secrets=monitor.secrets,
+        timeout=monitor.timeout_seconds,
         allowed=allowed,
-    )  # fmt: skip
+    )
     try:
         async with asyncio.timeout(monitor.timeout_seconds + 1.0):
             return await probe_module(monitor.kind).probe(spec)

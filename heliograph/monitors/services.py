@@ -123,12 +123,17 @@ def secret_status(monitor: Monitor) -> dict[str, str]:
 def audit_view(monitor: Monitor) -> dict[str, Any]:
     """What the audit log keeps of a monitor: its settings, whether each secret is set."""
     return {
-        "name": monitor.name, "kind": monitor.kind, "config": monitor.config,
-        "secrets": secret_status(monitor), "component": monitor.component_id,
+        "name": monitor.name,
+        "kind": monitor.kind,
+        "config": monitor.config,
+        "secrets": secret_status(monitor),
+        "component": monitor.component_id,
         "interval_seconds": monitor.interval_seconds,
-        "timeout_seconds": monitor.timeout_seconds, "automation": monitor.automation,
-        "public": monitor.public, "paused": monitor.paused,
-    }  # fmt: skip
+        "timeout_seconds": monitor.timeout_seconds,
+        "automation": monitor.automation,
+        "public": monitor.public,
+        "paused": monitor.paused,
+    }
 
 
 # --- checking -------------------------------------------------------------------------------
@@ -351,10 +356,15 @@ def _check_automation(automation: Any, component: Component | None) -> str:
 def _current(monitor: Monitor | None) -> dict[str, Any]:
     if monitor is None:
         return {
-            "config": {}, "secrets": {}, "component": None, "interval_seconds": 60,
-            "timeout_seconds": None, "automation": AUTOMATION_OFF, "public": False,
+            "config": {},
+            "secrets": {},
+            "component": None,
+            "interval_seconds": 60,
+            "timeout_seconds": None,
+            "automation": AUTOMATION_OFF,
+            "public": False,
             "paused": False,
-        }  # fmt: skip
+        }
     return {name: getattr(monitor, name) for name in FIELDS}
 
 
@@ -385,12 +395,17 @@ def check(page: Page, given: Mapping[str, Any], monitor: Monitor | None = None) 
     interval, timeout = _check_timing(merged["interval_seconds"], merged["timeout_seconds"])
     component = _check_component(page, merged["component"])
     return Settings(
-        name=name, kind=merged["kind"], config=config, secrets=secrets, component=component,
-        interval_seconds=interval, timeout_seconds=timeout,
+        name=name,
+        kind=merged["kind"],
+        config=config,
+        secrets=secrets,
+        component=component,
+        interval_seconds=interval,
+        timeout_seconds=timeout,
         automation=_check_automation(merged["automation"], component),
         public=check_bool("public")(merged["public"]),
         paused=check_bool("paused")(merged["paused"]),
-    )  # fmt: skip
+    )
 
 
 def changes(monitor: Monitor, settings: Settings) -> list[str]:
@@ -416,9 +431,13 @@ def changes(monitor: Monitor, settings: Settings) -> list[str]:
 def _record(actor: str, action: str, monitor: Monitor, before: dict[str, Any] | None) -> None:
     after = None if action == "monitor.delete" else audit_view(monitor)
     trail.record(
-        actor=actor, action=action, target=monitor, page_id=monitor.page_id, before=before,
+        actor=actor,
+        action=action,
+        target=monitor,
+        page_id=monitor.page_id,
+        before=before,
         after=after,
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -440,16 +459,26 @@ def create_monitor(
     """A new monitor, first run at a jittered moment within its interval (a timeout of
     None: the default for the interval)."""
     given = dict(
-        name=name, kind=kind, config=config or {}, secrets=secrets or {}, component=component,
-        interval_seconds=interval_seconds, timeout_seconds=timeout_seconds,
-        automation=automation, public=public, paused=paused,
-    )  # fmt: skip
+        name=name,
+        kind=kind,
+        config=config or {},
+        secrets=secrets or {},
+        component=component,
+        interval_seconds=interval_seconds,
+        timeout_seconds=timeout_seconds,
+        automation=automation,
+        public=public,
+        paused=paused,
+    )
     settings = check(page, given)
     now = timezone.now()
     monitor = Monitor.objects.create(
-        page=page, **values(settings),
-        created_at=now, updated_at=now, next_run_at=first_run_at(settings.interval_seconds, now),
-    )  # fmt: skip
+        page=page,
+        **values(settings),
+        created_at=now,
+        updated_at=now,
+        next_run_at=first_run_at(settings.interval_seconds, now),
+    )
     _record(actor, "monitor.create", monitor, None)
     return monitor
 
@@ -473,10 +502,17 @@ def update_monitor(
     """Change the settings given; a secret left out keeps its value. Nothing is written
     (and nothing audited) when nothing changes."""
     given = dict(
-        name=name, kind=kind, config=config, secrets=secrets, component=component,
-        interval_seconds=interval_seconds, timeout_seconds=timeout_seconds,
-        automation=automation, public=public, paused=paused,
-    )  # fmt: skip
+        name=name,
+        kind=kind,
+        config=config,
+        secrets=secrets,
+        component=component,
+        interval_seconds=interval_seconds,
+        timeout_seconds=timeout_seconds,
+        automation=automation,
+        public=public,
+        paused=paused,
+    )
     settings = check(monitor.page, {k: v for k, v in given.items() if v is not UNSET}, monitor)
     return save(monitor=monitor, settings=settings, actor=actor)
 
@@ -544,10 +580,13 @@ def _set_paused(monitor: Monitor, paused: bool, actor: str) -> Monitor:
         for name, value in fields.items():
             setattr(monitor, name, value)
         trail.record(
-            actor=actor, action="monitor.resume" if not paused else "monitor.pause",
-            target=monitor, page_id=monitor.page_id, before={"paused": not paused},
+            actor=actor,
+            action="monitor.resume" if not paused else "monitor.pause",
+            target=monitor,
+            page_id=monitor.page_id,
+            before={"paused": not paused},
             after={"paused": paused},
-        )  # fmt: skip
+        )
     return monitor
 
 
@@ -570,9 +609,12 @@ def run_now(*, monitor: Monitor, actor: str = "cli") -> Monitor:
     Monitor.objects.filter(pk=monitor.pk).update(next_run_at=now)
     monitor.next_run_at = now
     trail.record(
-        actor=actor, action="monitor.run", target=monitor, page_id=monitor.page_id,
+        actor=actor,
+        action="monitor.run",
+        target=monitor,
+        page_id=monitor.page_id,
         after={"next_run_at": now.isoformat()},
-    )  # fmt: skip
+    )
     return monitor
 
 

@@ -132,9 +132,11 @@ def last_values(monitors: Iterable[Monitor]) -> dict[str, dict[str, float]]:
 def samples(monitor: Monitor, values: dict[str, float]) -> dict[str, list[str]]:
     """The monitor's lines, by metric name (without the prefix)."""
     base = {
-        "monitor": monitor.name, "kind": monitor.kind, "page": monitor.page.name,
+        "monitor": monitor.name,
+        "kind": monitor.kind,
+        "page": monitor.page.name,
         "component": monitor.component.name if monitor.component else "",
-    }  # fmt: skip
+    }
     found: dict[str, list[str]] = {"paused": [f"{labels(base)} {int(monitor.paused)}"]}
     verdict = monitor.last_verdict
     found["verdict"] = [f"{labels({**base, 'verdict': v})} {int(v == verdict)}" for v in VERDICTS]

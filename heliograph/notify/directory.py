@@ -68,9 +68,15 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> str:
 
 
 def search(
-    *, page: Page, q: str = "", kind: str = "", state: str = ACTIVE,
-    incident: Incident | None = None, sort_field: str = "created_at", sort_direction: str = "asc",
-) -> QuerySet[Subscriber]:  # fmt: skip
+    *,
+    page: Page,
+    q: str = "",
+    kind: str = "",
+    state: str = ACTIVE,
+    incident: Incident | None = None,
+    sort_field: str = "created_at",
+    sort_direction: str = "asc",
+) -> QuerySet[Subscriber]:
     """Subscribers matching every given filter; ``q`` searches e-mail and endpoint."""
     found = page.subscribers.filter(_STATE_FILTERS[_check_choice("state", state, STATES)])
     if kind in OTHER_KINDS:
@@ -131,27 +137,39 @@ def find(*, page: Page, subscriber_id: str) -> Subscriber:
 def _audit_view(subscriber: Subscriber) -> dict[str, Any]:
     """What the audit log keeps of a subscriber: never its secret or link token."""
     return {
-        "mode": subscriber.kind, "email": subscriber.email, "endpoint": subscriber.endpoint,
-        "incident": subscriber.incident_id, "state": state_of(subscriber),
+        "mode": subscriber.kind,
+        "email": subscriber.email,
+        "endpoint": subscriber.endpoint,
+        "incident": subscriber.incident_id,
+        "state": state_of(subscriber),
         "components": sorted(subscriber.components.values_list("pk", flat=True)),
-    }  # fmt: skip
+    }
 
 
 def _record(actor: str, action: str, subscriber: Subscriber, before: dict[str, Any] | None) -> None:
     trail.record(
-        actor=actor, action=action, target=subscriber, page_id=subscriber.page_id,
-        before=before, after=_audit_view(subscriber),
-    )  # fmt: skip
+        actor=actor,
+        action=action,
+        target=subscriber,
+        page_id=subscriber.page_id,
+        before=before,
+        after=_audit_view(subscriber),
+    )
 
 
 # --- one subscriber -----------------------------------------------------------------------
 
 
 def create(
-    *, page: Page, actor: str, email: str = "", endpoint: str = "",
-    component_ids: Sequence[str] = (), incident: Incident | None = None,
+    *,
+    page: Page,
+    actor: str,
+    email: str = "",
+    endpoint: str = "",
+    component_ids: Sequence[str] = (),
+    incident: Incident | None = None,
     skip_confirmation: bool = False,
-) -> Subscriber:  # fmt: skip
+) -> Subscriber:
     """Add a subscriber for the operator; InputError if the address is already on the list.
 
     E-mail subscribers get the double opt-in e-mail unless ``skip_confirmation`` (the
@@ -161,9 +179,12 @@ def create(
         if endpoint:
             _refuse_duplicate(page, WEBHOOK, subscriptions.clean_endpoint(endpoint), None)
             subscriber = subscriptions.subscribe_webhook(
-                page=page, endpoint=endpoint, email=email, component_ids=component_ids,
+                page=page,
+                endpoint=endpoint,
+                email=email,
+                component_ids=component_ids,
                 welcome=not skip_confirmation,
-            )  # fmt: skip
+            )
         else:
             _refuse_duplicate(page, EMAIL, subscriptions.clean_email(email), incident)
             subscriber = _create_email(page, email, component_ids, incident, skip_confirmation)
@@ -188,9 +209,12 @@ def _create_email(
     subscriptions.check_page(page)
     components = subscriptions.page_components(page, component_ids)
     subscriber = Subscriber.objects.create(
-        page=page, kind=EMAIL, email=subscriptions.clean_email(email), incident=incident,
+        page=page,
+        kind=EMAIL,
+        email=subscriptions.clean_email(email),
+        incident=incident,
         confirmed_at=timezone.now(),
-    )  # fmt: skip
+    )
     subscriber.components.set(components)
     return subscriber
 
@@ -307,7 +331,15 @@ def export_csv(subscribers: Iterable[Subscriber]) -> Iterable[str]:
     yield line(EXPORT_COLUMNS)
     for s in subscribers:
         components = ";".join(sorted(c.pk for c in s.components.all()))
-        yield line([
-            s.pk, s.kind, s.email, s.endpoint, components, s.incident_id or "", state_of(s),
-            s.created_at.isoformat(),
-        ])  # fmt: skip
+        yield line(
+            [
+                s.pk,
+                s.kind,
+                s.email,
+                s.endpoint,
+                components,
+                s.incident_id or "",
+                state_of(s),
+                s.created_at.isoformat(),
+            ]
+        )

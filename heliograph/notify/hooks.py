@@ -70,7 +70,10 @@ def on_component_status(*, component: Component, change: StatusChange) -> None:
     if is_backfill(change.at):
         return
     payload = payloads.component_payload(
-        component, old_status=change.old_status, new_status=change.new_status, at=change.at,
+        component,
+        old_status=change.old_status,
+        new_status=change.new_status,
+        at=change.at,
         update_id=str(change.pk),
-    )  # fmt: skip
+    )
     outbox.enqueue(page=component.page, kind=COMPONENT_UPDATE, component=component, payload=payload)

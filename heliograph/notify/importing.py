@@ -301,9 +301,14 @@ def sort_out(page: Page, rows: Iterable[Row], result: Result) -> list[Row]:
 def _subscriber(page: Page, row: Row, pk: str, confirmed: bool, now: datetime) -> Subscriber:
     """Webhooks are active at once; e-mail addresses unless the operator vouches for them."""
     return Subscriber(
-        id=pk, page=page, kind=row.kind, email=row.email, endpoint=row.endpoint, created_at=now,
+        id=pk,
+        page=page,
+        kind=row.kind,
+        email=row.email,
+        endpoint=row.endpoint,
+        created_at=now,
         confirmed_at=now if confirmed or row.kind == WEBHOOK else None,
-    )  # fmt: skip
+    )
 
 
 def _write_chunk(page: Page, rows: list[Row], confirmed: bool) -> int:
@@ -340,12 +345,16 @@ def write(page: Page, rows: list[Row], *, confirmed: bool, progress: Progress) -
 
 def _record(page: Page, result: Result, *, confirmed: bool, actor: str) -> None:
     counts = {
-        "file": result.file, "confirmed": confirmed, "imported": result.imported,
-        "emails": result.emails, "webhooks": result.webhooks,
+        "file": result.file,
+        "confirmed": confirmed,
+        "imported": result.imported,
+        "emails": result.emails,
+        "webhooks": result.webhooks,
         "already_subscribed": result.already_subscribed,
         "unsubscribed_earlier": result.unsubscribed_earlier,
-        "repeated_in_file": result.repeated, "invalid": len(result.errors),
-    }  # fmt: skip
+        "repeated_in_file": result.repeated,
+        "invalid": len(result.errors),
+    }
     with transaction.atomic():
         trail.record(
             actor=actor, action="subscriber.import", target=page, page_id=page.pk, after=counts
@@ -356,9 +365,15 @@ def _record(page: Page, result: Result, *, confirmed: bool, actor: str) -> None:
 
 
 def import_subscribers(
-    *, page: Page, path: Path, confirmed: bool = False, skip_invalid: bool = False,
-    dry_run: bool = False, actor: str = "cli", progress: Progress | None = None,
-) -> Result:  # fmt: skip
+    *,
+    page: Page,
+    path: Path,
+    confirmed: bool = False,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+) -> Result:
     """Check the file, then add everyone new to ``page``.
 
     ``confirmed``: the operator vouches these e-mail addresses opted in elsewhere, so no

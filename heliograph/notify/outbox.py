@@ -84,18 +84,25 @@ def enqueue(
     else:
         touched = [component.pk] if component is not None else []
     return Notification.objects.create(
-        page=page, kind=kind, incident=incident, component=component, component_ids=touched,
-        payload_text=json.dumps(payload, ensure_ascii=False), subscriber=subscriber,
-    )  # fmt: skip
+        page=page,
+        kind=kind,
+        incident=incident,
+        component=component,
+        component_ids=touched,
+        payload_text=json.dumps(payload, ensure_ascii=False),
+        subscriber=subscriber,
+    )
 
 
 def confirmation(subscriber: Subscriber) -> Notification:
     """The double opt-in e-mail, unsaved (bulk imports write many in one INSERT)."""
     payload = {"confirm_url": payloads.confirm_url(subscriber.unsubscribe_token)}
     return Notification(
-        page_id=subscriber.page_id, kind=CONFIRMATION, subscriber=subscriber,
+        page_id=subscriber.page_id,
+        kind=CONFIRMATION,
+        subscriber=subscriber,
         payload_text=json.dumps(payload, ensure_ascii=False),
-    )  # fmt: skip
+    )
 
 
 def request_confirmation(*, subscriber: Subscriber) -> Notification:
@@ -129,9 +136,11 @@ def audience(notification: Notification) -> QuerySet[Subscriber]:
     if notification.subscriber_id:
         return Subscriber.objects.filter(pk=notification.subscriber_id)
     subscribers = Subscriber.objects.filter(
-        page_id=notification.page_id, confirmed_at__isnull=False,
-        quarantined_at__isnull=True, unsubscribed_at__isnull=True,
-    )  # fmt: skip
+        page_id=notification.page_id,
+        confirmed_at__isnull=False,
+        quarantined_at__isnull=True,
+        unsubscribed_at__isnull=True,
+    )
     page_wide = Q(incident__isnull=True)
     if notification.component_ids:
         # An incident that names no components reaches every page-wide subscriber, as on
@@ -222,9 +231,13 @@ def _insert_deliveries(
 
 
 def claim(
-    *, owner: str, limit: int, lease_seconds: float, now: datetime | None = None,
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime | None = None,
     notifications: dict[str, Notification] | None = None,
-) -> list[Delivery]:  # fmt: skip
+) -> list[Delivery]:
     """Lease up to ``limit`` due deliveries to ``owner``, each with its subscriber and
     notification (``notifications``: those known already, and where to keep new ones).
 
@@ -256,8 +269,15 @@ def claim(
 
 # What a leased delivery is known by (the rest stays deferred); the statements return
 # id, notification_id, subscriber_id, attempts, next_attempt_at.
-_LEASED = ["id", "notification_id", "subscriber_id", "status", "attempts", "leased_until",
-           "lease_owner"]  # fmt: skip
+_LEASED = [
+    "id",
+    "notification_id",
+    "subscriber_id",
+    "status",
+    "attempts",
+    "leased_until",
+    "lease_owner",
+]
 _RETURNED = ["id", "notification_id", "subscriber_id", "attempts", "next_attempt_at"]
 
 
@@ -298,9 +318,19 @@ class _Columns:
 # whether they still want it. The rest stays deferred (read only if something asks).
 _READER = _Columns(
     Subscriber,
-    ["id", "page_id", "kind", "email", "endpoint", "confirmed_at", "unsubscribed_at",
-     "unsubscribe_token", "signing_secret", "quarantined_at"],
-)  # fmt: skip
+    [
+        "id",
+        "page_id",
+        "kind",
+        "email",
+        "endpoint",
+        "confirmed_at",
+        "unsubscribed_at",
+        "unsubscribe_token",
+        "signing_secret",
+        "quarantined_at",
+    ],
+)
 
 
 def _due(table: str) -> str:
@@ -440,9 +470,14 @@ def record_skipped(*, deliveries: Sequence[Delivery | int], reason: str) -> int:
 
 
 def record_failure(
-    *, delivery: Delivery, error: str, now: datetime | None = None, rand: float | None = None,
-    outcome: str = FAILED, owner: str = "",
-) -> str:  # fmt: skip
+    *,
+    delivery: Delivery,
+    error: str,
+    now: datetime | None = None,
+    rand: float | None = None,
+    outcome: str = FAILED,
+    owner: str = "",
+) -> str:
     """Note the attempt, and schedule a retry with backoff or give up; returns the
     delivery's new status.
 
@@ -458,9 +493,12 @@ def record_failure(
     rows = Delivery.objects.filter(pk=delivery.pk, status=PENDING)
     with transaction.atomic(savepoint=False):
         rows.filter(**({"lease_owner": owner} if owner else {})).update(
-            status=FAILED if final else PENDING, attempts=attempts, leased_until=None,
-            next_attempt_at=now + timedelta(seconds=delay), last_error=error[:2000],
-        )  # fmt: skip
+            status=FAILED if final else PENDING,
+            attempts=attempts,
+            leased_until=None,
+            next_attempt_at=now + timedelta(seconds=delay),
+            last_error=error[:2000],
+        )
         when = connection.ops.adapt_datetimefield_value(now)
         insert, noted = _attempts_insert([delivery.pk], when, outcome, error[:2000], owner)
         with connection.cursor() as cursor:

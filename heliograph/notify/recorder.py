@@ -139,9 +139,12 @@ class Recorder:
                 outbox.record_success(deliveries=sent, now=at, owner=self.owner)
             for done in failed:
                 outbox.record_failure(
-                    delivery=done.delivery, error=done.error or "", now=at,
-                    outcome=done.outcome, owner=self.owner,
-                )  # fmt: skip
+                    delivery=done.delivery,
+                    error=done.error or "",
+                    now=at,
+                    outcome=done.outcome,
+                    owner=self.owner,
+                )
 
     def _run_job(self, job: Callable[[], object]) -> None:
         if self.broken is not None:

@@ -65,13 +65,15 @@ def parse_smtp_url(url: str, name: str = PRIMARY) -> Relay:
     if parts.scheme == "smtps" and start_tls:
         raise ImproperlyConfigured(f"{name}: smtps:// is already TLS; drop starttls=1")
     return Relay(
-        host=parts.hostname, port=port,
+        host=parts.hostname,
+        port=port,
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         use_tls=parts.scheme == "smtps",
         start_tls=False if parts.scheme == "smtps" else start_tls,
-        timeout=timeout, validate_certs=verify,
-    )  # fmt: skip
+        timeout=timeout,
+        validate_certs=verify,
+    )
 
 
 def relays() -> list[Relay]:

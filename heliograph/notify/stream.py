@@ -55,9 +55,12 @@ class Stream:
     recorder, which also hands back what a batch did not start."""
 
     def __init__(
-        self, recorder: Recorder, owner: str, stop: threading.Event | None = None,
+        self,
+        recorder: Recorder,
+        owner: str,
+        stop: threading.Event | None = None,
         now: datetime | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.recorder, self.owner, self.stop, self.now = recorder, owner, stop, now
         self.loop = asyncio.new_event_loop()
         self.room = threading.Semaphore(AHEAD)
@@ -84,16 +87,23 @@ class Stream:
         return self.stop is not None and self.stop.is_set()
 
     def feed(
-        self, deliveries: Mapping[int, Delivery], emails: Mapping[int, email.Outgoing],
-        hooks: Mapping[int, webhook.Request], claimed_at: float, lease: float,
-    ) -> None:  # fmt: skip
+        self,
+        deliveries: Mapping[int, Delivery],
+        emails: Mapping[int, email.Outgoing],
+        hooks: Mapping[int, webhook.Request],
+        claimed_at: float,
+        lease: float,
+    ) -> None:
         """Queue a batch's messages (``claimed_at`` in time.monotonic(), the loop's time);
         it holds one unit of ``room`` until every message of it was taken."""
         count = len(emails) + len(hooks)
         batch = Batch(
-            deliveries, claimed_at + lease * SENDING_SHARE, claimed_at + lease * CUT_SHARE,
-            count, count,
-        )  # fmt: skip
+            deliveries,
+            claimed_at + lease * SENDING_SHARE,
+            claimed_at + lease * CUT_SHARE,
+            count,
+            count,
+        )
         # Those settled are done with (a fan-out's deliveries are not all kept till its end).
         self.batches = [b for b in self.batches if not b.settled]
         self.batches.append(batch)
@@ -113,9 +123,12 @@ class Stream:
             if not batch.settled:
                 for pk in batch.started - batch.reported:
                     outbox.record_failure(
-                        delivery=batch.deliveries[pk], error=UNFINISHED, now=self.now,
-                        outcome=OURS, owner=self.owner,
-                    )  # fmt: skip
+                        delivery=batch.deliveries[pk],
+                        error=UNFINISHED,
+                        now=self.now,
+                        outcome=OURS,
+                        owner=self.owner,
+                    )
                 idle = [pk for pk in batch.deliveries if pk not in batch.started]
                 outbox.release(deliveries=idle, owner=self.owner)
                 batch.settled = True
@@ -142,9 +155,11 @@ class Stream:
             raise self.error
 
     def _enqueue(
-        self, batch: Batch, emails: Mapping[int, email.Outgoing],
+        self,
+        batch: Batch,
+        emails: Mapping[int, email.Outgoing],
         hooks: Mapping[int, webhook.Request],
-    ) -> None:  # fmt: skip
+    ) -> None:
         if emails:
             self._feed("email", email.send_from).put(batch, emails)
         if hooks:

@@ -108,9 +108,13 @@ def subscribe_email(
 
 
 def subscribe_webhook(
-    *, page: Page, endpoint: str, email: str, component_ids: Sequence[str] = (),
+    *,
+    page: Page,
+    endpoint: str,
+    email: str,
+    component_ids: Sequence[str] = (),
     welcome: bool = True,
-) -> Subscriber:  # fmt: skip
+) -> Subscriber:
     """Add a webhook subscriber, active at once (Statuspage asks no opt-in for webhooks).
 
     ``email`` is the contact: it gets the signing secret (unless not ``welcome``) and is

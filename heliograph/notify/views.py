@@ -191,14 +191,18 @@ def _open_incident(page: Page, incident_id: str) -> Incident | None:
 def _subscribe_from_form(page: Page, form: dict[str, Any]) -> None:
     if form["mode"] == "webhook":
         subscriptions.subscribe_webhook(
-            page=page, endpoint=form["endpoint"], email=form["email"],
+            page=page,
+            endpoint=form["endpoint"],
+            email=form["email"],
             component_ids=form["chosen"],
-        )  # fmt: skip
+        )
     else:
         subscriptions.subscribe_email(
-            page=page, email=form["email"], incident=form["incident"],
+            page=page,
+            email=form["email"],
+            incident=form["incident"],
             component_ids=[] if form["incident"] else form["chosen"],
-        )  # fmt: skip
+        )
 
 
 def _not_found(request: HttpRequest, page: Page) -> HttpResponse:

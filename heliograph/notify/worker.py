@@ -59,9 +59,13 @@ def default_owner() -> str:
 
 
 def run_once(
-    *, owner: str, now: datetime | None = None, limit: int = BATCH,
-    lease: float | None = None, stop: threading.Event | None = None,
-) -> int:  # fmt: skip
+    *,
+    owner: str,
+    now: datetime | None = None,
+    limit: int = BATCH,
+    lease: float | None = None,
+    stop: threading.Event | None = None,
+) -> int:
     """One batch, everything on this thread's database connection; returns how many
     deliveries it claimed (0: nothing was due). Once ``stop`` is set no message starts;
     those not started are handed back at once."""
@@ -156,18 +160,25 @@ class _Taken:
 
 
 def _take(
-    cache: _Cache, *, owner: str, now: datetime | None = None, limit: int = BATCH,
+    cache: _Cache,
+    *,
+    owner: str,
+    now: datetime | None = None,
+    limit: int = BATCH,
     lease: float | None = None,
-) -> _Taken | None:  # fmt: skip
+) -> _Taken | None:
     """Expand (a run at a time: sending starts after the first), claim a batch, skip who
     left, build the messages; None: nothing was due."""
     outbox.expand(now=now, batch=EXPAND_RUN, runs=1)
     lease = lease_seconds() if lease is None else lease
     claimed_at = time.monotonic()
     claimed = outbox.claim(
-        owner=owner, limit=limit, lease_seconds=lease, now=now,
+        owner=owner,
+        limit=limit,
+        lease_seconds=lease,
+        now=now,
         notifications=cache.notifications,
-    )  # fmt: skip
+    )
     if not claimed:
         return None
     wanted = {d.pk: d for d in claimed if outbox.still_wanted(d)}

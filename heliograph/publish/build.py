@@ -118,10 +118,13 @@ def publish_page(page: Page, full: bool = False, now: datetime | None = None) ->
     except OSError as exc:  # the nodes serve it all the same; nginx's fallback waits
         log.error("could not export %s version %s: %s", page.name, version, exc)
     log.info(
-        "published %s version %s (%s, %d artifacts) in %.2f s", page.name, version,
-        "in full" if touched is None else "what changed", len(sink.manifest.paths),
+        "published %s version %s (%s, %d artifacts) in %.2f s",
+        page.name,
+        version,
+        "in full" if touched is None else "what changed",
+        len(sink.manifest.paths),
         time.monotonic() - started,
-    )  # fmt: skip
+    )
     return saved
 
 

@@ -126,8 +126,10 @@ class UptimeView:
         return format_html(
             '<svg class="bars" viewBox="0 0 {} 34" preserveAspectRatio="none" role="img" '
             'aria-label="{}">{}</svg>',
-            self.width, self.label, mark_safe(rects),
-        )  # fmt: skip
+            self.width,
+            self.label,
+            mark_safe(rects),
+        )
 
 
 @dataclass(frozen=True)
@@ -548,8 +550,9 @@ def render(world: World) -> Rendered:
         pages[quarters.path(key)] = (CONTENT_TYPE, render_history(world, key, members, grouped))
     latest = quarters.latest(grouped, quarters.quarter_of(world.now, world.zone))
     pages["/history"] = pages.get(quarters.path(latest)) or (
-        CONTENT_TYPE, render_history(world, latest, [], grouped)
-    )  # fmt: skip
+        CONTENT_TYPE,
+        render_history(world, latest, [], grouped),
+    )
     for incident in world.incidents:
         pages[f"/incidents/{incident.pk}"] = (CONTENT_TYPE, render_incident(world, incident))
     return pages

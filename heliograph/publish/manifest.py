@@ -44,9 +44,12 @@ class Manifest:
 
     def copy(self) -> Manifest:
         return Manifest(
-            dict(self.paths), dict(self.quarters), set(self.live), set(self.bounded),
+            dict(self.paths),
+            dict(self.quarters),
+            set(self.live),
+            set(self.bounded),
             self.renderers,
-        )  # fmt: skip
+        )
 
     def blob_names(self) -> set[str]:
         return {blob_name(etag) for etag, _ in self.paths.values()}
@@ -71,9 +74,10 @@ class Manifest:
             "removed": sorted(base.paths.keys() - self.paths.keys()) if base else [],
             "quarters": quarters,
             "unlisted": sorted(base.quarters.keys() - self.quarters.keys()) if base else [],
-            "live": sorted(self.live), "bounded": sorted(self.bounded),
+            "live": sorted(self.live),
+            "bounded": sorted(self.bounded),
             "renderers": self.renderers,
-        }  # fmt: skip
+        }
         return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
     @classmethod

@@ -25,9 +25,12 @@ HEALTH_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-st
 
 class Node:
     def __init__(
-        self, django: Django, store: SnapshotStore, beats: heartbeat.Board,
+        self,
+        django: Django,
+        store: SnapshotStore,
+        beats: heartbeat.Board,
         django_prefixes: tuple[str, ...],
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.django = django
         self.store = store
         self.read_path = ReadPath(store, django_prefixes)
@@ -40,9 +43,13 @@ class Node:
         else:
             headers = scope.headers
             answer = self.read_path.answer(
-                scope.method, path, headers.get("host", ""), headers.get("if-none-match", ""),
-                fresh=FRESH_HEADER in headers, accept_encoding=headers.get("accept-encoding", ""),
-            )  # fmt: skip
+                scope.method,
+                path,
+                headers.get("host", ""),
+                headers.get("if-none-match", ""),
+                fresh=FRESH_HEADER in headers,
+                accept_encoding=headers.get("accept-encoding", ""),
+            )
         if answer is None and guard.database_state() == "unreachable":
             answer = Answer(*outage.refusal(path))
         if answer is None:
@@ -51,9 +58,11 @@ class Node:
             protocol.response_bytes(answer.status, answer.headers, answer.body)
 
     def health(self) -> Answer:
-        body = json.dumps({
-            "database": self.store.database_state(),
-            "pages": {pid: site.version for pid, site in self.store.sites.items()},
-            "processes": self.beats.report(time.time()),
-        }).encode()  # fmt: skip
+        body = json.dumps(
+            {
+                "database": self.store.database_state(),
+                "pages": {pid: site.version for pid, site in self.store.sites.items()},
+                "processes": self.beats.report(time.time()),
+            }
+        ).encode()
         return Answer(200, HEALTH_HEADERS, body)

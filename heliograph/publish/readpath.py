@@ -52,15 +52,17 @@ class Prepared:
 
 
 CANNOT_VOUCH = Answer(
-    503, [("Content-Type", "text/plain"), ("Cache-Control", "no-store")],
+    503,
+    [("Content-Type", "text/plain"), ("Cache-Control", "no-store")],
     b"This node cannot reach the database, so it cannot vouch that its copy is current.\n",
-)  # fmt: skip
+)
 
 
 UNAVAILABLE = Answer(
-    503, [("Content-Type", "text/plain"), ("Cache-Control", "no-store"), ("Retry-After", "5")],
+    503,
+    [("Content-Type", "text/plain"), ("Cache-Control", "no-store"), ("Retry-After", "5")],
     b"This page cannot be read on this node right now. Try again in a few seconds.\n",
-)  # fmt: skip
+)
 KEEP_RECENT = 512  # answers read from disk kept in memory per page
 
 
@@ -76,9 +78,14 @@ class ReadPath:
         self.django_prefixes = django_prefixes  # paths Django answers (``urls.django_prefixes``)
 
     def answer(
-        self, method: str, path: str, host: str, if_none_match: str, fresh: bool = False,
+        self,
+        method: str,
+        path: str,
+        host: str,
+        if_none_match: str,
+        fresh: bool = False,
         accept_encoding: str = "",
-    ) -> Answer | None:  # fmt: skip
+    ) -> Answer | None:
         """The answer to a public request; None when the path is Django's.
 
         ``fresh``: the balancer asks only for what this node can vouch is current; a node
@@ -152,9 +159,11 @@ def _prepare(entry: Entry, body: bytes, zipped: bytes | None, site: Site) -> Pre
         return _answers(entry.etag, headers, [("Content-Type", entry.content_type)], body)
     headers.append(("Vary", "Accept-Encoding"))
     gzip = _answers(
-        gzip_etag(entry.etag), headers,
-        [("Content-Type", entry.content_type), ("Content-Encoding", "gzip")], zipped,
-    )  # fmt: skip
+        gzip_etag(entry.etag),
+        headers,
+        [("Content-Type", entry.content_type), ("Content-Encoding", "gzip")],
+        zipped,
+    )
     plain = _answers(entry.etag, headers, [("Content-Type", entry.content_type)], body)
     return replace(plain, gzip=gzip)
 
@@ -175,9 +184,10 @@ def common(site: Site | None) -> Headers:
 def _protections(site: Site | None) -> Headers:
     ancestors = "*" if site is not None and site.embeddable else "'none'"
     return [
-        *SECURITY, ("Cache-Control", CACHE_CONTROL),
+        *SECURITY,
+        ("Cache-Control", CACHE_CONTROL),
         ("Content-Security-Policy", CONTENT_SECURITY_POLICY.format(ancestors=ancestors)),
-    ]  # fmt: skip
+    ]
 
 
 def not_found(site: Site, path: str, method: str) -> Answer:

@@ -143,9 +143,11 @@ def save_snapshot(
         with transaction.atomic():
             _wait_briefly()
             snapshot = Snapshot.objects.create(
-                page=page, version=version, manifest=packed,
+                page=page,
+                version=version,
+                manifest=packed,
                 base_version=base.version if base and changes else None,
-            )  # fmt: skip
+            )
             _delete_unlocked(Touch.objects.filter(pk__in=touches))
             if not changes:  # the rows before a whole one are no longer needed
                 _delete_unlocked(found.filter(version__lt=version))

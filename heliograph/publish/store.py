@@ -61,9 +61,11 @@ class Site:
 
 
 def site_of(
-    page_id: str, known: Known, progress: Callable[[], None] | None = None,
+    page_id: str,
+    known: Known,
+    progress: Callable[[], None] | None = None,
     previous: Site | None = None,
-) -> Site:  # fmt: skip
+) -> Site:
     """A version as this node serves it, built on the ``previous`` one: what a write
     changed, not the page's whole history. With ``progress`` (called after each batch),
     bodies missing on disk come from the database first."""

@@ -147,23 +147,33 @@ class World:
     def uptime_days(self, component: Component) -> list[uptime.DayUptime]:
         timeline, since, _ = self._column(component)
         return uptime.daily_uptime(
-            timeline=timeline, since=since, now=self.now, days=self.uptime_span,
-            zone=self.zone, policy=self.page.uptime_policy,
-        )  # fmt: skip
+            timeline=timeline,
+            since=since,
+            now=self.now,
+            days=self.uptime_span,
+            zone=self.zone,
+            policy=self.page.uptime_policy,
+        )
 
     def uptime_figure(self, component: Component) -> float | None:
         """Its uptime over the bars' days (``overall`` of ``uptime_days``)."""
         return uptime.overall_uptime(
-            column=self._column(component), now=self.now, days=self.uptime_span,
-            zone=self.zone, policy=self.page.uptime_policy,
-        )  # fmt: skip
+            column=self._column(component),
+            now=self.now,
+            days=self.uptime_span,
+            zone=self.zone,
+            policy=self.page.uptime_policy,
+        )
 
     def merged_uptime_days(self, members: Iterable[Component]) -> list[uptime.DayUptime]:
         """A group's bars: its members' days added together."""
         return uptime.merged_daily_uptime(
-            columns=[self._column(c) for c in members], now=self.now, days=self.uptime_span,
-            zone=self.zone, policy=self.page.uptime_policy,
-        )  # fmt: skip
+            columns=[self._column(c) for c in members],
+            now=self.now,
+            days=self.uptime_span,
+            zone=self.zone,
+            policy=self.page.uptime_policy,
+        )
 
     def _column(self, component: Component) -> uptime.Column:
         timeline = self.timelines.get(component.pk, ())

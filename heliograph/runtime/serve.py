@@ -48,9 +48,12 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     web = ["web", "--host", host, "--port", str(port), "--workers", str(workers)]
     children = [
         Child(role, [sys.executable, "-m", "heliograph", *command])
-        for role, command in (("web", web), ("publisher", ["publish", "--watch"]),
-                              ("worker", ["worker"]))
-    ]  # fmt: skip
+        for role, command in (
+            ("web", web),
+            ("publisher", ["publish", "--watch"]),
+            ("worker", ["worker"]),
+        )
+    ]
     print(f"Heliograph is serving at {settings.BASE_URL}/{announce}", flush=True)
     if hint:
         print(hint, flush=True)
@@ -64,8 +67,13 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
 def serve_web(*, host: str, port: int, workers: int = 1) -> None:
     """The web server alone: public reads and Django (``heliograph.asgi``)."""
     Granian(
-        "heliograph.runtime.node:application", address=host, port=port, interface=Interfaces.RSGI,
-        workers=workers, log_access=False,
+        "heliograph.runtime.node:application",
+        address=host,
+        port=port,
+        interface=Interfaces.RSGI,
+        workers=workers,
+        log_access=False,
         # A dead worker is replaced at once; the supervisor restarts Granian itself.
-        respawn_failed_workers=True, workers_kill_timeout=5,
-    ).serve()  # fmt: skip
+        respawn_failed_workers=True,
+        workers_kill_timeout=5,
+    ).serve()

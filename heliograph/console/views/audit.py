@@ -41,8 +41,16 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     shown = paginator.get_page(request.GET.get("p"))
     query = request.GET.copy()
     query.pop("p", None)
-    return show(request, "console/audit.html", {
-        "form": form, "events": shown, "query": query.urlencode(), "section": "audit",
-        "target_types": AuditEvent.objects.values_list("target_type", flat=True)
-        .distinct().order_by("target_type"),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/audit.html",
+        {
+            "form": form,
+            "events": shown,
+            "query": query.urlencode(),
+            "section": "audit",
+            "target_types": AuditEvent.objects.values_list("target_type", flat=True)
+            .distinct()
+            .order_by("target_type"),
+        },
+    )

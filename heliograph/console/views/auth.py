@@ -43,10 +43,15 @@ def setup_view(request: HttpRequest, token: str) -> HttpResponse:
     form = SetupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        user = attempt(form, lambda: setup.create_owner(
-            token=token, username=data["username"], password=data["password"],
-            email=data["email"],
-        ))  # fmt: skip
+        user = attempt(
+            form,
+            lambda: setup.create_owner(
+                token=token,
+                username=data["username"],
+                password=data["password"],
+                email=data["email"],
+            ),
+        )
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome, {user.username}: you are the owner.")

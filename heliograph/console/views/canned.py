@@ -16,11 +16,18 @@ from heliograph.incidents.models import IncidentTemplate
 
 
 def _screen(request: HttpRequest, page: Page, form: TemplateForm, **extra: object) -> HttpResponse:
-    return show(request, "console/templates.html", {
-        "form": form, "section": "templates", "components": page.components.all(),
-        "templates": page.incident_templates.prefetch_related("components"),
-        "checked": set(request.POST.getlist("components")), **extra,
-    })  # fmt: skip
+    return show(
+        request,
+        "console/templates.html",
+        {
+            "form": form,
+            "section": "templates",
+            "components": page.components.all(),
+            "templates": page.incident_templates.prefetch_related("components"),
+            "checked": set(request.POST.getlist("components")),
+            **extra,
+        },
+    )
 
 
 @requires("read")
@@ -31,9 +38,16 @@ def template_list(request: HttpRequest) -> HttpResponse:
         if not user_of(request).can("manage_components"):
             return show(request, "console/403.html", {"permission": "manage_components"}, 403)
         chosen = page.components.filter(pk__in=request.POST.getlist("components"))
-        made = None if not form.is_valid() else attempt(form, lambda: incidents.create_template(
-            page=page, actor=actor(request), components=list(chosen), **form.cleaned_data
-        ))  # fmt: skip
+        made = (
+            None
+            if not form.is_valid()
+            else attempt(
+                form,
+                lambda: incidents.create_template(
+                    page=page, actor=actor(request), components=list(chosen), **form.cleaned_data
+                ),
+            )
+        )
         if made is not None:
             messages.success(request, f"Template “{made.name}” saved.")
             return redirect("console:templates")
@@ -54,9 +68,19 @@ def template_edit(request: HttpRequest, template_id: str) -> HttpResponse:
     template = _template(page, template_id)
     form = TemplateForm(request.POST)
     chosen = page.components.filter(pk__in=request.POST.getlist("components"))
-    saved = form.is_valid() and attempt(form, lambda: incidents.update_template(
-        template=template, actor=actor(request), components=list(chosen), **form.cleaned_data
-    )) is not None  # fmt: skip
+    saved = (
+        form.is_valid()
+        and attempt(
+            form,
+            lambda: incidents.update_template(
+                template=template,
+                actor=actor(request),
+                components=list(chosen),
+                **form.cleaned_data,
+            ),
+        )
+        is not None
+    )
     if saved:
         messages.success(request, f"Template “{template.name}” saved.")
         return redirect("console:templates")

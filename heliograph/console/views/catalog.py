@@ -24,12 +24,14 @@ M = TypeVar("M", bound=Model)
 def _screen(request: HttpRequest, page: Page, **forms: Any) -> HttpResponse:
     groups = list(page.groups.prefetch_related("components"))
     context = {
-        "groups": groups, "section": "components",
+        "groups": groups,
+        "section": "components",
         "ungrouped": page.components.filter(group__isnull=True),
         "components": page.components.select_related("group"),
-        "group_form": GroupForm(), "component_form": ComponentForm(page=page),
+        "group_form": GroupForm(),
+        "component_form": ComponentForm(page=page),
         "group_choices": [(g.pk, g.name) for g in groups],
-    }  # fmt: skip
+    }
     return show(request, "console/components.html", {**context, **forms})
 
 
@@ -62,10 +64,16 @@ def component_create(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _screen(request, page, component_form=form)
     data = form.cleaned_data
-    created = attempt(form, lambda: catalog.create_component(
-        page=page, name=data["name"], description=data["description"],
-        group=_group_of(page, data["group"]), actor=actor(request),
-    ))  # fmt: skip
+    created = attempt(
+        form,
+        lambda: catalog.create_component(
+            page=page,
+            name=data["name"],
+            description=data["description"],
+            group=_group_of(page, data["group"]),
+            actor=actor(request),
+        ),
+    )
     if created is None:
         return _screen(request, page, component_form=form)
     messages.success(request, f"Added “{created.name}”.")
@@ -77,10 +85,19 @@ def component_create(request: HttpRequest) -> HttpResponse:
 def group_create(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
     form = GroupForm(request.POST)
-    created = None if not form.is_valid() else attempt(form, lambda: catalog.create_group(
-        page=page, name=form.cleaned_data["name"],
-        description=form.cleaned_data["description"], actor=actor(request),
-    ))  # fmt: skip
+    created = (
+        None
+        if not form.is_valid()
+        else attempt(
+            form,
+            lambda: catalog.create_group(
+                page=page,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                actor=actor(request),
+            ),
+        )
+    )
     if created is None:
         return _screen(request, page, group_form=form)
     messages.success(request, f"Added group “{created.name}”.")
@@ -100,11 +117,18 @@ def component_edit(request: HttpRequest, component_id: str) -> HttpResponse:
     page = page_or_404(request)
     component = _one(page, Component, component_id)
     post = request.POST
-    return _run(request, page, lambda: catalog.update_component(
-        component=component, actor=actor(request), name=post.get("name", component.name),
-        description=post.get("description", component.description),
-        group=_group_of(page, post.get("group", "")),
-    ), "Component saved.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.update_component(
+            component=component,
+            actor=actor(request),
+            name=post.get("name", component.name),
+            description=post.get("description", component.description),
+            group=_group_of(page, post.get("group", "")),
+        ),
+        "Component saved.",
+    )
 
 
 @requires("manage_components")
@@ -113,10 +137,17 @@ def group_edit(request: HttpRequest, group_id: str) -> HttpResponse:
     page = page_or_404(request)
     group = _one(page, ComponentGroup, group_id)
     post = request.POST
-    return _run(request, page, lambda: catalog.update_group(
-        group=group, actor=actor(request), name=post.get("name", group.name),
-        description=post.get("description", group.description),
-    ), "Group saved.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.update_group(
+            group=group,
+            actor=actor(request),
+            name=post.get("name", group.name),
+            description=post.get("description", group.description),
+        ),
+        "Group saved.",
+    )
 
 
 def moved(items: Sequence[M], item: M, direction: str) -> list[M]:
@@ -135,8 +166,12 @@ def component_move(request: HttpRequest, component_id: str) -> HttpResponse:
     page = page_or_404(request)
     component = _one(page, Component, component_id)
     order = moved(list(page.components.all()), component, request.POST.get("direction", ""))
-    return _run(request, page, lambda: catalog.reorder_components(
-        page=page, ordered=order, actor=actor(request)), "Order saved.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.reorder_components(page=page, ordered=order, actor=actor(request)),
+        "Order saved.",
+    )
 
 
 @requires("manage_components")
@@ -145,8 +180,12 @@ def group_move(request: HttpRequest, group_id: str) -> HttpResponse:
     page = page_or_404(request)
     group = _one(page, ComponentGroup, group_id)
     order = moved(list(page.groups.all()), group, request.POST.get("direction", ""))
-    return _run(request, page, lambda: catalog.reorder_groups(
-        page=page, ordered=order, actor=actor(request)), "Order saved.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.reorder_groups(page=page, ordered=order, actor=actor(request)),
+        "Order saved.",
+    )
 
 
 @requires("manage_components")
@@ -154,8 +193,12 @@ def group_move(request: HttpRequest, group_id: str) -> HttpResponse:
 def component_delete(request: HttpRequest, component_id: str) -> HttpResponse:
     page = page_or_404(request)
     component = _one(page, Component, component_id)
-    return _run(request, page, lambda: catalog.delete_component(
-        component=component, actor=actor(request)), f"Deleted “{component.name}”.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.delete_component(component=component, actor=actor(request)),
+        f"Deleted “{component.name}”.",
+    )
 
 
 @requires("manage_components")
@@ -163,5 +206,9 @@ def component_delete(request: HttpRequest, component_id: str) -> HttpResponse:
 def group_delete(request: HttpRequest, group_id: str) -> HttpResponse:
     page = page_or_404(request)
     group = _one(page, ComponentGroup, group_id)
-    return _run(request, page, lambda: catalog.delete_group(
-        group=group, actor=actor(request)), f"Deleted group “{group.name}”.")  # fmt: skip
+    return _run(
+        request,
+        page,
+        lambda: catalog.delete_group(group=group, actor=actor(request)),
+        f"Deleted group “{group.name}”.",
+    )

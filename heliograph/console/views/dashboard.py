@@ -10,8 +10,13 @@ from heliograph.console.access import current_page, requires, show
 from heliograph.incidents.maintenance import overruns
 from heliograph.incidents.models import Change
 
-BANNER = {"none": "b-ok", "minor": "b-deg", "major": "b-prt", "critical": "b-maj",
-          "maintenance": "b-mnt"}  # fmt: skip
+BANNER = {
+    "none": "b-ok",
+    "minor": "b-deg",
+    "major": "b-prt",
+    "critical": "b-maj",
+    "maintenance": "b-mnt",
+}
 
 
 @requires("read")
@@ -23,14 +28,20 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return show(request, "console/dashboard.html", {"section": "dashboard"})
     components = list(page.components.select_related("group"))
     status = blend(c.status for c in components)
-    return show(request, "console/dashboard.html", {
-        "section": "dashboard", "status": status, "banner": BANNER[status.indicator],
-        "components": components,
-        "open_incidents": page.incidents.incidents().unresolved(),
-        "maintenances": page.incidents.maintenances().not_over().order_by("scheduled_for"),
-        "overruns": overruns(page=page),
-        "changes": Change.objects.filter(page=page).prefetch_related("components")[:10],
-        # The prober's own faults: never public status, but operators must see them (architecture:
-        # Monitors).
-        "unknown_monitors": page.monitors.filter(last_verdict="unknown", paused=False),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/dashboard.html",
+        {
+            "section": "dashboard",
+            "status": status,
+            "banner": BANNER[status.indicator],
+            "components": components,
+            "open_incidents": page.incidents.incidents().unresolved(),
+            "maintenances": page.incidents.maintenances().not_over().order_by("scheduled_for"),
+            "overruns": overruns(page=page),
+            "changes": Change.objects.filter(page=page).prefetch_related("components")[:10],
+            # The prober's own faults: never public status, but operators must see them
+            # (architecture: Monitors).
+            "unknown_monitors": page.monitors.filter(last_verdict="unknown", paused=False),
+        },
+    )

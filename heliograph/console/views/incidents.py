@@ -62,8 +62,12 @@ def _template_initial(request: HttpRequest, page: Page) -> tuple[dict[str, Any],
     chosen = page.incident_templates.filter(pk=request.GET.get("template", "")).first()
     if chosen is None:
         return {"status": "investigating", "deliver_notifications": True}, {}
-    initial = {"name": chosen.title, "body": chosen.body, "status": chosen.update_status,
-               "deliver_notifications": chosen.should_send_notifications}  # fmt: skip
+    initial = {
+        "name": chosen.title,
+        "body": chosen.body,
+        "status": chosen.update_status,
+        "deliver_notifications": chosen.should_send_notifications,
+    }
     return initial, {c.pk: "degraded_performance" for c in chosen.components.all()}
 
 
@@ -76,20 +80,34 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     draft = review(request, form, lambda: [])
     if draft.publish:
         data = form.cleaned_data
-        incident = attempt(form, lambda: incidents.open_incident(
-            page=page, name=data["name"], body=data["body"], status=data["status"],
-            components=read_picker(request.POST, page), actor=actor(request),
-            deliver_notifications=data["deliver_notifications"],
-        ))  # fmt: skip
+        incident = attempt(
+            form,
+            lambda: incidents.open_incident(
+                page=page,
+                name=data["name"],
+                body=data["body"],
+                status=data["status"],
+                components=read_picker(request.POST, page),
+                actor=actor(request),
+                deliver_notifications=data["deliver_notifications"],
+            ),
+        )
         if incident is not None:
             messages.success(request, f"Opened “{incident.name}”.")
             return redirect("console:incident", incident.pk)
     if request.method == "POST":
         chosen = picked(request.POST)
-    return show(request, "console/incident_new.html", {
-        "form": form, "draft": draft, "rows": picker_rows(page, chosen), "section": "incidents",
-        "templates": IncidentTemplate.objects.filter(page=page),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/incident_new.html",
+        {
+            "form": form,
+            "draft": draft,
+            "rows": picker_rows(page, chosen),
+            "section": "incidents",
+            "templates": IncidentTemplate.objects.filter(page=page),
+        },
+    )
 
 
 def _current_statuses(incident: Incident) -> dict[str, str]:
@@ -101,24 +119,41 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
     resolved = incident.status in lifecycle.RESOLVED
     notified, other_notifications = incident_notifications(incident)
     context: dict[str, Any] = {
-        "incident": incident, "resolved": resolved, "section": "incidents",
+        "incident": incident,
+        "resolved": resolved,
+        "section": "incidents",
         # A finished maintenance takes no updates.
         "closed": incident.status == lifecycle.Status.COMPLETED,
-        "updates": [(u, render_markdown(u.body), notified.get(u.pk))
-                    for u in incident.updates.all()],
+        "updates": [
+            (u, render_markdown(u.body), notified.get(u.pk)) for u in incident.updates.all()
+        ],
         "other_notifications": other_notifications,
-        "form": form_class(initial={"status": "investigating" if resolved else incident.status,
-                                    "deliver_notifications": True}),
+        "form": form_class(
+            initial={
+                "status": "investigating" if resolved else incident.status,
+                "deliver_notifications": True,
+            }
+        ),
         "rows": picker_rows(incident.page, _current_statuses(incident)),
-        "draft": Draft(), "cause_form": CauseForm(), "causes": _causes(incident),
+        "draft": Draft(),
+        "cause_form": CauseForm(),
+        "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
         "monitor_notes": readable_notes(automation.evidence(incident)),
-        "details_form": DetailsForm(initial={"name": incident.name,
-                                             "reference": incident.reference,
-                                             "impact_override": incident.impact_override}),
-        "reschedule_form": RescheduleForm(initial={"scheduled_for": incident.scheduled_for,
-                                                   "scheduled_until": incident.scheduled_until}),
-    }  # fmt: skip
+        "details_form": DetailsForm(
+            initial={
+                "name": incident.name,
+                "reference": incident.reference,
+                "impact_override": incident.impact_override,
+            }
+        ),
+        "reschedule_form": RescheduleForm(
+            initial={
+                "scheduled_for": incident.scheduled_for,
+                "scheduled_until": incident.scheduled_until,
+            }
+        ),
+    }
     context.update(extra)
     return show(request, "console/incident.html", context)
 
@@ -178,20 +213,39 @@ def _post_update(request: HttpRequest, incident: Incident, *, reopen: bool) -> H
     form_class = MaintenanceUpdateForm if incident.is_maintenance else UpdateForm
     form = form_class(request.POST)
     components = read_picker(request.POST, incident.page)
-    draft = review(request, form, lambda: incidents.check_update_text(
-        incident=incident, body=form.cleaned_data["body"], status=form.cleaned_data["status"],
-        components=components,
-    ))  # fmt: skip
+    draft = review(
+        request,
+        form,
+        lambda: incidents.check_update_text(
+            incident=incident,
+            body=form.cleaned_data["body"],
+            status=form.cleaned_data["status"],
+            components=components,
+        ),
+    )
     if draft.publish:
         data, who = form.cleaned_data, actor(request)
-        done = attempt(form, lambda: (
-            incidents.reopen_incident(incident=incident, body=data["body"], status=data["status"],
-                                      components=components, actor=who)
-            if reopen else
-            post_any_update(incident=incident, status=data["status"], body=data["body"],
-                            components=components, actor=who,
-                            deliver_notifications=data["deliver_notifications"])
-        ))  # fmt: skip
+        done = attempt(
+            form,
+            lambda: (
+                incidents.reopen_incident(
+                    incident=incident,
+                    body=data["body"],
+                    status=data["status"],
+                    components=components,
+                    actor=who,
+                )
+                if reopen
+                else post_any_update(
+                    incident=incident,
+                    status=data["status"],
+                    body=data["body"],
+                    components=components,
+                    actor=who,
+                    deliver_notifications=data["deliver_notifications"],
+                )
+            ),
+        )
         if done is not None:
             messages.success(request, "Reopened." if reopen else "Update published.")
             return redirect("console:incident", incident.pk)
@@ -209,10 +263,16 @@ def incident_details(request: HttpRequest, incident_id: str) -> HttpResponse:
         data = form.cleaned_data
         # A maintenance's impact is always "maintenance": its form has no impact field.
         impact = None if incident.is_maintenance else data["impact_override"]
-        done = attempt(form, lambda: incidents.update_incident(
-            incident=incident, name=data["name"], reference=data["reference"],
-            impact_override=impact, actor=actor(request),
-        ))  # fmt: skip
+        done = attempt(
+            form,
+            lambda: incidents.update_incident(
+                incident=incident,
+                name=data["name"],
+                reference=data["reference"],
+                impact_override=impact,
+                actor=actor(request),
+            ),
+        )
         if done is not None:
             messages.success(request, "Details saved.")
             return redirect("console:incident", incident.pk)
@@ -230,9 +290,14 @@ def incident_cause(request: HttpRequest, incident_id: str) -> HttpResponse:
         kind, _, ref = form.cleaned_data["cause"].partition(":")
         model = Incident if kind == "incident" else Change
         cause = model.objects.get(pk=ref, page=incident.page)
-        if attempt(form, lambda: incidents.link_cause(
-            incident=incident, cause=cause, actor=actor(request)
-        )) is not None or not form.errors:  # fmt: skip
+        if (
+            attempt(
+                form,
+                lambda: incidents.link_cause(incident=incident, cause=cause, actor=actor(request)),
+            )
+            is not None
+            or not form.errors
+        ):
             messages.success(request, f"Linked to {cause}.")
             return redirect("console:incident", incident.pk)
     return _detail(request, incident, cause_form=form)

@@ -64,7 +64,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "mail_to": "probe@example.com",
         "imap_host": "imap.example.com",
         "imap_username": "probe@example.com",
-    },  # fmt: skip
+    },
     "rspamd": {"url": "http://rspamd.example.com:11334/"},
     "prometheus": {"url": "http://prometheus.example.com:9090", "query": "up"},
 }
@@ -88,9 +88,11 @@ class MonitorForm(forms.Form):
     kind = forms.ChoiceField(choices=[(k, KIND_LABELS.get(k, k)) for k in KINDS])
     component = forms.ChoiceField(required=False, label="Feeds the component")
     interval_seconds = forms.IntegerField(
-        min_value=services.MIN_INTERVAL, max_value=services.MAX_INTERVAL, initial=60,
+        min_value=services.MIN_INTERVAL,
+        max_value=services.MAX_INTERVAL,
+        initial=60,
         label="Interval (seconds)",
-    )  # fmt: skip
+    )
     timeout_seconds = forms.FloatField(
         min_value=0.1, max_value=services.MAX_TIMEOUT, initial=30, label="Timeout (seconds)"
     )
@@ -98,9 +100,11 @@ class MonitorForm(forms.Form):
     public = forms.BooleanField(required=False, label="Chart it on the public page")
     paused = forms.BooleanField(required=False, label="Paused")
     config = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}), required=False,
-        label="Settings (JSON)", strip=False,
-    )  # fmt: skip
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        required=False,
+        label="Settings (JSON)",
+        strip=False,
+    )
 
     def __init__(
         self, *args: Any, page: Page, kind: str, editing: bool = False, **kwargs: Any
@@ -114,9 +118,12 @@ class MonitorForm(forms.Form):
         self.secret_names = services.secret_fields(self.chosen)
         for name in self.secret_names:
             self.fields[f"secret_{name}"] = forms.CharField(
-                required=False, label=name, max_length=services.MAX_SECRET, strip=False,
+                required=False,
+                label=name,
+                max_length=services.MAX_SECRET,
+                strip=False,
                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-            )  # fmt: skip
+            )
             self.fields[f"clear_{name}"] = forms.BooleanField(required=False, label="clear")
 
     def clean_config(self) -> dict[str, Any]:
@@ -149,12 +156,16 @@ class MonitorForm(forms.Form):
                 secrets[name] = data[f"secret_{name}"]
         component = page.components.filter(pk=data["component"]).first()
         return {
-            "name": data["name"], "kind": data["kind"], "config": data["config"],
-            "secrets": secrets, "component": component,
+            "name": data["name"],
+            "kind": data["kind"],
+            "config": data["config"],
+            "secrets": secrets,
+            "component": component,
             "interval_seconds": data["interval_seconds"],
-            "timeout_seconds": data["timeout_seconds"], "automation": data["automation"],
+            "timeout_seconds": data["timeout_seconds"],
+            "automation": data["automation"],
             "public": data["public"],
-        } | ({"paused": data["paused"]} if "paused" in data else {})  # fmt: skip
+        } | ({"paused": data["paused"]} if "paused" in data else {})
 
 
 def _initial(monitor: Monitor | None, kind: str) -> dict[str, Any]:
@@ -162,12 +173,16 @@ def _initial(monitor: Monitor | None, kind: str) -> dict[str, Any]:
         fields = {"kind": kind, "config": _config_text(example_config(kind))}
         return fields if monitor is None else {**_initial(monitor, monitor.kind), **fields}
     return {
-        "name": monitor.name, "kind": monitor.kind, "component": monitor.component_id or "",
+        "name": monitor.name,
+        "kind": monitor.kind,
+        "component": monitor.component_id or "",
         "interval_seconds": monitor.interval_seconds,
-        "timeout_seconds": monitor.timeout_seconds, "automation": monitor.automation,
-        "public": monitor.public, "paused": monitor.paused,
+        "timeout_seconds": monitor.timeout_seconds,
+        "automation": monitor.automation,
+        "public": monitor.public,
+        "paused": monitor.paused,
         "config": _config_text(monitor.config),
-    }  # fmt: skip
+    }
 
 
 def _monitor(request: HttpRequest, monitor_id: str) -> Monitor:
@@ -186,10 +201,16 @@ def monitor_list(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
     found = list(page.monitors.select_related("component").order_by("name"))
     unknown = [m for m in found if m.last_verdict == UNKNOWN and not m.paused]
-    return show(request, "console/monitors.html", {
-        "section": "monitors", "monitors": found, "unknown": unknown,
-        "kind_labels": KIND_LABELS,
-    })  # fmt: skip
+    return show(
+        request,
+        "console/monitors.html",
+        {
+            "section": "monitors",
+            "monitors": found,
+            "unknown": unknown,
+            "kind_labels": KIND_LABELS,
+        },
+    )
 
 
 def chart(monitor: Monitor) -> SafeString | None:
@@ -211,14 +232,25 @@ def _values(values: Any) -> str:
 
 def _detail(request: HttpRequest, monitor: Monitor, error: str = "") -> HttpResponse:
     results = list(monitor.results.order_by("-at", "-id")[:RESULTS_SHOWN])
-    return show(request, "console/monitor.html", {
-        "section": "monitors", "page": monitor.page, "monitor": monitor,
-        "kind_label": KIND_LABELS.get(monitor.kind, monitor.kind),
-        "secrets": services.secret_status(monitor), "config": _config_text(monitor.config),
-        "results": [(r, _values(r.values)) for r in results], "chart": chart(monitor),
-        "running": services.running(monitor), "chart_hours": CHART_HOURS, "error": error,
-        "notes": readable_notes(list(monitor.state.get("notes") or [])),
-    }, status=400 if error else 200)  # fmt: skip
+    return show(
+        request,
+        "console/monitor.html",
+        {
+            "section": "monitors",
+            "page": monitor.page,
+            "monitor": monitor,
+            "kind_label": KIND_LABELS.get(monitor.kind, monitor.kind),
+            "secrets": services.secret_status(monitor),
+            "config": _config_text(monitor.config),
+            "results": [(r, _values(r.values)) for r in results],
+            "chart": chart(monitor),
+            "running": services.running(monitor),
+            "chart_hours": CHART_HOURS,
+            "error": error,
+            "notes": readable_notes(list(monitor.state.get("notes") or [])),
+        },
+        status=400 if error else 200,
+    )
 
 
 @requires("read")
@@ -234,11 +266,18 @@ def _form_screen(
 ) -> HttpResponse:
     same_kind = monitor is not None and monitor.kind == form.chosen
     stored = services.secret_status(monitor) if monitor and same_kind else {}
-    return show(request, "console/monitor_form.html", {
-        "section": "monitors", "page": page, "form": form, "monitor": monitor,
-        "secret_rows": form.secret_rows(stored),
-        "kind_label": KIND_LABELS.get(form.chosen, form.chosen),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/monitor_form.html",
+        {
+            "section": "monitors",
+            "page": page,
+            "form": form,
+            "monitor": monitor,
+            "secret_rows": form.secret_rows(stored),
+            "kind_label": KIND_LABELS.get(form.chosen, form.chosen),
+        },
+    )
 
 
 def _switched(request: HttpRequest, monitor: Monitor | None, kind: str) -> dict[str, Any]:
@@ -252,9 +291,11 @@ def _switched(request: HttpRequest, monitor: Monitor | None, kind: str) -> dict[
 
 
 def _save(
-    request: HttpRequest, page: Page, monitor: Monitor | None,
+    request: HttpRequest,
+    page: Page,
+    monitor: Monitor | None,
     call: Callable[[dict[str, Any]], Monitor],
-) -> HttpResponse:  # fmt: skip
+) -> HttpResponse:
     """GET (or "switch kind"): the form; POST: check it and call the service; errors show
     the form again (400) with nothing written."""
     kind = request.POST.get("kind") or request.GET.get("kind") or (monitor and monitor.kind)
@@ -275,16 +316,24 @@ def _save(
 @sensitive_post_parameters()
 def monitor_new(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
-    return _save(request, page, None, lambda given: services.create_monitor(
-        page=page, actor=actor(request), **given))  # fmt: skip
+    return _save(
+        request,
+        page,
+        None,
+        lambda given: services.create_monitor(page=page, actor=actor(request), **given),
+    )
 
 
 @requires(MANAGE)
 @sensitive_post_parameters()
 def monitor_edit(request: HttpRequest, monitor_id: str) -> HttpResponse:
     monitor = _monitor(request, monitor_id)
-    return _save(request, monitor.page, monitor, lambda given: services.update_monitor(
-        monitor=monitor, actor=actor(request), **given))  # fmt: skip
+    return _save(
+        request,
+        monitor.page,
+        monitor,
+        lambda given: services.update_monitor(monitor=monitor, actor=actor(request), **given),
+    )
 
 
 # --- actions --------------------------------------------------------------------------------
@@ -306,25 +355,34 @@ def _act(
 @requires(OPERATE)
 @require_POST
 def monitor_run(request: HttpRequest, monitor_id: str) -> HttpResponse:
-    return _act(request, monitor_id,
-                lambda m: services.run_now(monitor=m, actor=actor(request)),
-                "“{name}” is due now: a worker runs it within seconds.")  # fmt: skip
+    return _act(
+        request,
+        monitor_id,
+        lambda m: services.run_now(monitor=m, actor=actor(request)),
+        "“{name}” is due now: a worker runs it within seconds.",
+    )
 
 
 @requires(OPERATE)
 @require_POST
 def monitor_pause(request: HttpRequest, monitor_id: str) -> HttpResponse:
-    return _act(request, monitor_id,
-                lambda m: services.pause_monitor(monitor=m, actor=actor(request)),
-                "Paused “{name}”: it no longer runs or feeds its component.")  # fmt: skip
+    return _act(
+        request,
+        monitor_id,
+        lambda m: services.pause_monitor(monitor=m, actor=actor(request)),
+        "Paused “{name}”: it no longer runs or feeds its component.",
+    )
 
 
 @requires(OPERATE)
 @require_POST
 def monitor_resume(request: HttpRequest, monitor_id: str) -> HttpResponse:
-    return _act(request, monitor_id,
-                lambda m: services.resume_monitor(monitor=m, actor=actor(request)),
-                "Resumed “{name}”: it runs again within seconds.")  # fmt: skip
+    return _act(
+        request,
+        monitor_id,
+        lambda m: services.resume_monitor(monitor=m, actor=actor(request)),
+        "Resumed “{name}”: it runs again within seconds.",
+    )
 
 
 @requires(MANAGE)

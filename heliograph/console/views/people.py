@@ -22,18 +22,29 @@ def keys(request: HttpRequest) -> HttpResponse:
     shown: str | None = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        made = attempt(form, lambda: create_key(
-            name=data["name"], scope=data["scope"],
-            page=Page.objects.filter(pk=data["page"]).first() if data["page"] else None,
-            created_by=user_of(request), actor=actor(request),
-        ))  # fmt: skip
+        made = attempt(
+            form,
+            lambda: create_key(
+                name=data["name"],
+                scope=data["scope"],
+                page=Page.objects.filter(pk=data["page"]).first() if data["page"] else None,
+                created_by=user_of(request),
+                actor=actor(request),
+            ),
+        )
         if made is not None:
             # Rendered in this response only: the raw key is never stored or shown again.
             shown, form = made[1], KeyForm()
-    return show(request, "console/keys.html", {
-        "form": form, "shown": shown, "section": "keys",
-        "keys": ApiKey.objects.select_related("page", "created_by"),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/keys.html",
+        {
+            "form": form,
+            "shown": shown,
+            "section": "keys",
+            "keys": ApiKey.objects.select_related("page", "created_by"),
+        },
+    )
 
 
 @requires("manage_keys")
@@ -54,19 +65,32 @@ def user_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         chosen = data["password"] or users.generate_password()
-        made = attempt(form, lambda: users.create_user(
-            username=data["username"], email=data["email"], role=data["role"],
-            password=chosen, actor=actor(request),
-        ))  # fmt: skip
+        made = attempt(
+            form,
+            lambda: users.create_user(
+                username=data["username"],
+                email=data["email"],
+                role=data["role"],
+                password=chosen,
+                actor=actor(request),
+            ),
+        )
         if made is not None:
             messages.success(request, f"Created {made.role} “{made.username}”.")
             if not data["password"]:
                 password = chosen  # generated: shown once, in this response
             form = UserForm()
-    return show(request, "console/users.html", {
-        "form": form, "password": password, "section": "users",
-        "users": User.objects.order_by("username"), "roles": ROLES,
-    })  # fmt: skip
+    return show(
+        request,
+        "console/users.html",
+        {
+            "form": form,
+            "password": password,
+            "section": "users",
+            "users": User.objects.order_by("username"),
+            "roles": ROLES,
+        },
+    )
 
 
 def _user(user_id: int) -> User:
@@ -80,9 +104,14 @@ def _user(user_id: int) -> User:
 @require_POST
 def user_role(request: HttpRequest, user_id: int) -> HttpResponse:
     user, form = _user(user_id), RoleForm(request.POST)
-    changed = form.is_valid() and attempt(form, lambda: users.set_role(
-        user=user, role=form.cleaned_data["role"], actor=actor(request)
-    )) is not None  # fmt: skip
+    changed = (
+        form.is_valid()
+        and attempt(
+            form,
+            lambda: users.set_role(user=user, role=form.cleaned_data["role"], actor=actor(request)),
+        )
+        is not None
+    )
     if changed:
         messages.success(request, f"{user.username} is now {user.role}.")
         return redirect("console:users")
@@ -102,7 +131,15 @@ def user_active(request: HttpRequest, user_id: int) -> HttpResponse:
 
 
 def _user_error(request: HttpRequest, text: str) -> HttpResponse:
-    return show(request, "console/users.html", {
-        "form": UserForm(), "error": text.replace("* __all__\n  * ", ""), "section": "users",
-        "users": User.objects.order_by("username"), "roles": ROLES,
-    }, status=400)  # fmt: skip
+    return show(
+        request,
+        "console/users.html",
+        {
+            "form": UserForm(),
+            "error": text.replace("* __all__\n  * ", ""),
+            "section": "users",
+            "users": User.objects.order_by("username"),
+            "roles": ROLES,
+        },
+        status=400,
+    )

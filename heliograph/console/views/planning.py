@@ -32,21 +32,36 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
             return show(request, "console/403.html", {"permission": "manage_incidents"}, 403)
         if form.is_valid():
             data = form.cleaned_data
-            done = attempt(form, lambda: incidents.schedule_maintenance(
-                page=page, name=data["name"], body=data["body"],
-                scheduled_for=data["scheduled_for"], scheduled_until=data["scheduled_until"],
-                components=_checked_components(request, components),
-                remind_prior=data["remind_prior"], auto_in_progress=data["auto_in_progress"],
-                auto_completed=data["auto_completed"], actor=actor(request),
-            ))  # fmt: skip
+            done = attempt(
+                form,
+                lambda: incidents.schedule_maintenance(
+                    page=page,
+                    name=data["name"],
+                    body=data["body"],
+                    scheduled_for=data["scheduled_for"],
+                    scheduled_until=data["scheduled_until"],
+                    components=_checked_components(request, components),
+                    remind_prior=data["remind_prior"],
+                    auto_in_progress=data["auto_in_progress"],
+                    auto_completed=data["auto_completed"],
+                    actor=actor(request),
+                ),
+            )
             if done is not None:
                 messages.success(request, f"Scheduled “{done.name}”.")
                 return redirect("console:maintenance")
     windows = page.incidents.maintenances().order_by("-scheduled_for")[:50]
-    return show(request, "console/maintenance.html", {
-        "form": form, "windows": windows, "components": components, "section": "maintenance",
-        "checked": set(request.POST.getlist("components")),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/maintenance.html",
+        {
+            "form": form,
+            "windows": windows,
+            "components": components,
+            "section": "maintenance",
+            "checked": set(request.POST.getlist("components")),
+        },
+    )
 
 
 @requires("manage_incidents")
@@ -57,10 +72,15 @@ def maintenance_reschedule(request: HttpRequest, maintenance_id: str) -> HttpRes
     form = RescheduleForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        done = attempt(form, lambda: incidents.reschedule_maintenance(
-            maintenance=window, scheduled_for=data["scheduled_for"],
-            scheduled_until=data["scheduled_until"], actor=actor(request),
-        ))  # fmt: skip
+        done = attempt(
+            form,
+            lambda: incidents.reschedule_maintenance(
+                maintenance=window,
+                scheduled_for=data["scheduled_for"],
+                scheduled_until=data["scheduled_until"],
+                actor=actor(request),
+            ),
+        )
         if done is not None:
             messages.success(request, f"Rescheduled “{done.name}”.")
             return redirect("console:incident", window.pk)
@@ -92,16 +112,30 @@ def change_list(request: HttpRequest) -> HttpResponse:
             return show(request, "console/403.html", {"permission": "manage_incidents"}, 403)
         if form.is_valid():
             data = form.cleaned_data
-            done = attempt(form, lambda: incidents.record_change(
-                page=page, title=data["title"], at=data["at"], source=data["source"],
-                link=data["link"], components=_checked_components(request, components),
-                actor=actor(request),
-            ))  # fmt: skip
+            done = attempt(
+                form,
+                lambda: incidents.record_change(
+                    page=page,
+                    title=data["title"],
+                    at=data["at"],
+                    source=data["source"],
+                    link=data["link"],
+                    components=_checked_components(request, components),
+                    actor=actor(request),
+                ),
+            )
             if done is not None:
                 messages.success(request, "Change recorded.")
                 return redirect("console:changes")
     changes = Change.objects.filter(page=page).prefetch_related("components")[:100]
-    return show(request, "console/changes.html", {
-        "form": form, "changes": changes, "components": components, "section": "changes",
-        "checked": set(request.POST.getlist("components")),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/changes.html",
+        {
+            "form": form,
+            "changes": changes,
+            "components": components,
+            "section": "changes",
+            "checked": set(request.POST.getlist("components")),
+        },
+    )

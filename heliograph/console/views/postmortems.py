@@ -13,8 +13,11 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident, Postmortem
 from heliograph.lib.markup import render_markdown
 
-DONE = {"draft": "Draft saved.", "publish": "Postmortem published.",
-        "revert": "Postmortem unpublished; the draft is kept."}  # fmt: skip
+DONE = {
+    "draft": "Draft saved.",
+    "publish": "Postmortem published.",
+    "revert": "Postmortem unpublished; the draft is kept.",
+}
 
 
 def _starting_text(incident: Incident, postmortem: Postmortem | None) -> str:
@@ -27,8 +30,9 @@ def _starting_text(incident: Incident, postmortem: Postmortem | None) -> str:
 def postmortem(request: HttpRequest, incident_id: str) -> HttpResponse:
     incident = incident_or_404(request, incident_id)
     existing = Postmortem.objects.filter(incident=incident).first()
-    form = PostmortemForm(request.POST or None,
-                          initial={"body": _starting_text(incident, existing)})  # fmt: skip
+    form = PostmortemForm(
+        request.POST or None, initial={"body": _starting_text(incident, existing)}
+    )
     action = request.POST.get("action", "")
     preview = None
     if request.method == "POST":
@@ -39,10 +43,17 @@ def postmortem(request: HttpRequest, incident_id: str) -> HttpResponse:
         elif (action == "revert" or form.is_valid()) and _apply(request, form, incident, action):
             messages.success(request, DONE[action])
             return redirect("console:postmortem", incident.pk)
-    return show(request, "console/postmortem.html", {
-        "incident": incident, "postmortem": existing, "form": form, "preview": preview,
-        "section": "incidents",
-    })  # fmt: skip
+    return show(
+        request,
+        "console/postmortem.html",
+        {
+            "incident": incident,
+            "postmortem": existing,
+            "form": form,
+            "preview": preview,
+            "section": "incidents",
+        },
+    )
 
 
 def _apply(request: HttpRequest, form: PostmortemForm, incident: Incident, action: str) -> bool:

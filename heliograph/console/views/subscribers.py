@@ -89,9 +89,11 @@ class FilterForm(forms.Form):
 
 class AddForm(forms.Form):
     mode = forms.ChoiceField(
-        choices=[(EMAIL, "E-mail"), (WEBHOOK, "Webhook")], initial=EMAIL,
-        widget=forms.RadioSelect, label="Type",
-    )  # fmt: skip
+        choices=[(EMAIL, "E-mail"), (WEBHOOK, "Webhook")],
+        initial=EMAIL,
+        widget=forms.RadioSelect,
+        label="Type",
+    )
     email = forms.CharField(required=False, max_length=320, label="E-mail address")
     endpoint = forms.CharField(required=False, max_length=2000, label="Webhook URL")
     skip_confirmation = forms.BooleanField(
@@ -150,10 +152,15 @@ def _found(page: Page, form: FilterForm) -> QuerySet[Subscriber]:
         return Subscriber.objects.none()
     filters = form.filters()
     searching = bool(filters["q"].strip())
-    found = attempt(form, lambda: directory.search(
-        page=page, **filters, sort_field="relevance" if searching else "created_at",
-        sort_direction="asc" if searching else "desc",
-    ))  # fmt: skip
+    found = attempt(
+        form,
+        lambda: directory.search(
+            page=page,
+            **filters,
+            sort_field="relevance" if searching else "created_at",
+            sort_direction="asc" if searching else "desc",
+        ),
+    )
     return Subscriber.objects.none() if found is None else found.select_related("incident")
 
 
@@ -163,13 +170,20 @@ def _state_counts(page: Page) -> list[dict[str, Any]]:
     rows = []
     for state in (ACTIVE, UNCONFIRMED, QUARANTINED, UNSUBSCRIBED):
         by_kind = {
-            k: table[k][state] if state in table[k]
+            k: table[k][state]
+            if state in table[k]
             else directory.search(page=page, kind=k, state=state).count()
             for k in directory.KINDS
-        }  # fmt: skip
+        }
         total = sum(by_kind.values())
-        rows.append({"state": state, "label": STATE_LABELS[state], "total": grouped(total),
-                     **{k: grouped(n) for k, n in by_kind.items()}})  # fmt: skip
+        rows.append(
+            {
+                "state": state,
+                "label": STATE_LABELS[state],
+                "total": grouped(total),
+                **{k: grouped(n) for k, n in by_kind.items()},
+            }
+        )
     return rows
 
 
@@ -178,12 +192,21 @@ def subscriber_list(request: HttpRequest) -> HttpResponse:
     page = _page(request)
     form = FilterForm(request.GET)
     shown = Paginator(_found(page, form), PER_PAGE).get_page(request.GET.get("p"))
-    return show(request, "console/subscribers.html", {
-        "form": form, "shown": shown, "query": _query(request), "section": "subscribers",
-        "rows": [(s, directory.state_of(s)) for s in shown], "counts": _state_counts(page),
-        "state": form.filters()["state"] if form.is_valid() else ACTIVE,
-        "total": grouped(shown.paginator.count), "may_manage": user_of(request).can(MANAGE),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/subscribers.html",
+        {
+            "form": form,
+            "shown": shown,
+            "query": _query(request),
+            "section": "subscribers",
+            "rows": [(s, directory.state_of(s)) for s in shown],
+            "counts": _state_counts(page),
+            "state": form.filters()["state"] if form.is_valid() else ACTIVE,
+            "total": grouped(shown.paginator.count),
+            "may_manage": user_of(request).can(MANAGE),
+        },
+    )
 
 
 @requires(MANAGE)
@@ -195,9 +218,12 @@ def subscriber_export(request: HttpRequest) -> HttpResponse:
     if filters is None or found is None:
         return subscriber_list(request)  # the list, with the filter's error
     trail.record(
-        actor=actor(request), action="subscriber.export", target=page, page_id=page.pk,
+        actor=actor(request),
+        action="subscriber.export",
+        target=page,
+        page_id=page.pk,
         after={**filters, "count": found.count()},
-    )  # fmt: skip
+    )
     response = StreamingHttpResponse(
         directory.export_csv(found.iterator(chunk_size=2000)), content_type="text/csv"
     )
@@ -213,11 +239,13 @@ def subscriber_export(request: HttpRequest) -> HttpResponse:
 def _create(request: HttpRequest, page: Page, data: dict[str, Any]) -> Subscriber:
     webhook = data["mode"] == WEBHOOK
     return directory.create(
-        page=page, actor=actor(request), email=data["email"],
+        page=page,
+        actor=actor(request),
+        email=data["email"],
         endpoint=data["endpoint"] if webhook else "",
         component_ids=request.POST.getlist("components"),
         skip_confirmation=data["skip_confirmation"],
-    )  # fmt: skip
+    )
 
 
 def _added(subscriber: Subscriber, skipped: bool) -> str:
@@ -238,11 +266,16 @@ def subscriber_new(request: HttpRequest) -> HttpResponse:
         if made is not None:
             messages.success(request, _added(made, form.cleaned_data["skip_confirmation"]))
             return redirect("console:subscriber", made.pk)
-    return show(request, "console/subscriber_new.html", {
-        "form": form, "section": "subscribers",
-        "components": _components(page),
-        "checked": set(request.POST.getlist("components")),
-    })  # fmt: skip
+    return show(
+        request,
+        "console/subscriber_new.html",
+        {
+            "form": form,
+            "section": "subscribers",
+            "components": _components(page),
+            "checked": set(request.POST.getlist("components")),
+        },
+    )
 
 
 # --- one subscriber -----------------------------------------------------------------------
@@ -269,15 +302,23 @@ def _failures(subscriber: Subscriber) -> list[datetime]:
 
 def _detail(request: HttpRequest, subscriber: Subscriber, **extra: Any) -> HttpResponse:
     page = subscriber.page
-    return show(request, "console/subscriber.html", {
-        "subscriber": subscriber, "state": directory.state_of(subscriber), "page": page,
-        "chosen": list(subscriber.components.select_related("group")),
-        "components": _components(page),
-        "checked": {c.pk for c in subscriber.components.all()},
-        "failures": _failures(subscriber), "section": "subscribers",
-        "deliveries": subscriber.deliveries.select_related("notification").order_by("-pk")[:10],
-        "may_manage": user_of(request).can(MANAGE), **extra,
-    })  # fmt: skip
+    return show(
+        request,
+        "console/subscriber.html",
+        {
+            "subscriber": subscriber,
+            "state": directory.state_of(subscriber),
+            "page": page,
+            "chosen": list(subscriber.components.select_related("group")),
+            "components": _components(page),
+            "checked": {c.pk for c in subscriber.components.all()},
+            "failures": _failures(subscriber),
+            "section": "subscribers",
+            "deliveries": subscriber.deliveries.select_related("notification").order_by("-pk")[:10],
+            "may_manage": user_of(request).can(MANAGE),
+            **extra,
+        },
+    )
 
 
 @requires(SEE)
@@ -286,9 +327,12 @@ def subscriber_detail(request: HttpRequest, subscriber_id: str) -> HttpResponse:
 
 
 def _act(
-    request: HttpRequest, subscriber_id: str, change: Callable[[Subscriber], object],
-    done: str, nothing: str,
-) -> HttpResponse:  # fmt: skip
+    request: HttpRequest,
+    subscriber_id: str,
+    change: Callable[[Subscriber], object],
+    done: str,
+    nothing: str,
+) -> HttpResponse:
     """Make one change; bad input shows the subscriber again with the message (400)."""
     subscriber = _subscriber(request, subscriber_id)
     form = forms.Form(data={})
@@ -304,32 +348,36 @@ def _act(
 @require_POST
 def subscriber_unsubscribe(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     return _act(
-        request, subscriber_id,
+        request,
+        subscriber_id,
         lambda s: directory.unsubscribe(subscribers=[s], actor=actor(request)),
-        "Unsubscribed: they get no more notifications.", "Already unsubscribed.",
-    )  # fmt: skip
+        "Unsubscribed: they get no more notifications.",
+        "Already unsubscribed.",
+    )
 
 
 @requires(SEE)
 @require_POST
 def subscriber_resend(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     return _act(
-        request, subscriber_id,
+        request,
+        subscriber_id,
         lambda s: directory.resend_confirmation(subscribers=[s], actor=actor(request)),
         "Confirmation e-mail queued again.",
         "Nothing sent: only an unconfirmed e-mail subscriber gets a confirmation e-mail.",
-    )  # fmt: skip
+    )
 
 
 @requires(MANAGE)
 @require_POST
 def subscriber_reactivate(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     return _act(
-        request, subscriber_id,
+        request,
+        subscriber_id,
         lambda s: directory.reactivate(subscribers=[s], actor=actor(request)),
         "Quarantine lifted: the webhook gets notifications again.",
         "Nothing to do: this webhook is not quarantined.",
-    )  # fmt: skip
+    )
 
 
 def _set_components(request: HttpRequest, subscriber: Subscriber) -> bool:
@@ -342,19 +390,24 @@ def _set_components(request: HttpRequest, subscriber: Subscriber) -> bool:
 @require_POST
 def subscriber_components(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     return _act(
-        request, subscriber_id, lambda s: _set_components(request, s),
-        "Components saved.", "Components saved.",
-    )  # fmt: skip
+        request,
+        subscriber_id,
+        lambda s: _set_components(request, s),
+        "Components saved.",
+        "Components saved.",
+    )
 
 
 @requires(MANAGE)
 @require_POST
 def subscriber_rotate_secret(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     return _act(
-        request, subscriber_id,
+        request,
+        subscriber_id,
         lambda s: directory.rotate_secret(subscriber=s, actor=actor(request)),
-        "New signing secret made: the old one no longer verifies.", "",
-    )  # fmt: skip
+        "New signing secret made: the old one no longer verifies.",
+        "",
+    )
 
 
 # --- notifications ------------------------------------------------------------------------
@@ -409,12 +462,18 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     page = _page(request)
     form = KindForm(request.GET)
     shown = Paginator(_notifications(page, form), PER_PAGE).get_page(request.GET.get("p"))
-    return show(request, "console/notifications.html", {
-        "form": form, "shown": shown, "query": _query(request),
-        "rows": [(n, KIND_LABELS.get(n.kind, n.kind), text) for n, text in counted(shown)],
-        "may_see": user_of(request).can(SEE),
-        "section": "notifications",
-    })  # fmt: skip
+    return show(
+        request,
+        "console/notifications.html",
+        {
+            "form": form,
+            "shown": shown,
+            "query": _query(request),
+            "rows": [(n, KIND_LABELS.get(n.kind, n.kind), text) for n, text in counted(shown)],
+            "may_see": user_of(request).can(SEE),
+            "section": "notifications",
+        },
+    )
 
 
 @requires(SEE)
@@ -434,9 +493,17 @@ def notification_detail(request: HttpRequest, notification_id: str) -> HttpRespo
     )
     shown = Paginator(deliveries.order_by("pk"), PER_PAGE).get_page(request.GET.get("p"))
     counts = outbox.delivery_counts([notification.pk])[notification.pk]
-    return show(request, "console/notification.html", {
-        "notification": notification, "page": notification.page, "summary": summary(counts),
-        "tabs": [(s, grouped(counts[s])) for s in (FAILED, PENDING, SKIPPED, SENT)],
-        "status": status, "shown": shown, "kind_label": KIND_LABELS.get(notification.kind),
-        "section": "notifications",
-    })  # fmt: skip
+    return show(
+        request,
+        "console/notification.html",
+        {
+            "notification": notification,
+            "page": notification.page,
+            "summary": summary(counts),
+            "tabs": [(s, grouped(counts[s])) for s in (FAILED, PENDING, SKIPPED, SENT)],
+            "status": status,
+            "shown": shown,
+            "kind_label": KIND_LABELS.get(notification.kind),
+            "section": "notifications",
+        },
+    )

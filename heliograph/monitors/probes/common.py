@@ -393,10 +393,12 @@ def _client(setting: TlsSetting) -> httpx.AsyncClient:
     connection and TLS handshake, a server that stopped accepting connections fails, and
     a TLS connection verified for one name never carries a request for another."""
     return httpx.AsyncClient(
-        verify=tls_context(*setting), follow_redirects=False, trust_env=False,
+        verify=tls_context(*setting),
+        follow_redirects=False,
+        trust_env=False,
         cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-    )  # fmt: skip
+    )
 
 
 @contextlib.asynccontextmanager
@@ -444,21 +446,36 @@ async def _fetch(client: httpx.AsyncClient, request: Request, spec: ProbeSpec) -
             method, content = "GET", None
         url = following
     return Response(
-        status=response.status_code, reason=response.reason_phrase, headers=response.headers,
-        body=body, encoding=response.encoding or "utf-8", url=redact(url), redirects=redirects,
-    )  # fmt: skip
+        status=response.status_code,
+        reason=response.reason_phrase,
+        headers=response.headers,
+        body=body,
+        encoding=response.encoding or "utf-8",
+        url=redact(url),
+        redirects=redirects,
+    )
 
 
 async def _send(
-    client: httpx.AsyncClient, url: str, method: str, headers: Mapping[str, str],
-    content: bytes | None, spec: ProbeSpec, cookies: httpx.Cookies,
-) -> tuple[httpx.Response, bytes]:  # fmt: skip
+    client: httpx.AsyncClient,
+    url: str,
+    method: str,
+    headers: Mapping[str, str],
+    content: bytes | None,
+    spec: ProbeSpec,
+    cookies: httpx.Cookies,
+) -> tuple[httpx.Response, bytes]:
     target = await pin_url(url, spec.allowed)
     extensions = {"sni_hostname": target.server_name} if url.startswith("https") else {}
     outgoing = client.build_request(
-        method, target.url, headers={**headers, "Host": target.host_header}, content=content,
-        cookies=cookies, timeout=spec.timeout, extensions=extensions,
-    )  # fmt: skip
+        method,
+        target.url,
+        headers={**headers, "Host": target.host_header},
+        content=content,
+        cookies=cookies,
+        timeout=spec.timeout,
+        extensions=extensions,
+    )
     response = await client.send(outgoing, stream=True)
     cookies.extract_cookies(response)
     try:

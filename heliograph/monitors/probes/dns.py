@@ -144,9 +144,13 @@ def judge(config: dict[str, Any], response: dns.message.Message, server: str, ms
     rcode = dns.rcode.to_text(response.rcode())
     wanted = dns.rdatatype.from_text(record_type)
     answers = sorted(
-        {normal(record_type, rdata.to_text()) for rrset in response.answer
-         if rrset.rdtype == wanted for rdata in rrset}
-    )  # fmt: skip
+        {
+            normal(record_type, rdata.to_text())
+            for rrset in response.answer
+            if rrset.rdtype == wanted
+            for rdata in rrset
+        }
+    )
     values = {"latency_ms": ms, "answers": float(len(answers))}
     details: dict[str, Any] = {"server": server, "rcode": rcode, "answers": answers}
     if rcode == "NXDOMAIN":

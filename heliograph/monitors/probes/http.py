@@ -141,11 +141,14 @@ async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
         name, _, text = extra.partition(":")
         headers[name.strip()] = text.strip()
     request = common.Request(
-        url=config["url"], method=config["method"], headers=headers,
+        url=config["url"],
+        method=config["method"],
+        headers=headers,
         content=config["body"].encode() if config["body"] else None,
-        verify=config["verify_tls"], cadata=config["ca_pem"],
+        verify=config["verify_tls"],
+        cadata=config["ca_pem"],
         follow_redirects=config["follow_redirects"],
-    )  # fmt: skip
+    )
     start = time.perf_counter()
     try:
         response = await common.fetch(request, spec)

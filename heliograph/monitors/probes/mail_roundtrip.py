@@ -233,13 +233,17 @@ async def _open_mailbox(config: Mapping[str, Any], spec: ProbeSpec) -> imap.Mail
         raise _Stop(Result(UNKNOWN, f"IMAP: {exc}")) from None
     box = imap.Mailbox(
         imap.ImapSettings(
-            host=host, address=address, port=port, tls=config["imap_tls"],
+            host=host,
+            address=address,
+            port=port,
+            tls=config["imap_tls"],
             starttls=config["imap_starttls"],
             context=common.tls_context(config["verify_tls"], config["ca_pem"]),
-            user=config["imap_username"], password=password,
+            user=config["imap_username"],
+            password=password,
             timeout=min(config["connect_timeout"], spec.timeout / 2),
         )
-    )  # fmt: skip
+    )
     try:
         await asyncio.to_thread(box.open)
     except imap.ImapError as exc:
@@ -270,10 +274,14 @@ async def _round_trip(
     wait_end = min(sent + config["give_up_seconds"], budget_end)
     first, found = await _watch(config, box, folders, token, sent, wait_end)
     outcome = Outcome(
-        token=token, message_id=str(message["Message-ID"]), smtp_ms=smtp_ms,
-        waited=time.monotonic() - sent, gave_up=wait_end >= sent + config["give_up_seconds"],
-        delivery=first, junk_folders=folders[1:],
-    )  # fmt: skip
+        token=token,
+        message_id=str(message["Message-ID"]),
+        smtp_ms=smtp_ms,
+        waited=time.monotonic() - sent,
+        gave_up=wait_end >= sent + config["give_up_seconds"],
+        delivery=first,
+        junk_folders=folders[1:],
+    )
     for folder, uids in found.items():
         headers = await asyncio.to_thread(box.headers, folder, sorted(uids, key=int))
         outcome.copies += [(folder, header) for header in headers]
@@ -285,9 +293,13 @@ async def _round_trip(
 
 
 async def _watch(
-    config: Mapping[str, Any], box: imap.Mailbox, folders: Sequence[str], token: str,
-    sent: float, until: float,
-) -> tuple[float | None, dict[str, set[str]]]:  # fmt: skip
+    config: Mapping[str, Any],
+    box: imap.Mailbox,
+    folders: Sequence[str],
+    token: str,
+    sent: float,
+    until: float,
+) -> tuple[float | None, dict[str, set[str]]]:
     """Poll until the first copy (plus a short wait for duplicates) or ``until``."""
     first: float | None = None
     found: dict[str, set[str]] = {}
@@ -363,11 +375,15 @@ async def _send(
     try:
         sock = await _connect(address, port, timeout)
         client = aiosmtplib.SMTP(
-            hostname=host, sock=sock, timeout=timeout, use_tls=config["smtp_tls"],
+            hostname=host,
+            sock=sock,
+            timeout=timeout,
+            use_tls=config["smtp_tls"],
             start_tls={"require": True, "no": False}.get(config["smtp_starttls"]),
             tls_context=common.tls_context(config["verify_tls"], config["ca_pem"]),
-            username=username or None, password=password if username else None,
-        )  # fmt: skip
+            username=username or None,
+            password=password if username else None,
+        )
         await client.connect()
         await client.send_message(message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -441,9 +457,11 @@ def judge(config: Mapping[str, Any], outcome: Outcome) -> Result:
         details["received"] = _received_lines(busiest.get_all("Received") or [])
     details.update(folder=folders[0], folders=folders)
     values = {
-        "delivery_seconds": round(seconds, 3), "hops": float(hops),
-        "copies": float(len(folders)), "smtp_ms": round(outcome.smtp_ms, 1),
-    }  # fmt: skip
+        "delivery_seconds": round(seconds, 3),
+        "hops": float(hops),
+        "copies": float(len(folders)),
+        "smtp_ms": round(outcome.smtp_ms, 1),
+    }
     reason = "; ".join([_delivered(config, seconds), *problems])
     return Result(verdict, reason, values, details)
 

@@ -72,9 +72,11 @@ async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
     if token := spec.secrets.get("authorization"):
         headers["Authorization"] = token
     request = common.Request(
-        url=query_url(config["url"], config["query"]), headers=headers,
-        verify=config["verify_tls"], cadata=config["ca_pem"],
-    )  # fmt: skip
+        url=query_url(config["url"], config["query"]),
+        headers=headers,
+        verify=config["verify_tls"],
+        cadata=config["ca_pem"],
+    )
     where = common.redact(config["url"])
     try:
         response = await common.fetch(request, spec)

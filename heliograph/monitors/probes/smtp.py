@@ -157,9 +157,11 @@ async def _converse(config: dict[str, Any], session: Session, address: str) -> N
     context = common.tls_context(config["verify_tls"], config["ca_pem"])
     start = time.perf_counter()
     session.reader, session.writer = await asyncio.open_connection(
-        address, config["port"], ssl=context if config["tls"] else None,
+        address,
+        config["port"],
+        ssl=context if config["tls"] else None,
         server_hostname=name if config["tls"] else None,
-    )  # fmt: skip
+    )
     session.values["connect_ms"] = common.elapsed_ms(start)
     if config["tls"]:
         _note_tls(session)

@@ -119,9 +119,12 @@ async def _untrusted(
 
 
 def judge(
-    config: dict[str, Any], where: str, der: bytes, values: dict[str, float],
+    config: dict[str, Any],
+    where: str,
+    der: bytes,
+    values: dict[str, float],
     details: dict[str, Any],
-) -> Result:  # fmt: skip
+) -> Result:
     try:
         not_before, not_after = validity(der)
     except ValueError as exc:

@@ -150,15 +150,23 @@ def build_message(delivery: Delivery, rendered: Rendered) -> EmailMessage:
     """The message for one recipient: their links, the list headers, a stable Message-ID."""
     subscriber = delivery.subscriber
     return _message(
-        delivery.notification, rendered, subscriber.email, subscriber.unsubscribe_token,
-        str(delivery.pk), format_datetime(timezone.now()),
-    )  # fmt: skip
+        delivery.notification,
+        rendered,
+        subscriber.email,
+        subscriber.unsubscribe_token,
+        str(delivery.pk),
+        format_datetime(timezone.now()),
+    )
 
 
 def _message(
-    notification: Notification, rendered: Rendered, address: str, token: str, delivery: str,
+    notification: Notification,
+    rendered: Rendered,
+    address: str,
+    token: str,
+    delivery: str,
     date: str,
-) -> EmailMessage:  # fmt: skip
+) -> EmailMessage:
     page = notification.page
     links = {UNSUBSCRIBE: payloads.unsubscribe_url(token), MANAGE: payloads.manage_url(token)}
     message = EmailMessage(policy=POLICY)
@@ -233,8 +241,11 @@ def _stamp(text: str, links: Mapping[str, str]) -> str:
 # value they stand for is plain ASCII that the email package writes out unchanged.
 ADDRESS_SLOT = "recipient@heliograph-slot.invalid"
 DELIVERY_SLOT = "HeliographDeliverySlot"
-PLAIN_ADDRESS = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*"
-                           r"@[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*", re.ASCII)  # fmt: skip
+PLAIN_ADDRESS = re.compile(
+    r"[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*"
+    r"@[a-zA-Z0-9-]+(\.[a-zA-Z0-9-]+)*",
+    re.ASCII,
+)
 TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 LINE_ENDS = re.compile(rb"\r\n|\n|\r(?!\n)")
 LEADING_DOT = re.compile(rb"(?m)^\.")
@@ -264,9 +275,11 @@ class Composer:
     def outgoing(self, delivery: Delivery) -> Outgoing:
         address, token = delivery.subscriber.email, delivery.subscriber.unsubscribe_token
         plain = (
-            self.plain_sender and len(address) <= 320
-            and PLAIN_ADDRESS.fullmatch(address) and TOKEN.fullmatch(token)
-        )  # fmt: skip
+            self.plain_sender
+            and len(address) <= 320
+            and PLAIN_ADDRESS.fullmatch(address)
+            and TOKEN.fullmatch(token)
+        )
         if plain and len(token) not in self.templates:
             self.templates[len(token)] = self._template(len(token))
         pieces = self.templates.get(len(token)) if plain else None
@@ -368,10 +381,15 @@ class _Sender:
             return self.client
         await self.close()
         client = aiosmtplib.SMTP(
-            hostname=relay.host, port=relay.port, username=relay.username,
-            password=relay.password, use_tls=relay.use_tls, start_tls=relay.start_tls,
-            timeout=relay.timeout, validate_certs=relay.validate_certs,
-        )  # fmt: skip
+            hostname=relay.host,
+            port=relay.port,
+            username=relay.username,
+            password=relay.password,
+            use_tls=relay.use_tls,
+            start_tls=relay.start_tls,
+            timeout=relay.timeout,
+            validate_certs=relay.validate_certs,
+        )
         await client.connect()
         if client.is_ehlo_or_helo_needed:  # as aiosmtplib's own commands do
             try:

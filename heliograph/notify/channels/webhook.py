@@ -58,9 +58,11 @@ def build_request(delivery: Delivery) -> Request:
 
 
 async def post_from(
-    source: Source[Request], concurrency: int = CONCURRENCY, timeout: float = TIMEOUT,
+    source: Source[Request],
+    concurrency: int = CONCURRENCY,
+    timeout: float = TIMEOUT,
     allowed: list[networks.Network] | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """POST what ``source`` gives until it has no more.
 
     ``concurrency`` lanes take requests from it; each keeps its connection open for its
@@ -138,10 +140,11 @@ class _Lane:
                     raise
         self.close()
         self.streams = await asyncio.open_connection(
-            address[1], address[2] or (443 if address[0] == "https" else 80),
+            address[1],
+            address[2] or (443 if address[0] == "https" else 80),
             ssl=_tls() if address[0] == "https" else None,
             server_hostname=address[3] if address[0] == "https" else None,
-        )  # fmt: skip
+        )
         self.address = address
         return await self.send(message)
 

@@ -16,11 +16,15 @@ def when(value: Any) -> str:
 
 def describe(key: ApiKey) -> dict[str, Any]:
     return {
-        "id": key.pk, "name": key.name, "prefix": key.prefix, "scope": key.scope,
-        "page": key.page_id, "created_at": key.created_at.isoformat(),
+        "id": key.pk,
+        "name": key.name,
+        "prefix": key.prefix,
+        "scope": key.scope,
+        "page": key.page_id,
+        "created_at": key.created_at.isoformat(),
         "last_used_at": key.last_used_at.isoformat() if key.last_used_at else None,
         "revoked_at": key.revoked_at.isoformat() if key.revoked_at else None,
-    }  # fmt: skip
+    }
 
 
 def find_key(ref: str) -> ApiKey:

@@ -33,17 +33,21 @@ class Command(HeliographCommand):
         parser.add_argument("--role", required=True, choices=ROLES)
         parser.add_argument("--email", default="")
         parser.add_argument(
-            "--password-stdin", action="store_true",
+            "--password-stdin",
+            action="store_true",
             help="read the password from the first line of standard input",
-        )  # fmt: skip
+        )
         self.add_json_flag(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         password, generated = read_password(options["password_stdin"])
         user = create_user(
-            username=options["username"], role=options["role"], email=options["email"],
-            password=password, actor="cli",
-        )  # fmt: skip
+            username=options["username"],
+            role=options["role"],
+            email=options["email"],
+            password=password,
+            actor="cli",
+        )
         data: dict[str, Any] = {"id": user.pk, "username": user.username, "role": user.role}
         text = f"Created {user.role} {user.username!r}"
         if generated:

@@ -40,9 +40,12 @@ class Command(HeliographCommand):
             verb = "updated"
         else:
             page = services.create_page(
-                name=options["name"], time_zone=options["time_zone"], url=options["url"],
-                domain=options["domain"], embeddable=options["embeddable"],
-            )  # fmt: skip
+                name=options["name"],
+                time_zone=options["time_zone"],
+                url=options["url"],
+                domain=options["domain"],
+                embeddable=options["embeddable"],
+            )
             verb = "created"
         data = {"id": page.pk, "name": page.name, "embeddable": page.embeddable}
         framed = "may" if page.embeddable else "may not"

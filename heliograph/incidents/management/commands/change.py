@@ -27,11 +27,19 @@ class Command(HeliographCommand):
         page = find_page(options["page"])
         components = [find_component(page, ref) for ref in options["component"] or []]
         change = changes.record_change(
-            page=page, title=options["title"], components=components,
+            page=page,
+            title=options["title"],
+            components=components,
             at=parse_time(options["at"]) if options["at"] else None,
-            source=options["source"], link=options["link"],
-        )  # fmt: skip
-        data = {"id": change.pk, "title": change.title, "at": change.at.isoformat(),
-                "source": change.source, "link": change.link,
-                "components": [c.pk for c in components]}  # fmt: skip
+            source=options["source"],
+            link=options["link"],
+        )
+        data = {
+            "id": change.pk,
+            "title": change.title,
+            "at": change.at.isoformat(),
+            "source": change.source,
+            "link": change.link,
+            "components": [c.pk for c in components],
+        }
         self.emit(options, data, f"recorded {change.source} {change.pk}: {change.title}")

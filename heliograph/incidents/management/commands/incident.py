@@ -21,9 +21,11 @@ def add_update_arguments(parser: CommandParser) -> None:
     parser.add_argument("--body", help="update text (markdown)")
     parser.add_argument("--body-file", type=Path, help="read the update text from a file")
     parser.add_argument(
-        "--component", action="append", metavar="NAME=STATUS",
+        "--component",
+        action="append",
+        metavar="NAME=STATUS",
         help="set a component's status with this update (repeatable)",
-    )  # fmt: skip
+    )
     parser.add_argument("--at", help="display time (ISO 8601, UTC if no offset); default now")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -42,9 +44,14 @@ def read_body(options: dict[str, Any], default: str | None = None) -> str:
 
 
 def describe(incident: Incident) -> dict[str, Any]:
-    return {"id": incident.pk, "name": incident.name, "status": incident.status,
-            "impact": incident.impact, "reference": incident.reference,
-            "shortlink": incident.shortlink}  # fmt: skip
+    return {
+        "id": incident.pk,
+        "name": incident.name,
+        "status": incident.status,
+        "impact": incident.impact,
+        "reference": incident.reference,
+        "shortlink": incident.shortlink,
+    }
 
 
 class Command(HeliographCommand):
@@ -92,21 +99,32 @@ class Command(HeliographCommand):
         self.emit(options, data, f"{incident.pk} {incident.status}: {incident.name}")
 
     def open(
-        self, page: Page, components: dict[Component, str], at: datetime | None,
+        self,
+        page: Page,
+        components: dict[Component, str],
+        at: datetime | None,
         options: dict[str, Any],
-    ) -> Incident:  # fmt: skip
+    ) -> Incident:
         started = options["started_at"]
         return services.open_incident(
-            page=page, name=options["name"], body=read_body(options), status=options["status"],
-            components=components, at=at, reference=options["reference"],
+            page=page,
+            name=options["name"],
+            body=read_body(options),
+            status=options["status"],
+            components=components,
+            at=at,
+            reference=options["reference"],
             started_at=parse_time(started) if started else None,
             backfilled=options["backfilled"],
-        )  # fmt: skip
+        )
 
     def post(
-        self, incident: Incident, components: dict[Component, str], at: datetime | None,
+        self,
+        incident: Incident,
+        components: dict[Component, str],
+        at: datetime | None,
         options: dict[str, Any],
-    ) -> list[str]:  # fmt: skip
+    ) -> list[str]:
         """Post the update; returns the truth-check warnings about its text."""
         action = options["action"]
         if action == "resolve":

@@ -41,13 +41,15 @@ class Command(HeliographCommand):
             "--remind-prior", action="store_true", help="remind subscribers an hour before"
         )
         schedule.add_argument(
-            "--no-auto-start", action="store_true",
+            "--no-auto-start",
+            action="store_true",
             help="do not start it at its start time (start it by hand)",
-        )  # fmt: skip
+        )
         schedule.add_argument(
-            "--no-auto-complete", action="store_true",
+            "--no-auto-complete",
+            action="store_true",
             help="do not complete it at its end time (complete it by hand)",
-        )  # fmt: skip
+        )
         self.add_json_flag(schedule)
         reschedule = actions.add_parser(
             "reschedule", help="move a maintenance that has not started"
@@ -71,10 +73,14 @@ class Command(HeliographCommand):
             return
         components = [find_component(page, ref) for ref in options["component"] or []]
         maintenance = services.schedule_maintenance(
-            page=page, name=options["name"], body=options["body"],
+            page=page,
+            name=options["name"],
+            body=options["body"],
             scheduled_for=parse_time(options["start"]),
-            scheduled_until=parse_time(options["end"]), components=components,
-            remind_prior=options["remind_prior"], auto_in_progress=not options["no_auto_start"],
+            scheduled_until=parse_time(options["end"]),
+            components=components,
+            remind_prior=options["remind_prior"],
+            auto_in_progress=not options["no_auto_start"],
             auto_completed=not options["no_auto_complete"],
-        )  # fmt: skip
+        )
         self.emit(options, describe_window(maintenance), f"scheduled {maintenance.pk}")

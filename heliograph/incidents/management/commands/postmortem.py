@@ -50,9 +50,11 @@ class Command(HeliographCommand):
         elif action == "publish":
             at = parse_time(options["at"]) if options["at"] else None
             postmortems.publish_postmortem(
-                incident=incident, body=read_body(options) if given else None, at=at,
+                incident=incident,
+                body=read_body(options) if given else None,
+                at=at,
                 notify_subscribers=options["notify"],
-            )  # fmt: skip
+            )
             message = f"published the postmortem of {incident.pk}"
         else:
             postmortems.revert_postmortem(incident=incident)

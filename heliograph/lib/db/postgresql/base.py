@@ -23,10 +23,14 @@ class DatabaseWrapper(GuardedWrapper, base.DatabaseWrapper):
             return params
         millis = int(seconds * 1000)
         params.setdefault("connect_timeout", max(2, math.ceil(seconds)))  # libpq's minimum
-        params["options"] = " ".join([
-            params.get("options", ""), f"-c statement_timeout={millis}",
-            f"-c lock_timeout={millis}", "-c idle_in_transaction_session_timeout=60000",
-        ]).strip()  # fmt: skip
+        params["options"] = " ".join(
+            [
+                params.get("options", ""),
+                f"-c statement_timeout={millis}",
+                f"-c lock_timeout={millis}",
+                "-c idle_in_transaction_session_timeout=60000",
+            ]
+        ).strip()
         return params
 
     def abort_connection(self) -> None:

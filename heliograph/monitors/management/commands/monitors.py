@@ -70,9 +70,11 @@ def plan_text(result: declarative.Plan, dry_run: bool) -> str:
 
 def plan_json(result: declarative.Plan, path: Path, dry_run: bool) -> dict[str, Any]:
     keys = {
-        declarative.CREATE: "created", declarative.UPDATE: "updated",
-        declarative.UNCHANGED: "unchanged", declarative.DELETE: "deleted",
-    }  # fmt: skip
+        declarative.CREATE: "created",
+        declarative.UPDATE: "updated",
+        declarative.UNCHANGED: "unchanged",
+        declarative.DELETE: "deleted",
+    }
     data: dict[str, Any] = {"file": str(path), "dry_run": dry_run}
     for action, key in keys.items():
         data[key] = [step.as_json() for step in result.of(action)]
@@ -81,15 +83,22 @@ def plan_json(result: declarative.Plan, path: Path, dry_run: bool) -> dict[str, 
 
 def monitor_json(monitor: Monitor) -> dict[str, Any]:
     return {
-        "id": monitor.pk, "page": monitor.page.name, "name": monitor.name, "kind": monitor.kind,
+        "id": monitor.pk,
+        "page": monitor.page.name,
+        "name": monitor.name,
+        "kind": monitor.kind,
         "component": monitor.component.name if monitor.component else None,
         "interval_seconds": monitor.interval_seconds,
-        "timeout_seconds": monitor.timeout_seconds, "automation": monitor.automation,
-        "public": monitor.public, "paused": monitor.paused, "config": monitor.config,
+        "timeout_seconds": monitor.timeout_seconds,
+        "automation": monitor.automation,
+        "public": monitor.public,
+        "paused": monitor.paused,
+        "config": monitor.config,
         "secrets": services.secret_status(monitor),
         "last_run_at": monitor.last_run_at.isoformat() if monitor.last_run_at else None,
-        "last_verdict": monitor.last_verdict or None, "last_reason": monitor.last_reason,
-    }  # fmt: skip
+        "last_verdict": monitor.last_verdict or None,
+        "last_reason": monitor.last_reason,
+    }
 
 
 def monitor_line(monitor: Monitor) -> str:
@@ -109,15 +118,18 @@ class Command(HeliographCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         apply = actions.add_parser(
-            "apply", help="create, update (and with --prune delete) monitors from a TOML file",
-            epilog=FORMAT, formatter_class=argparse.RawDescriptionHelpFormatter,
-        )  # fmt: skip
+            "apply",
+            help="create, update (and with --prune delete) monitors from a TOML file",
+            epilog=FORMAT,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         apply.add_argument("file", type=Path, metavar="FILE.toml")
         apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
         apply.add_argument(
-            "--prune", action="store_true",
+            "--prune",
+            action="store_true",
             help="also delete the monitors of the file's pages that the file does not name",
-        )  # fmt: skip
+        )
         self.add_json_flag(apply)
         listing = actions.add_parser("list", help="list monitors and their last verdict")
         listing.add_argument("--page", help="only this page (id or name)")

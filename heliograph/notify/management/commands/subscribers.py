@@ -72,15 +72,21 @@ def summary(result: Result, dry_run: bool) -> str:
 
 def describe(page: Page, result: Result, options: dict[str, Any]) -> dict[str, Any]:
     return {
-        "page": page.pk, "file": str(options["file"]), "dry_run": options["dry_run"],
-        "confirmed": options["confirmed"], "imported": result.imported,
-        "emails": result.emails, "webhooks": result.webhooks,
+        "page": page.pk,
+        "file": str(options["file"]),
+        "dry_run": options["dry_run"],
+        "confirmed": options["confirmed"],
+        "imported": result.imported,
+        "emails": result.emails,
+        "webhooks": result.webhooks,
         "confirmation_emails": result.confirmations,
         "already_subscribed": result.already_subscribed,
         "unsubscribed_earlier": result.unsubscribed_earlier,
-        "repeated_in_file": result.repeated, "invalid": len(result.errors),
-        "errors": result.errors, "ignored_columns": result.ignored_columns,
-    }  # fmt: skip
+        "repeated_in_file": result.repeated,
+        "invalid": len(result.errors),
+        "errors": result.errors,
+        "ignored_columns": result.ignored_columns,
+    }
 
 
 class Command(HeliographCommand):
@@ -89,19 +95,23 @@ class Command(HeliographCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         importer = actions.add_parser(
-            "import", help="import subscribers from a CSV file", epilog=FORMAT,
+            "import",
+            help="import subscribers from a CSV file",
+            epilog=FORMAT,
             formatter_class=argparse.RawDescriptionHelpFormatter,
-        )  # fmt: skip
+        )
         importer.add_argument("file", type=Path, metavar="FILE.csv")
         importer.add_argument("--page", help="page id or name (needed when there are several)")
         importer.add_argument(
-            "--confirmed", action="store_true",
+            "--confirmed",
+            action="store_true",
             help="they opted in elsewhere: subscribe them confirmed, send no confirmation e-mail",
-        )  # fmt: skip
+        )
         importer.add_argument(
-            "--skip-invalid", action="store_true",
+            "--skip-invalid",
+            action="store_true",
             help="import the good rows and report the bad ones (default: import nothing)",
-        )  # fmt: skip
+        )
         importer.add_argument(
             "--dry-run", action="store_true", help="check the file and count, write nothing"
         )
@@ -125,12 +135,18 @@ class Command(HeliographCommand):
     def run_import(self, page: Page, options: dict[str, Any]) -> Result:
         console = Console(file=getattr(self.stderr, "_out", sys.stderr))
         columns = (
-            TextColumn("{task.description:<10}"), BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"), TimeElapsedColumn(),
-        )  # fmt: skip
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
             return import_subscribers(
-                page=page, path=options["file"], confirmed=options["confirmed"],
-                skip_invalid=options["skip_invalid"], dry_run=options["dry_run"],
-                actor="cli", progress=Bar(progress),
-            )  # fmt: skip
+                page=page,
+                path=options["file"],
+                confirmed=options["confirmed"],
+                skip_invalid=options["skip_invalid"],
+                dry_run=options["dry_run"],
+                actor="cli",
+                progress=Bar(progress),
+            )

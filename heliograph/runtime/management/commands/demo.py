@@ -19,6 +19,8 @@ class Command(HeliographCommand):
         prepare()
         incident = load_example().incidents.get(reference="PR-2142")
         serve(
-            host=options["host"], port=options["port"], workers=options["workers"],
+            host=options["host"],
+            port=options["port"],
+            workers=options["workers"],
             announce=f"\nThe example incident PR-2142: {settings.BASE_URL}/incidents/{incident.pk}",
-        )  # fmt: skip
+        )

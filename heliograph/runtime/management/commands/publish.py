@@ -17,9 +17,10 @@ class Command(HeliographCommand):
             "--watch", action="store_true", help="keep publishing changes until stopped"
         )
         parser.add_argument(
-            "--full", action="store_true",
+            "--full",
+            action="store_true",
             help="render every artifact of every page again, not only what changed",
-        )  # fmt: skip
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["full"]:

@@ -91,10 +91,11 @@ class Command(HeliographCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--interval", type=float,
+            "--interval",
+            type=float,
             default=_default_interval(),
             help="seconds between passes (default 2, or $HELIOGRAPH_WORKER_INTERVAL)",
-        )  # fmt: skip
+        )
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
