@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ from heliograph.accounts.models import User
 from heliograph.catalog.models import Component, Page
 from heliograph.example import load_example
 from heliograph.incidents.models import Incident
-from tests.live import Server, running_demo, scratch_database
+from tests.support.live import Server, running_demo, scratch_database
+from tests.support.world import make_user
 
 POSTGRES_REQUIRED = os.environ.get("HELIOGRAPH_REQUIRE_POSTGRES") == "1"
 
@@ -24,9 +24,6 @@ POSTGRES_REQUIRED = os.environ.get("HELIOGRAPH_REQUIRE_POSTGRES") == "1"
 # turn a slow example into a failure.
 hypothesis.settings.register_profile("heliograph", deadline=None)
 hypothesis.settings.load_profile("heliograph")
-
-# A fixed "now" for rendering, so day-based output does not depend on the clock.
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def pytest_report_header() -> str:
@@ -55,24 +52,6 @@ def cluster_a(page: Page) -> Component:
 @pytest.fixture
 def incident(page: Page) -> Incident:
     return page.incidents.get(reference="PR-2142")
-
-
-# The settings of the "Inbound — Cluster A" mail round-trip monitor, without its password.
-INBOUND_MAIL = {
-    "smtp_host": "mx.cluster-a.example.net",
-    "mail_from": "probe@example.org",
-    "mail_to": "probe-a@example.net",
-    "imap_host": "imap.example.net",
-    "imap_username": "probe-a@example.net",
-}
-USER_PASSWORD = "correct horse battery"
-
-
-def make_user(role: str, username: str | None = None) -> User:
-    user = User(username=username or role, role=role)
-    user.set_password(USER_PASSWORD)
-    user.save()
-    return user
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from heliograph.accounts.models import SetupToken, User
 from heliograph.accounts.setup import first_run_hint
 from heliograph.audit.models import AuditEvent
 from heliograph.lib.errors import InputError
-from tests.live import scratch_database
+from tests.support.live import scratch_database
 
 
 def token_of(hint: str) -> str:

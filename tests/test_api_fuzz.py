@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.live import Server, running_demo, scratch_database
-from tests.test_api_live import new_key, request
+from tests.support.api import new_key, request
+from tests.support.live import Server, running_demo, scratch_database
 
 EXAMPLES = 20  # per operation; ~45 operations
 BUDGET = 90.0  # seconds for the whole run; operations past it are skipped, with a warning

@@ -7,17 +7,13 @@ does not allow it (403); a responder's flow shows on the public JSON within seco
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.live import Server, running_demo, scratch_database, wait_for
-
-Reply = tuple[int, Any, dict[str, str]]
+from tests.support.api import new_key, request
+from tests.support.live import Server, running_demo, scratch_database, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +21,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Our own demo: these tests write, and the shared demo_server must stay as loaded."""
     with scratch_database() as url, running_demo(tmp_path_factory.mktemp("api"), url) as srv:
         yield srv
-
-
-def new_key(server: Server, name: str, *options: str) -> str:
-    result = server.cli("apikey", "create", name, *options)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -69,30 +59,6 @@ def world(server: Server) -> dict[str, str]:
         "read": new_key(server, "reader", "--scope", "read"),
         "elsewhere": new_key(server, "elsewhere", "--page", "Elsewhere"),
     }
-
-
-def request(
-    server: Server,
-    method: str,
-    path: str,
-    key: str | None = None,
-    body: Any = None,
-    form: str | None = None,
-    header: str = "OAuth",
-) -> Reply:
-    headers = {"Authorization": f"{header} {key}"} if key else {}
-    data = None
-    if form is not None:
-        data, headers["Content-Type"] = form.encode(), "application/x-www-form-urlencoded"
-    elif body is not None:
-        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
-    req = urllib.request.Request(server.url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=15) as response:
-            raw, status, got = response.read(), response.status, dict(response.headers)
-    except urllib.error.HTTPError as error:
-        raw, status, got = error.read(), error.code, dict(error.headers)
-    return status, json.loads(raw) if raw else None, got
 
 
 WRITES = [

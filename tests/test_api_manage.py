@@ -17,29 +17,12 @@ from heliograph.catalog.models import Component, Page
 from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents.models import Incident
 from heliograph.lib import ratelimit
+from tests.support.api import call
 
 
 @pytest.fixture
 def key(page: Page) -> str:
     return create_key(name="bot", scope="write")[1]
-
-
-def call(
-    client: Client, method: str, path: str, key: str | None, body: Any = None, form: str = ""
-) -> tuple[int, Any]:
-    headers = {"HTTP_AUTHORIZATION": f"OAuth {key}"} if key else {}
-    if form:
-        response = client.generic(
-            method, path, form, content_type="application/x-www-form-urlencoded", **headers
-        )
-    elif body is not None:
-        response = client.generic(
-            method, path, json.dumps(body), content_type="application/json", **headers
-        )
-    else:
-        response = client.generic(method, path, **headers)
-    data = json.loads(response.content) if response.content else None
-    return response.status_code, data
 
 
 def test_it_shows_the_page_and_its_components(client: Client, page: Page, key: str) -> None:

@@ -15,8 +15,8 @@ from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors.models import Monitor, ProbeResult
-from tests.conftest import INBOUND_MAIL
-from tests.test_api_manage import call
+from tests.support.api import call
+from tests.support.world import INBOUND_MAIL
 
 PASSWORD = "api-imap-pw-5ee1d0"
 

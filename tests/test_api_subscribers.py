@@ -19,9 +19,8 @@ from heliograph.catalog.models import Component, Page
 from heliograph.incidents.models import Incident
 from heliograph.notify import outbox, rules, worker
 from heliograph.notify.models import CONFIRMATION, Notification, Subscriber
-from tests.notify_support import hook_sink, subscribe
-from tests.test_api_manage import call
-from tests.test_notify_webhook import notify
+from tests.support.api import call
+from tests.support.notify import hook_sink, notify, subscribe
 
 
 @pytest.fixture

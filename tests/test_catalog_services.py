@@ -18,8 +18,8 @@ from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
-from tests.test_services import database_state, version
+from tests.support.state import database_state, version
+from tests.support.world import NOW
 
 
 def components_json(page: Page) -> list[dict[str, Any]]:

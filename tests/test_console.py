@@ -19,8 +19,8 @@ from heliograph.incidents.models import Incident
 from heliograph.monitors import services as monitors
 from heliograph.notify import outbox, payloads
 from heliograph.notify.models import INCIDENT_UPDATE
-from tests.conftest import USER_PASSWORD, make_user
-from tests.notify_support import subscribe
+from tests.support.notify import subscribe
+from tests.support.world import USER_PASSWORD, make_user
 
 
 @dataclass

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser import page_without_javascript, require_chromium
-from tests.live import Server
+from tests.support.browser import page_without_javascript, require_chromium
+from tests.support.live import Server
 
 pytestmark = pytest.mark.browser
 CHROMIUM = require_chromium()

@@ -13,7 +13,7 @@ from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.monitors import services
 from heliograph.monitors.models import MetricPoint, Monitor, ProbeResult
-from tests.conftest import INBOUND_MAIL
+from tests.support.world import INBOUND_MAIL
 
 Login = Callable[[str], Client]
 PASSWORD = "console-imap-pw-0c7d"

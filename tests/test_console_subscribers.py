@@ -31,7 +31,7 @@ from heliograph.notify.models import (
     Notification,
     Subscriber,
 )
-from tests.notify_support import subscribe
+from tests.support.notify import subscribe
 
 Login = Callable[[str], Client]
 LOOPBACK = "127.0.0.0/8"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from heliograph.urls import django_prefixes
-from tests.live import Server, free_port, running_demo, scratch_database
-from tests.nginx import DEPLOYED, deployed_conf, require_nginx, running_nginx
+from tests.support.live import Server, free_port, running_demo, scratch_database
+from tests.support.nginx import DEPLOYED, deployed_conf, require_nginx, running_nginx
 
 require_nginx()
 

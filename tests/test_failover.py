@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.cluster import Cluster, running_cluster
-from tests.drill import run_drill
-from tests.live import scratch_database
-from tests.nginx import require_nginx
+from tests.support.cluster import Cluster, running_cluster
+from tests.support.drill import run_drill
+from tests.support.live import scratch_database
+from tests.support.nginx import require_nginx
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 if not ON_POSTGRES:

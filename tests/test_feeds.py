@@ -17,7 +17,7 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.publish import feeds
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
+from tests.support.world import NOW
 
 BASE_URL = "https://status.opensrs.com"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 from heliograph.catalog import services as catalog
@@ -14,41 +13,10 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.publish import html
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
+from tests.support.html import read, text_of
+from tests.support.world import NOW
 
 CONTENT_TYPE = "text/html; charset=utf-8"
-
-
-class _Reader(HTMLParser):
-    """Collects the visible text and every tag's attributes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-        self._skip += tag in ("style", "title")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._skip -= tag in ("style", "title") and self._skip > 0
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def read(body: bytes) -> _Reader:
-    reader = _Reader()
-    reader.feed(body.decode())
-    return reader
-
-
-def text_of(body: bytes) -> str:
-    """Text nodes joined by spaces, as a reader takes in separate elements."""
-    return re.sub(r"\s+", " ", " ".join(read(body).parts))
 
 
 def render(page: Page) -> dict[str, tuple[str, bytes]]:

@@ -16,8 +16,8 @@ from heliograph.incidents import causes
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from tests.conftest import NOW
-from tests.test_incident_services import full_state
+from tests.support.state import full_state
+from tests.support.world import NOW
 
 
 def utc(*parts: int) -> datetime:

@@ -14,7 +14,7 @@ from heliograph.audit.models import AuditEvent
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED, OPERATIONAL
 from heliograph.incidents.models import Change, Incident
-from tests.test_incident_services import full_state
+from tests.support.state import full_state
 
 
 def run(*args: str) -> tuple[dict[str, Any], str]:

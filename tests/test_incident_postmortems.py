@@ -14,8 +14,8 @@ from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
-from tests.test_incident_services import full_state
+from tests.support.state import full_state
+from tests.support.world import NOW
 
 
 def utc(*parts: int) -> datetime:

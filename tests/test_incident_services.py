@@ -15,51 +15,17 @@ from heliograph.incidents import lifecycle
 from heliograph.incidents import maintenance as maintenance_rules
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import (
-    Change,
     Incident,
-    IncidentTemplate,
-    IncidentUpdate,
-    Postmortem,
-    UpdateRevision,
 )
 from heliograph.lib.errors import InputError
 from heliograph.publish import html, v2json
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
-from tests.test_services import database_state
+from tests.support.state import full_state
+from tests.support.world import NOW
 
 
 def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
-
-
-def full_state() -> dict[str, object]:
-    """Everything a refused call must leave untouched, audit log included."""
-    return {
-        **database_state(),
-        "audit": AuditEvent.objects.count(),
-        "revisions": UpdateRevision.objects.count(),
-        "changes": Change.objects.count(),
-        "templates": list(IncidentTemplate.objects.values_list("pk", "name", "title")),
-        "incident_fields": list(
-            Incident.objects.order_by("pk").values_list(
-                "pk",
-                "name",
-                "reference",
-                "impact_override",
-                "metadata",
-                "started_at",
-                "caused_by",
-                "caused_by_change",
-            )
-        ),
-        "update_fields": list(
-            IncidentUpdate.objects.order_by("pk").values_list(
-                "pk", "body", "display_at", "edited_at", "deliver_notifications"
-            )
-        ),
-        "postmortem_drafts": list(Postmortem.objects.values_list("pk", "body_draft")),
-    }
 
 
 def last_event(action: str) -> AuditEvent:

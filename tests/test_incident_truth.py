@@ -19,7 +19,7 @@ from heliograph.incidents.causes import spoken
 from heliograph.incidents.lifecycle import Window
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from tests.test_incident_services import full_state
+from tests.support.state import full_state
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import feedparser
 
-from tests.live import Server
+from tests.support.live import Server
 
 EXPORTER = Path(sys.executable).with_name("statuspage-prometheus-exporter")
 

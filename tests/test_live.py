@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import Server, TcpProxy, running_demo, scratch_database, through_proxy, wait_for
+from tests.support.live import (
+    Server,
+    TcpProxy,
+    running_demo,
+    scratch_database,
+    through_proxy,
+    wait_for,
+)
 
 
 def test_it_prints_the_url_and_serves_the_example(demo_server: Server) -> None:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from heliograph.accounts.models import User
 from heliograph.accounts.setup import first_run_hint
-from tests.conftest import USER_PASSWORD, make_user
+from tests.support.world import USER_PASSWORD, make_user
 
 LOCKED = "Too many failed attempts; try again in {} minutes."
 ATTACKER, OFFICE, HOME = "203.0.113.7", "198.51.100.20", "192.0.2.44"

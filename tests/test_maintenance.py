@@ -21,8 +21,8 @@ from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
-from tests.test_services import database_state
+from tests.support.state import database_state
+from tests.support.world import NOW
 
 START = NOW + timedelta(hours=2)
 END = START + timedelta(hours=2)

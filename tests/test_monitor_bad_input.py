@@ -22,8 +22,8 @@ from heliograph.catalog.models import Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import declarative, services
 from heliograph.monitors.models import Monitor
-from tests.test_api_manage import call
-from tests.test_cli import Installation
+from tests.support.api import call
+from tests.support.cli import Installation
 
 HUGE = "1" + "0" * 400  # a whole number no float can hold
 DEEP = "[" * 100_000  # far past Python's recursion limit

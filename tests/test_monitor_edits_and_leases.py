@@ -17,8 +17,8 @@ from heliograph.monitors import automation, scheduler, services
 from heliograph.monitors.models import Monitor
 from heliograph.monitors.probes import common
 from heliograph.monitors.probes.base import FAIL, Result
-from tests.conftest import NOW
-from tests.probe_servers import Reply, http_server
+from tests.support.probe_servers import Reply, http_server
+from tests.support.world import NOW
 
 LOOPBACK = "127.0.0.0/8"
 DOWN = Result(FAIL, "https://webmail.example.net/ answered HTTP 503")

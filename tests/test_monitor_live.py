@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.live import running_demo, scratch_database
+from tests.support.live import running_demo, scratch_database
 
 MONITORS = """\
 page = "OpenSRS"

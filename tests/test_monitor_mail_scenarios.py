@@ -24,7 +24,7 @@ from heliograph.monitors import automation
 from heliograph.monitors.models import Monitor
 from heliograph.monitors.probes import mail_roundtrip
 from heliograph.monitors.probes.base import Result
-from tests.mail_path import DOWN, HEALTHY, MailPath, Scenario, delayed, looping, mail_path
+from tests.support.mail_path import DOWN, HEALTHY, MailPath, Scenario, delayed, looping, mail_path
 
 FAST: dict[str, Any] = {
     "ok_seconds": 0.5, "slow_seconds": 1, "give_up_seconds": 2, "poll_seconds": 0.2,

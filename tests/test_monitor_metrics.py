@@ -21,8 +21,8 @@ from heliograph.publish.readpath import ReadPath
 from heliograph.publish.store import SnapshotStore
 from heliograph.publish.world import load_world
 from heliograph.urls import django_prefixes
-from tests.conftest import NOW
-from tests.test_html import read, text_of
+from tests.support.html import read, text_of
+from tests.support.world import NOW
 
 MINUTE = timedelta(minutes=1)
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from heliograph.catalog.models import Component
 from heliograph.monitors import automation, scheduler
 from heliograph.monitors.models import Monitor
-from tests.conftest import NOW
-from tests.probe_servers import Reply, http_server
+from tests.support.probe_servers import Reply, http_server
+from tests.support.world import NOW
 
 LOOPBACK = "127.0.0.0/8"
 

@@ -17,7 +17,7 @@ from heliograph.catalog.models import Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import Monitor
-from tests.test_api_manage import call
+from tests.support.api import call
 
 TOKEN = "tok-5f1e0c9a77b2"
 SHOWN = "looks like a credential, and settings are shown in the console, the API and the audit log"

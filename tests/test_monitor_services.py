@@ -15,7 +15,7 @@ from heliograph.catalog.models import Component, Page
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import Monitor
-from tests.conftest import INBOUND_MAIL
+from tests.support.world import INBOUND_MAIL
 
 PASSWORD = "hunter2-imap-Cl8sterA"
 SMTP_PASSWORD = "smtp-pw-91f0c2"

@@ -38,7 +38,7 @@ from django.conf import settings
 
 from heliograph.notify.channels import email, webhook
 from heliograph.notify.channels.webhook import DELIVERY_HEADER
-from tests.live import free_port, scratch_database
+from tests.support.live import free_port, scratch_database
 
 EMAILS, HOOKS = 4000, 1000
 TOTAL = EMAILS + HOOKS

@@ -35,10 +35,10 @@ from heliograph.notify.smtp_config import Relay, parse_smtp_url
 from heliograph.notify.system_checks import check_notify_settings
 from heliograph.publish.build import publish_page
 from heliograph.publish.store import SnapshotStore
-from tests.live import free_port
-from tests.notify_support import smtp_sink, subscribe
-from tests.probe_servers import make_certs, silent, tcp_server
-from tests.test_readpath import Response, node
+from tests.support.live import free_port
+from tests.support.notify import relay, smtp_sink, subscribe
+from tests.support.probe_servers import make_certs, silent, tcp_server
+from tests.support.readpath import Response, node
 
 BASE = "http://127.0.0.1:8000"  # settings.BASE_URL in tests
 
@@ -48,14 +48,6 @@ def notify(incident: Incident) -> Notification:
     return outbox.enqueue(
         page=incident.page, kind=INCIDENT_UPDATE, incident=incident, payload=payload
     )
-
-
-def relay(settings: Any, port: int, fallback: int | None = None) -> None:
-    settings.HELIOGRAPH_SMTP_URL = f"smtp://127.0.0.1:{port}?starttls=0&timeout=5"
-    settings.HELIOGRAPH_SMTP_FALLBACK_URL = (
-        f"smtp://127.0.0.1:{fallback}?starttls=0&timeout=5" if fallback else ""
-    )
-    settings.HELIOGRAPH_MAIL_FROM = "OpenSRS Status <status@example.com>"
 
 
 def test_it_emails_an_update_with_one_click_unsubscribe_and_both_parts(

@@ -17,10 +17,9 @@ from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
 from heliograph.notify import importing, worker
 from heliograph.notify.models import CONFIRMATION, EMAIL, WEBHOOK, Notification, Subscriber
-from tests.live import scratch_database
-from tests.notify_support import smtp_sink, subscribe
-from tests.test_cli import Installation
-from tests.test_notify_email import relay
+from tests.support.cli import Installation
+from tests.support.live import scratch_database
+from tests.support.notify import relay, smtp_sink, subscribe
 
 HOOK = "http://127.0.0.1:9/hook"
 

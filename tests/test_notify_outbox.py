@@ -23,7 +23,7 @@ from heliograph.notify.models import (
     Notification,
     Subscriber,
 )
-from tests.notify_support import subscribe
+from tests.support.notify import subscribe
 
 
 def notify_incident(incident: Incident) -> Notification:

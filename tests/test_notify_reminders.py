@@ -28,10 +28,10 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.notify import outbox, payloads, worker
 from heliograph.notify.models import MAINTENANCE, Delivery, Notification
-from tests.conftest import NOW
-from tests.live import scratch_database
-from tests.notify_support import hook_sink, smtp_sink, subscribe
-from tests.test_maintenance_worker import heliograph, query, wait_for, workers
+from tests.support.live import scratch_database, wait_for
+from tests.support.notify import hook_sink, smtp_sink, subscribe
+from tests.support.worker import heliograph, query, workers
+from tests.support.world import NOW
 
 START = NOW + timedelta(minutes=30)  # Nov 27, 2026 - 7:30 AM EST
 END = START + timedelta(hours=2)

@@ -20,10 +20,8 @@ from heliograph.publish import html
 from heliograph.publish.build import publish_page
 from heliograph.publish.store import SnapshotStore
 from heliograph.publish.world import load_world
-from tests.notify_support import hook_sink, smtp_sink, subscribe
-from tests.test_notify_email import relay
-from tests.test_notify_webhook import notify
-from tests.test_readpath import Response, node
+from tests.support.notify import hook_sink, notify, relay, smtp_sink, subscribe
+from tests.support.readpath import Response, node
 
 API = "/api/v2/subscribers.json"
 

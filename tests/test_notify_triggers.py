@@ -25,7 +25,7 @@ from heliograph.notify.models import (
     Notification,
 )
 from heliograph.notify.models import MAINTENANCE as MAINTENANCE_KIND
-from tests.notify_support import hook_sink, smtp_sink, subscribe
+from tests.support.notify import hook_sink, smtp_sink, subscribe
 
 
 def kinds(kind: str) -> list[Notification]:

@@ -17,19 +17,12 @@ from heliograph.incidents.models import Incident
 from heliograph.lib import netguard
 from heliograph.lib.errors import InputError
 from heliograph.notify import outbox, payloads, rules, worker
-from heliograph.notify.models import COMPONENT_UPDATE, INCIDENT_UPDATE, Delivery, Notification
+from heliograph.notify.models import COMPONENT_UPDATE, Delivery
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.notify_support import hook_sink, smtp_sink, subscribe
+from tests.support.notify import hook_sink, notify, smtp_sink, subscribe
 
 LOOPBACK = "127.0.0.0/8"
-
-
-def notify(incident: Incident) -> Notification:
-    payload = payloads.incident_payload(incident)
-    return outbox.enqueue(
-        page=incident.page, kind=INCIDENT_UPDATE, incident=incident, payload=payload
-    )
 
 
 def test_it_posts_the_statuspage_incident_payload_signed(settings: Any, incident: Incident) -> None:

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.conftest import USER_PASSWORD
-from tests.live import (
+from tests.support.live import (
     Server,
     TcpProxy,
     running_demo,
@@ -28,6 +27,7 @@ from tests.live import (
     through_proxy,
     wait_for,
 )
+from tests.support.world import USER_PASSWORD
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 PUBLIC = [

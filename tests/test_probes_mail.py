@@ -18,7 +18,7 @@ import pytest
 from heliograph.monitors.probes import mail_roundtrip
 from heliograph.monitors.probes.base import ConfigError, ProbeSpec, Result
 from heliograph.monitors.probes.registry import probe_module
-from tests.mail_path import DOWN, HEALTHY, JUNK, MailPath, delayed, looping, mail_path
+from tests.support.mail_path import DOWN, HEALTHY, JUNK, MailPath, delayed, looping, mail_path
 
 FAST: dict[str, Any] = {
     "ok_seconds": 0.5, "slow_seconds": 1, "give_up_seconds": 3, "poll_seconds": 0.2,
@@ -203,7 +203,7 @@ def test_wrong_imap_password_is_unknown_and_sends_nothing(path: MailPath) -> Non
 
 
 def test_imap_unreachable_is_unknown(path: MailPath) -> None:
-    from tests.live import free_port
+    from tests.support.live import free_port
 
     result = run(path, imap_port=free_port())
     assert result.verdict == "unknown"
@@ -212,7 +212,7 @@ def test_imap_unreachable_is_unknown(path: MailPath) -> None:
 
 
 def test_smtp_unreachable_fails(path: MailPath) -> None:
-    from tests.live import free_port
+    from tests.support.live import free_port
 
     result = run(path, smtp_port=free_port())
     assert result.verdict == "fail"

@@ -10,7 +10,7 @@ import pytest
 
 from heliograph.monitors.probes import prometheus, rspamd
 from heliograph.monitors.probes.base import FAIL, OK, SLOW, UNKNOWN, ConfigError
-from tests.probe_servers import Reply, Seen, http_server, refused_port, run
+from tests.support.probe_servers import Reply, Seen, http_server, refused_port, run
 
 ALLOW = "HELIOGRAPH_ALLOW_PRIVATE_TARGETS"
 

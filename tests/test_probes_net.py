@@ -10,7 +10,7 @@ import pytest
 from heliograph.monitors.probes import common, dns, http, tcp, tls_certificate
 from heliograph.monitors.probes.base import FAIL, OK, SLOW, UNKNOWN, ConfigError, Result
 from heliograph.monitors.probes.registry import probe_module
-from tests.probe_servers import (
+from tests.support.probe_servers import (
     DROP,
     REFUSED,
     SERVFAIL,

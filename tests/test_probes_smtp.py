@@ -10,7 +10,7 @@ import pytest
 
 from heliograph.monitors.probes import smtp
 from heliograph.monitors.probes.base import FAIL, OK, SLOW, UNKNOWN, ConfigError
-from tests.probe_servers import (
+from tests.support.probe_servers import (
     Certs,
     make_certs,
     refused_port,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import shutil
 import threading
 import time
 from io import StringIO
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +16,6 @@ from django.core.management import call_command
 from heliograph.catalog.models import Component, Page
 from heliograph.catalog.services import set_component_status
 from heliograph.incidents.services import delete_incident
-from heliograph.lib import heartbeat
 from heliograph.publish import build
 from heliograph.publish import store as store_module
 from heliograph.publish.build import publish_page
@@ -26,29 +23,7 @@ from heliograph.publish.export import read_export
 from heliograph.publish.models import Blob
 from heliograph.publish.node import Node
 from heliograph.publish.store import SnapshotStore
-from heliograph.urls import django_prefixes
-
-
-class Response:
-    """One request through the web node, as Granian would make it (RSGI)."""
-
-    def __init__(self, app: Node, path: str, method: str = "GET", **headers: str) -> None:
-        names = {k.replace("_", "-").lower(): v for k, v in headers.items()}
-        scope = SimpleNamespace(method=method, path=path, headers=names)
-        protocol = SimpleNamespace(response_bytes=self._respond)
-        asyncio.run(app.__rsgi__(scope, protocol))
-
-    def _respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.status, self.headers, self.body = status, dict(headers), body
-
-
-async def django_app(scope: Any, protocol: Any) -> None:
-    protocol.response_bytes(200, [], b"django")
-
-
-def node(store: SnapshotStore) -> Node:
-    """The web node over ``store``, with a stand-in for Django."""
-    return Node(django_app, store, heartbeat.Board(Path("no-such-folder")), django_prefixes())
+from tests.support.readpath import Response, node
 
 
 @pytest.fixture

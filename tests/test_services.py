@@ -8,41 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from heliograph.catalog import services as catalog
-from heliograph.catalog.models import Component, ComponentGroup, Page, StatusChange
+from heliograph.catalog.models import Component, Page
 from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
 from heliograph.example import load_example
 from heliograph.incidents import lifecycle
 from heliograph.incidents import services as incidents
-from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
+from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
+from tests.support.state import database_state, version
 
 
 def utc(*parts: int) -> datetime:
     return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
-
-
-def database_state() -> dict[str, object]:
-    """Everything a failed call must leave as it was."""
-    return {
-        "pages": list(Page.objects.order_by("pk").values_list("pk", "version", "updated_at")),
-        "groups": ComponentGroup.objects.count(),
-        "components": list(Component.objects.order_by("pk").values_list("pk", "status")),
-        "status_changes": list(
-            StatusChange.objects.order_by("pk").values_list("pk", "old_status", "new_status", "at")
-        ),
-        "incidents": list(
-            Incident.objects.order_by("pk").values_list(
-                "pk", "status", "impact", "monitoring_at", "resolved_at", "updated_at"
-            )
-        ),
-        "incident_components": Incident.components.through.objects.count(),
-        "updates": IncidentUpdate.objects.count(),
-        "postmortems": list(Postmortem.objects.values_list("pk", "body", "published_at")),
-    }
-
-
-def version(page: Page) -> int:
-    return Page.objects.get(pk=page.pk).version
 
 
 @pytest.fixture

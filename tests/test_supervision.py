@@ -16,7 +16,7 @@ import pytest
 
 from heliograph.lib import heartbeat
 from heliograph.lib.supervisor import Child, Supervisor
-from tests.live import Server, running_demo, scratch_database, wait_for
+from tests.support.live import Server, running_demo, scratch_database, wait_for
 
 ROLES = {"web": "web", "publish": "publisher", "worker": "worker"}
 

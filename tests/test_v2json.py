@@ -15,7 +15,7 @@ from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.publish import v2json
 from heliograph.publish.world import load_world
-from tests.conftest import NOW
+from tests.support.world import NOW
 
 TOP_LEVEL = {
     "summary.json": ["page", "status", "components", "incidents", "scheduled_maintenances"],

@@ -22,7 +22,7 @@ from heliograph.incidents.models import Incident, MaintenanceState
 from heliograph.monitors import automation
 from heliograph.monitors.models import IncidentAutomation, Monitor
 from heliograph.monitors.probes.base import Result
-from tests.conftest import NOW
+from tests.support.world import NOW
 
 SLOW = Result("slow", "delivery took 187 s (slow ≥ 120 s)", values={"delivery_seconds": 187.0})
 OK = Result("ok", "delivered in 4 s", values={"delivery_seconds": 4.0})

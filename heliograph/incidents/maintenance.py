@@ -356,22 +356,30 @@ def _checked(
 
 @transaction.atomic
 def start_maintenance(
-    *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
+    *,
+    maintenance: Incident,
+    at: datetime | None = None,
+    actor: str = "cli",
+    body: str = STARTED_BODY,
 ) -> Incident:
     """Start a scheduled maintenance now (or at ``at``), even before its window."""
     locked, at = _checked(maintenance, at, (S.SCHEDULED,))
-    _start(locked, at, actor)
+    _start(locked, at, actor, body)
     maintenance.refresh_from_db()
     return maintenance
 
 
 @transaction.atomic
 def complete_maintenance(
-    *, maintenance: Incident, at: datetime | None = None, actor: str = "cli"
+    *,
+    maintenance: Incident,
+    at: datetime | None = None,
+    actor: str = "cli",
+    body: str = COMPLETED_BODY,
 ) -> Incident:
     """Complete a maintenance in progress: its components go back to what they were."""
     locked, at = _checked(maintenance, at, ACTIVE)
-    _complete(locked, at, actor)
+    _complete(locked, at, actor, body)
     maintenance.refresh_from_db()
     return maintenance
 
@@ -389,11 +397,9 @@ def post_maintenance_update(
 ) -> IncidentUpdate:
     """A responder's update: starting or completing moves the components as the worker does."""
     if not components and status == S.IN_PROGRESS and maintenance.status == S.SCHEDULED:
-        locked, at = _checked(maintenance, at, (S.SCHEDULED,))
-        _start(locked, at, actor, body)
+        start_maintenance(maintenance=maintenance, at=at, actor=actor, body=body)
     elif not components and status == S.COMPLETED and maintenance.status in ACTIVE:
-        locked, at = _checked(maintenance, at, ACTIVE)
-        _complete(locked, at, actor, body)
+        complete_maintenance(maintenance=maintenance, at=at, actor=actor, body=body)
     else:
         post_update(
             incident=maintenance,

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.cluster import NODES, ROLES, Cluster
-from tests.live import TcpProxy
+from tests.support.cluster import NODES, ROLES, Cluster
+from tests.support.live import TcpProxy
 
 READ_PATHS = ("/", "/api/v2/summary.json", "/api/v2/incidents.json", "/history")
 HOOKS = 3

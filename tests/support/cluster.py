@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from heliograph.lib.supervisor import Child, Supervisor
-from tests.live import TcpProxy, free_port, through_proxy
-from tests.nginx import deployed_conf, running_nginx
+from tests.support.live import TcpProxy, free_port, through_proxy
+from tests.support.nginx import deployed_conf, running_nginx
 
 NODES = ("a", "b")
 ROLES = ("web", "worker", "publisher")

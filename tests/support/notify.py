@@ -22,8 +22,15 @@ from django.utils import timezone
 
 from heliograph.catalog.models import Component, Page
 from heliograph.incidents.models import Incident
-from heliograph.notify.models import EMAIL, WEBHOOK, Subscriber
-from tests.live import free_port
+from heliograph.notify import outbox, payloads
+from heliograph.notify.models import (
+    EMAIL,
+    INCIDENT_UPDATE,
+    WEBHOOK,
+    Notification,
+    Subscriber,
+)
+from tests.support.live import free_port
 
 
 def subscribe(
@@ -135,3 +142,18 @@ def hook_sink(answer: Callable[[int], int] = lambda n: 200) -> Iterator[HookSink
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def relay(settings: Any, port: int, fallback: int | None = None) -> None:
+    settings.HELIOGRAPH_SMTP_URL = f"smtp://127.0.0.1:{port}?starttls=0&timeout=5"
+    settings.HELIOGRAPH_SMTP_FALLBACK_URL = (
+        f"smtp://127.0.0.1:{fallback}?starttls=0&timeout=5" if fallback else ""
+    )
+    settings.HELIOGRAPH_MAIL_FROM = "OpenSRS Status <status@example.com>"
+
+
+def notify(incident: Incident) -> Notification:
+    payload = payloads.incident_payload(incident)
+    return outbox.enqueue(
+        page=incident.page, kind=INCIDENT_UPDATE, incident=incident, payload=payload
+    )

@@ -73,7 +73,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from heliograph.monitors.probes.base import ProbeSpec
-from tests.live import free_port
+from tests.support.live import free_port
 
 MX_NAME = "mx.heliograph.test"
 SMTP_USER = "relay-user"
