@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-DEPLOYED = Path(__file__).resolve().parent.parent / "deploy" / "nginx.conf"
+DEPLOYED = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 
 MAIN_CONF = """\
 {user}
