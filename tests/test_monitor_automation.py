@@ -17,9 +17,10 @@ from heliograph.incidents.models import Incident
 from heliograph.monitors import automation, correlation
 from heliograph.monitors.automation import Outcome, apply_result
 from heliograph.monitors.evaluator import Action
-from heliograph.monitors.models import MetricPoint, Monitor, ProbeResult
+from heliograph.monitors.models import IncidentAutomation, MetricPoint, Monitor, ProbeResult
 from heliograph.monitors.probes.base import Result
 from heliograph.publish.world import load_world
+from tests.support.world import make_user
 
 # The real incident: inbound delays on Cluster A from 11:57 AM ET (15:57 UTC), but in 2026.
 T0 = datetime(2026, 7, 8, 15, 57, tzinfo=UTC)
@@ -50,7 +51,7 @@ def make_monitor(
     return Monitor.objects.create(
         page=page,
         name=name,
-        kind="http",
+        kind="mail_roundtrip",
         config={},
         component=component,
         automation=automation,
@@ -108,23 +109,45 @@ def test_the_cluster_a_story(page: Page, cluster_a: Component, rspam_upgrade: In
     incident = opened.incident
     assert (opened.action, status_of(cluster_a)) == (Action.OPEN, DEGRADED)
     assert incident is not None and not incident.draft
-    assert incident.name == "Degraded: Inbound mail delays on Cluster A"
+    assert incident.name == "Inbound mail delays — Cluster A"
     assert (incident.status, incident.impact, incident.started_at) == (
         "investigating",
         "minor",
         at(1),
     )
-    body = incident.updates.get().body
-    assert "delivery took 187 s" in body and "- delivery seconds: 187" in body
-    assert "- hops: 9" in body and "- copies: 1" in body and "- received: 3" in body
-    assert 'began 3 minutes after maintenance "rspam upgrade" started' in body
+    # Customers read what they notice, in the page's zone and UTC; no probe mechanics.
+    assert incident.updates.get().body == (
+        "Since 11:58 AM EDT (15:58 UTC), inbound mail to Cluster A is delayed by about "
+        "3 minutes. We are investigating and will post updates here."
+    )
+    # Responders get the evidence, and what changed shortly before.
+    [opened_step] = automation.evidence(incident)
+    assert opened_step["suggestion"] == "Opened the incident"
+    assert {"delivery seconds: 187", "hops: 9", "copies: 1", "received: 3"} <= set(
+        opened_step["lines"]
+    )
+    assert any(
+        'began 3 minutes after maintenance "rspam upgrade" started' in line
+        for line in opened_step["lines"]
+    )
     monitor.refresh_from_db()
     assert monitor.incident_id == incident.pk
 
     escalated = feed(monitor, ["fail", "fail", "fail"], 2)
     assert (escalated.action, status_of(cluster_a)) == (Action.ESCALATE, MAJOR)
     incident.refresh_from_db()
-    assert incident.impact == "critical"
+    assert (incident.impact, incident.name) == ("critical", "Inbound mail outage — Cluster A")
+    titles = IncidentAutomation.objects.get(incident=incident).titles
+    assert [t["title"] for t in titles] == [
+        "Inbound mail delays — Cluster A",
+        "Inbound mail outage — Cluster A",
+    ]
+    # Responders see every step with its evidence, and the titles it had.
+    shown = Client()
+    shown.force_login(make_user("viewer"))
+    console = shown.get(f"/console/incidents/{incident.pk}").content.decode()
+    assert "Opened the incident" in console and "<li>delivery seconds: 187</li>" in console
+    assert "Inbound mail delays — Cluster A → Inbound mail outage — Cluster A" in console
 
     recovered = feed(monitor, ["ok", "ok", "ok"], 5)
     assert (recovered.action, status_of(cluster_a)) == (Action.MONITOR, OPERATIONAL)
@@ -196,9 +219,11 @@ def test_draft_automation_opens_an_incident_for_responders_only(
     monitor = make_monitor(page, cluster_a, automation="draft")
     incident = feed(monitor, ["fail", "fail"], 0).incident
     assert incident is not None and incident.draft
-    assert incident.name == "Outage: Inbound mail delays on Cluster A"
+    assert incident.name == "Inbound mail delays — Cluster A"
     assert status_of(cluster_a) == DEGRADED
     assert feed(monitor, ["fail"], 2).action is Action.ESCALATE
+    incident.refresh_from_db()
+    assert incident.name == "Inbound mail outage — Cluster A"
     world = load_world(page, now=at(3))
     assert incident.pk not in {i.pk for i in world.incidents}
 
@@ -222,9 +247,11 @@ def test_one_path_down_of_two_is_a_partial_outage(page: Page, cluster_a: Compone
     outcome = feed(mx1, ["fail"], 2)
     assert (outcome.status, status_of(cluster_a)) == (PARTIAL, PARTIAL)
     incident = outcome.incident
-    assert incident is not None and incident.name == "Outage: Inbound via mx1 on Cluster A"
+    assert incident is not None and incident.name == "Partial inbound mail outage — Cluster A"
     both = feed(mx2, ["fail", "fail", "fail"], 3)
     assert (both.action, both.incident, status_of(cluster_a)) == (Action.ESCALATE, incident, MAJOR)
+    incident.refresh_from_db()
+    assert incident.name == "Inbound mail outage — Cluster A"
     mx2.refresh_from_db()
     assert mx2.incident_id == incident.pk  # one incident per component, whichever path saw it
 
@@ -285,7 +312,8 @@ def test_probes_never_move_a_component_under_maintenance(page: Page, cluster_a: 
     after = feed(monitor, ["fail"], 11)
     assert (after.action, status_of(cluster_a)) == (Action.OPEN, MAJOR)
     assert after.incident is not None
-    assert 'maintenance "MX swap" started' in after.incident.updates.get().body
+    [opened] = automation.evidence(after.incident)
+    assert any('maintenance "MX swap" started' in line for line in opened["lines"])
     assert m.pk
 
 
@@ -314,11 +342,12 @@ def test_once_a_human_posts_automation_only_adds_evidence(
     assert incident.status == "identified" and incident.updates.count() == 2
     suggestions = [e["suggestion"] for e in automation.evidence(incident)]
     assert suggestions == [
+        "Opened the incident",
         "Hosted Email (Cluster A) looks worse (major outage): consider escalating",
         "Hosted Email (Cluster A) looks operational again: consider monitoring",
         "Hosted Email (Cluster A) looks operational for 15 minutes: consider resolving",
     ]
-    entry = automation.evidence(incident)[0]
+    entry = automation.evidence(incident)[1]
     assert (entry["verdict"], entry["monitor"], entry["at"]) == (
         "fail",
         "Inbound mail delays",
@@ -331,7 +360,7 @@ def test_once_a_human_posts_automation_only_adds_evidence(
     assert "Inbound mail delays: fail" in shown
     # A responder's metadata edit keeps the monitors' notes.
     incidents.update_incident(incident=incident, metadata={"ops": {"ticket": "OPS-1"}})
-    assert len(automation.evidence(incident)) == 3
+    assert len(automation.evidence(incident)) == 4
 
 
 @pytest.mark.parametrize(("mode", "reopens"), [("publish", True), ("draft", False)])

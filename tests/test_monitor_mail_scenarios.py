@@ -108,7 +108,6 @@ def test_it_tells_the_whole_cluster_a_story_from_real_mail(
         timeout_seconds=8,
     )
     story = Story(shared_path, monitor, start)
-    name = cluster_a.display_name
 
     story.sample(HEALTHY)
     assert (story.verdicts, story.actions, statuses(cluster_a)) == (["ok"], ["none"], [])
@@ -127,10 +126,16 @@ def test_it_tells_the_whole_cluster_a_story_from_real_mail(
     opened = story.incident
     assert opened.status == "investigating" and not opened.draft
     assert opened.impact == "minor"
+    assert opened.name == "Inbound mail delays — Cluster A"
     opening = story.latest_update().body
-    assert "8 Received hops, more than the healthy 1 + 5" in opening
-    assert "- hops: 8\n" in opening and "- copies: 1\n" in opening  # the evidence
-    assert rollout.title in opening  # the change just before
+    assert "arrives late or more than once while it is processed" in opening
+    assert "hops" not in opening and "@" not in opening and "127.0.0.1" not in opening
+    # The evidence and the change just before are the responders'.
+    [step] = automation.evidence(opened)
+    assert "check: slow — delivered in" in step["lines"][0]
+    assert "8 Received hops, more than the healthy 1 + 5" in step["lines"][0]
+    assert {"hops: 8", "copies: 1"} <= set(step["lines"])
+    assert any(rollout.title in line for line in step["lines"])
 
     # The relay accepts and drops: the third failure in a row is an outage, and automation
     # escalates the open incident with an update of its own.
@@ -140,9 +145,11 @@ def test_it_tells_the_whole_cluster_a_story_from_real_mail(
     assert statuses(cluster_a) == ["degraded_performance", "major_outage"]
     escalated = story.latest_update()
     assert escalated.status == "investigating"
-    assert escalated.body == (
-        f"Our monitors now see a major outage on {name}: not delivered within 2.0 s"
+    assert escalated.body.startswith("Since ") and escalated.body.endswith(
+        "inbound mail to Cluster A is not being delivered; senders' servers retry, so "
+        "messages arrive late rather than being lost. We are working on it."
     )
+    assert story.incident.name == "Inbound mail outage — Cluster A"
     assert escalated.affected_components == [
         {
             "code": cluster_a.pk,
@@ -179,7 +186,7 @@ def test_it_tells_the_whole_cluster_a_story_from_real_mail(
     assert story.actions[-3:] == ["none", "none", "escalate"]
     again = story.latest_update()
     assert again.status == "investigating" and not again.reopened
-    assert again.body.startswith(f"Our monitors now see a major outage on {name}: ")
+    assert "inbound mail to Cluster A is not being delivered" in again.body
     assert story.incident.impact == "critical"
 
     assert story.verdicts == [

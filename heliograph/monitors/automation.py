@@ -39,7 +39,7 @@ from heliograph.incidents import causes, lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
 from heliograph.lib.errors import InputError
-from heliograph.monitors import correlation, evaluator, metrics
+from heliograph.monitors import evaluator, metrics, wording
 from heliograph.monitors.evaluator import Action, PathState, Tracked
 from heliograph.monitors.models import (
     AUTOMATION_DRAFT,
@@ -49,7 +49,8 @@ from heliograph.monitors.models import (
     Monitor,
     ProbeResult,
 )
-from heliograph.monitors.probes.base import FAIL, Result
+from heliograph.monitors.notices import Notices
+from heliograph.monitors.probes.base import Result
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def by_human(change: StatusChange) -> bool:
     return change.source in HUMAN_SOURCES and not change.actor.startswith("monitor:")
 
 
-class Run:
+class Run(Notices):
     """One result applied to the component its monitor feeds (the monitor row is locked)."""
 
     def __init__(
@@ -227,6 +228,9 @@ class Run:
         done = self._act(action)
         if done is Action.NONE:
             self._write_status()
+        if self._speaks():
+            self._follow_title()
+            self._speak_when_due()
         if self.held and self.current is not None and self.before != self.current:
             self._evidence(
                 f"{self._name} looks {_label(self.current)}, but its status was "
@@ -283,10 +287,17 @@ class Run:
         )
 
     def _statuses(self) -> dict[Component, str]:
-        """The component status an automated update sets (none while a human holds it)."""
-        if self.held or self.current is None:
+        """The component status an automated update sets: none while a human holds it, and
+        none when the component already shows it (an update lists real changes only)."""
+        if self.held or self.current is None or self.current == self.component.status:
             return {}
         return {self.component: self.current}
+
+    def _speaks(self) -> bool:
+        """Automation still speaks on its incident: it is open, ours and not turned off."""
+        if self.incident is None or self.notes is None or self.monitor.automation == AUTOMATION_OFF:
+            return False
+        return self.incident.status not in lifecycle.RESOLVED and not self._human_took_over()
 
     # --- the incident ----------------------------------------------------------------------
 
@@ -352,12 +363,12 @@ class Run:
 
     def _open(self) -> None:
         assert self.current is not None
-        body = opening_body(self.monitor, self.component, self.result, self.current, self.now)
-        name = incident_title(self.monitor, self.component, self.result.verdict)
+        status, name, body = self._text(wording.OPENED, self.now)
         incident = incidents.open_incident(
             page=self.component.page,
             name=name,
             body=body,
+            status=status,
             components=self._statuses(),
             at=self.now,
             started_at=self.now,
@@ -369,8 +380,11 @@ class Run:
         self.incident = incident
         self.notes = IncidentAutomation(incident=incident, monitor=self.monitor)
         self._posted(incident.updates.get())
+        self._keep_title(name)
+        self._say(self.current)
+        self._log_step("Opened the incident", *self._changed_before())
 
-    def _post(self, status: str, body: str) -> None:
+    def _post_text(self, status: str, body: str) -> None:
         assert self.incident is not None
         update = incidents.post_update(
             incident=self.incident,
@@ -384,46 +398,43 @@ class Run:
         self._posted(update)
 
     def _escalate(self) -> None:
-        assert self.incident is not None and self.current is not None
-        monitoring = self.incident.status == S.MONITORING
-        status = S.INVESTIGATING if monitoring else self.incident.status
-        again = " again" if monitoring else ""
-        self._post(
-            status,
-            f"Our monitors now see {_spoken(self.current)}{again} on "
-            f"{self._name}: {self.result.reason}",
-        )
+        """Worse: an update with the new status when it is due now (two levels worse);
+        otherwise the status moves alone and the update waits for the change to settle."""
+        if not self._speak_when_due():
+            self._write_status()
+            self._log_step(f"Now {_label(self.current)}: the update waits for it to settle")
 
     def _monitor(self) -> None:
-        recover = evaluator.DEFAULT_THRESHOLDS.recover_after
-        self._post(
-            S.MONITORING,
-            f"{self._name} looks operational again: the last {recover} "
-            "checks passed. We are monitoring the result.",
-        )
+        status, _, body = self._text(wording.MONITORING, self._calm_since())
+        self._post_text(status, body)
+        self._say(OPERATIONAL)
+        self._log_step("Operational again: monitoring")
 
     def _resolve(self) -> None:
-        quiet = causes.spoken(TIMING.quiet)
-        self._post(
-            S.RESOLVED,
-            f"{self._name} has been operational for {quiet}. This incident has been resolved.",
-        )
+        status, _, body = self._text(wording.RESOLVED, self.now)
+        self._post_text(status, body)
+        self._log_step("Resolved")
 
     def _reopen(self) -> None:
         assert self.incident is not None and self.incident.resolved_at is not None
         assert self.current is not None
-        after = causes.spoken(self.now - self.incident.resolved_at)
+        status, _, body = self._text(wording.CAME_BACK, self.now)
         update = incidents.reopen_incident(
             incident=self.incident,
-            status=S.INVESTIGATING,
+            status=status,
             components=self._statuses(),
-            body=f"The problem came back {after} after it was resolved: our monitors see "
-            f"{_spoken(self.current)} on {self._name}: {self.result.reason}",
+            body=body,
             at=self._at(),
             status_source="monitor",
             actor=self.actor,
         )
         self._posted(update)
+        self._say(self.current)
+        self._log_step("Came back: reopened")
+
+    def _calm_since(self) -> datetime:
+        calm = self.notes.calm_since if self.notes is not None else None
+        return calm or self.now
 
     def _posted(self, update: Any) -> None:
         notes = self._note()
@@ -501,53 +512,11 @@ def evidence(incident: Incident) -> list[dict[str, Any]]:
     return list(kept.first() or [])
 
 
+def titles(incident: Incident) -> list[dict[str, Any]]:
+    """Every title automation gave the incident, oldest first."""
+    kept = IncidentAutomation.objects.filter(incident=incident).values_list("titles", flat=True)
+    return list(kept.first() or [])
+
+
 def _label(status: str | None) -> str:
     return COMPONENT_STATUS_LABELS.get(status or "", "no opinion").lower()
-
-
-_SPOKEN = {
-    "degraded_performance": "degraded performance",
-    "partial_outage": "a partial outage",
-    "major_outage": "a major outage",
-    OPERATIONAL: "normal operation",
-}
-
-
-def _spoken(status: str) -> str:
-    return _SPOKEN.get(status, status.replace("_", " "))
-
-
-def incident_title(monitor: Monitor, component: Component, verdict: str) -> str:
-    """``Degraded: Inbound mail delays on Cluster A`` (``Outage: …`` for failures)."""
-    what = monitor.name
-    if component.name.lower() not in what.lower():
-        what = f"{what} on {component.name}"
-    prefix = "Outage" if verdict == FAIL else "Degraded"
-    return f"{prefix}: {what}"[:255]
-
-
-def evidence_lines(result: Result) -> list[str]:
-    """The sample as markdown list items: verdict and reason, numbers, short details."""
-    found = [f"- check: {result.verdict} — {result.reason}"]
-    for name, value in sorted(metrics.finite(result.values).items()):
-        found.append(f"- {name.replace('_', ' ')}: {value:g}")
-    for name, detail in sorted(plain_json(result.details).items()):
-        if isinstance(detail, list):
-            found.append(f"- {name.replace('_', ' ')}: {len(detail)}")
-        elif not isinstance(detail, dict) and len(str(detail)) <= 200:
-            found.append(f"- {name.replace('_', ' ')}: {detail}")
-    return found
-
-
-def opening_body(
-    monitor: Monitor, component: Component, result: Result, status: str, now: datetime
-) -> str:
-    """The first update: what the monitor sees, the evidence, and what changed before."""
-    name = component.display_name
-    head = f"Our monitor “{monitor.name}” sees {_spoken(status)} on {name}: {result.reason}"
-    parts = [head, "\n".join(["Evidence:", "", *evidence_lines(result)])]
-    changed = correlation.section(page=component.page, components=[component], start=now)
-    if changed:
-        parts.append(changed)
-    parts.append("We are investigating.")
-    return "\n\n".join(parts)

@@ -1,10 +1,11 @@
 """Change correlation: what changed on a component in the hours before trouble began.
 
-When automation opens an incident, its first update lists the recorded changes (deploys,
-config) and the maintenances on the incident's components in the preceding hours, newest
-first, each with how long before the trouble it began ("began 3 minutes after maintenance
-"Rspam upgrade" started"). It works before the incident exists (the opening body is
-written first), so it takes the components and the start time rather than an incident.
+When automation opens an incident, the evidence it keeps for responders lists the recorded
+changes (deploys, config) and the maintenances on the incident's components in the
+preceding hours, newest first, each with how long before the trouble it began ("began 3
+minutes after maintenance "Rspam upgrade" started"). Customers are told of a cause once a
+responder links it. It works before the incident exists, so it takes the components and
+the start time rather than an incident.
 """
 
 from __future__ import annotations
@@ -63,15 +64,3 @@ def lines(
     UTC)``: one sentence per related change, newest first."""
     found = related(page=page, components=components, start=start, hours=hours)
     return [f"{r.text} ({posted_utc(r.at)})" for r in found]
-
-
-def section(*, page: Page, components: Iterable[Component], start: datetime) -> str:
-    """The markdown paragraph an opening update carries (empty when nothing changed)."""
-    components = list(components)
-    found = lines(page=page, components=components, start=start)
-    if not found:
-        return ""
-    names = ", ".join(c.display_name for c in components)
-    hours = f"{LOOKBACK_HOURS:g}"
-    head = f"Changes and maintenances on {names} in the {hours} hours before this began:"
-    return "\n".join([head, "", *(f"- {line}" for line in found)])

@@ -87,6 +87,14 @@ class IncidentAutomation(models.Model):
     evidence = models.JSONField(default=list, blank=True)
     # When the monitors last saw the component become operational ("operational for …").
     calm_since = models.DateTimeField(null=True, blank=True)
+    # What automation last told customers (``monitors.pacing``): the severity, the effect
+    # ("delayed"), when; and since when the monitors have seen something else.
+    said_status = models.CharField(max_length=32, blank=True)
+    said_effect = models.CharField(max_length=255, blank=True)
+    said_at = models.DateTimeField(null=True, blank=True)
+    seen_since = models.DateTimeField(null=True, blank=True)
+    # Every title automation gave the incident, oldest first: [{"at", "title"}].
+    titles = models.JSONField(default=list, blank=True)
 
 
 class ProbeResult(models.Model):

@@ -140,6 +140,7 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         "causes": _causes(incident),
         "related": incidents.related_changes(incident=incident, hours=6),
         "monitor_notes": readable_notes(automation.evidence(incident)),
+        "monitor_titles": automation.titles(incident),
         "details_form": DetailsForm(
             initial={
                 "name": incident.name,

@@ -448,9 +448,12 @@ def judge(config: Mapping[str, Any], outcome: Outcome) -> Result:
     verdict = OK if seconds <= config["ok_seconds"] else HOLD
     if seconds >= config["slow_seconds"]:
         verdict = SLOW
-    problems = _problems(config, folders, outcome.junk_folders, hops)
+    found = _problems(config, folders, outcome.junk_folders, hops)
+    problems = list(found.values())
     if problems:
         verdict = SLOW
+    # What a customer would notice, for the public text (``monitors.wording``).
+    details["noticed"] = next(iter(found), "delay")
     if copies:
         busiest = max((m for _, m in copies), key=_hops)
         details["message_id"] = " ".join(str(busiest.get("Message-ID", "")).split())
@@ -481,17 +484,19 @@ def _delivered(config: Mapping[str, Any], seconds: float) -> str:
 
 def _problems(
     config: Mapping[str, Any], folders: Sequence[str], junk: Sequence[str], hops: int
-) -> list[str]:
-    problems = []
+) -> dict[str, str]:
+    """What is wrong besides time, by what customers would notice (``junk``, ``loop``)."""
+    problems = {}
     in_junk = sorted({f for f in folders if f in junk})
     if in_junk:
-        problems.append(f"delivered to {', '.join(in_junk)}")
+        problems["junk"] = f"delivered to {', '.join(in_junk)}"
     if len(folders) > 1:
-        problems.append(f"{len(folders)} copies arrived (a mail loop?)")
+        problems["loop"] = f"{len(folders)} copies arrived (a mail loop?)"
     baseline = config["healthy_hops"]
     if baseline is not None and hops > baseline + config["hop_margin"]:
         margin = config["hop_margin"]
-        problems.append(f"{hops} Received hops, more than the healthy {baseline} + {margin}")
+        hops_text = f"{hops} Received hops, more than the healthy {baseline} + {margin}"
+        problems["loop"] = "; ".join(filter(None, [problems.get("loop"), hops_text]))
     return problems
 
 
