@@ -128,6 +128,10 @@ HELIOGRAPH_SMTP_CONNECTIONS = int(_number("HELIOGRAPH_SMTP_CONNECTIONS", 16, 1, 
 # Longer than a notification batch can take; a dead worker's batch is sent again after it.
 HELIOGRAPH_NOTIFY_LEASE_SECONDS = _seconds("HELIOGRAPH_NOTIFY_LEASE_SECONDS", 300.0, low=1.0)
 HELIOGRAPH_WORKER_INTERVAL = _seconds("HELIOGRAPH_WORKER_INTERVAL", 2.0, low=0.05)
+# Automatic incident updates: a change of severity is told once it has held this long, and
+# a new effect at the same severity at most once per gap (monitors.pacing).
+HELIOGRAPH_NOTICE_SETTLE_SECONDS = _seconds("HELIOGRAPH_NOTICE_SETTLE_SECONDS", 120.0, low=0)
+HELIOGRAPH_NOTICE_GAP_SECONDS = _seconds("HELIOGRAPH_NOTICE_GAP_SECONDS", 600.0, low=0)
 # Outbound requests to user-given URLs may reach these private ranges (CIDRs).
 HELIOGRAPH_ALLOW_PRIVATE_TARGETS = _networks("HELIOGRAPH_ALLOW_PRIVATE_TARGETS")
 # The proxies (nginx) whose X-Forwarded-For names the visitor (CIDRs).

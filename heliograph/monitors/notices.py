@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from django.conf import settings
 
 from heliograph.catalog.models import Component
 from heliograph.catalog.status import OPERATIONAL
@@ -26,7 +28,6 @@ from heliograph.monitors.probes.base import Result
 
 S = lifecycle.Status
 TIMING = evaluator.DEFAULT_TIMING
-PACING = pacing.Pacing()
 EVIDENCE_KEPT = 50
 
 
@@ -202,7 +203,7 @@ class Notices:
         if found is None or found[1].status == OPERATIONAL:
             return False  # back to what was said, or operational (monitoring says that)
         said, seen = found
-        if not pacing.due(said, seen, self.now, PACING):
+        if not pacing.due(said, seen, self.now, _pacing()):
             return False
         step = wording.WORSE if evaluator.worse(seen.status, said.status) else wording.BETTER
         status, _, body = self._text(step, seen.since)
@@ -215,6 +216,13 @@ class Notices:
 
     def _post_text(self, status: str, body: str) -> None:
         raise NotImplementedError
+
+
+def _pacing() -> pacing.Pacing:
+    return pacing.Pacing(
+        settle=timedelta(seconds=settings.HELIOGRAPH_NOTICE_SETTLE_SECONDS),
+        gap=timedelta(seconds=settings.HELIOGRAPH_NOTICE_GAP_SECONDS),
+    )
 
 
 def evidence_lines(result: Result) -> list[str]:
