@@ -88,10 +88,12 @@ class IncidentAutomation(models.Model):
     # When the monitors last saw the component become operational ("operational for …").
     calm_since = models.DateTimeField(null=True, blank=True)
     # What automation last told customers (``monitors.pacing``): the severity, the effect
-    # ("delayed"), when; and since when the monitors have seen something else.
+    # ("delayed"), when; and what the monitors have seen since, unchanged since when.
     said_status = models.CharField(max_length=32, blank=True)
     said_effect = models.CharField(max_length=255, blank=True)
     said_at = models.DateTimeField(null=True, blank=True)
+    seen_status = models.CharField(max_length=32, blank=True)
+    seen_effect = models.CharField(max_length=255, blank=True)
     seen_since = models.DateTimeField(null=True, blank=True)
     # Every title automation gave the incident, oldest first: [{"at", "title"}].
     titles = models.JSONField(default=list, blank=True)

@@ -180,7 +180,8 @@ class Notices:
         notes.said_effect = self._effect_key() if status != OPERATIONAL else ""
 
     def _pending(self) -> tuple[pacing.Said, pacing.Seen] | None:
-        """What was said and what is seen, when they differ (tracking since when)."""
+        """What was said and what is seen, when they differ; what is seen is timed from
+        when it last changed, so a change settles only once it stops changing."""
         notes = self.notes
         if notes is None or self.current is None or notes.said_at is None:
             return None
@@ -190,8 +191,9 @@ class Notices:
             if notes.seen_since is not None:
                 self._note().seen_since = None
             return None
-        if notes.seen_since is None:
-            self._note().seen_since = self.now
+        if (notes.seen_status, notes.seen_effect) != (self.current, key) or not notes.seen_since:
+            notes = self._note()
+            notes.seen_status, notes.seen_effect, notes.seen_since = self.current, key, self.now
         assert notes.seen_since is not None
         return said, pacing.Seen(self.current, key, notes.seen_since)
 

@@ -140,11 +140,13 @@ def _wait_until_published(server: Server, timeout: float = 60) -> None:
 
 
 class TcpProxy:
-    """Forwards a loopback port to PostgreSQL, and breaks the way networks break.
+    """Forwards a loopback port to a server (PostgreSQL, an MX), and breaks the way networks
+    break.
 
-    ``cut()``: the database refuses (connections reset, new ones refused). ``hang()``: a
-    black hole, as in a partition or a stuck volume: bytes are accepted and never answered,
-    new connections are accepted and never served. ``restore()`` ends a hang.
+    ``cut()``: the server refuses (connections reset, new ones refused; ``reopen()`` undoes
+    it). ``hang()``: a black hole, as in a partition or a stuck volume: bytes are accepted
+    and never answered, new connections are accepted and never served. ``restore()`` ends
+    a hang.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -188,6 +190,11 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
+
+    def reopen(self) -> None:
+        """After ``cut``: listen on the same port again (a refusing server back up)."""
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
         with contextlib.suppress(OSError):
