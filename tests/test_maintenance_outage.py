@@ -19,11 +19,14 @@ from django.utils import timezone
 
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
-from heliograph.catalog.status import MAINTENANCE, MAJOR, OPERATIONAL, PARTIAL
+from heliograph.catalog.status import DEGRADED, MAINTENANCE, MAJOR, OPERATIONAL, PARTIAL
 from heliograph.incidents import lifecycle
 from heliograph.incidents import maintenance as mt
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Incident
+from heliograph.monitors.automation import apply_result
+from heliograph.monitors.models import Monitor
+from heliograph.monitors.probes.base import Result
 from heliograph.notify.models import COMPONENT_UPDATE, Notification
 from heliograph.publish.build import publish_page
 from heliograph.publish.store import SnapshotStore
@@ -254,3 +257,35 @@ def test_it_tells_webhooks_the_incidents_change_before_the_maintenances(
         (PARTIAL, OPERATIONAL),
         (OPERATIONAL, MAINTENANCE),
     ]
+
+
+def test_it_keeps_what_monitors_found_until_the_window_ends(
+    page: Page, cluster_a: Component, upgrade: Incident
+) -> None:
+    monitor = Monitor.objects.create(
+        page=page,
+        name="Inbound mail",
+        kind="http",
+        config={},
+        component=cluster_a,
+        automation="publish",
+        created_at=START - timedelta(hours=2),
+    )
+
+    def probe(verdict: str, first: datetime, samples: int) -> None:
+        for i in range(samples):
+            result = Result(verdict, f"{verdict} sample")
+            apply_result(monitor=monitor, result=result, now=first + i * MINUTE)
+
+    probe("slow", START - 10 * MINUTE, 2)
+    assert seen(page, cluster_a, START - MINUTE).component == DEGRADED
+    mt.run_due(now=START)
+    assert seen(page, cluster_a, START).indicator == "minor"  # not "maintenance"
+    # Probes never move a component a window holds (planned work upsets them): the
+    # degraded status they found stays until the window ends, then they take over again.
+    probe("ok", MID, 5)
+    assert seen(page, cluster_a, MID + 5 * MINUTE).component == DEGRADED
+    mt.run_due(now=END)
+    assert seen(page, cluster_a, END).component == DEGRADED
+    probe("ok", END + MINUTE, 3)
+    assert seen(page, cluster_a, END + 4 * MINUTE).component == OPERATIONAL
