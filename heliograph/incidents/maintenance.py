@@ -73,7 +73,7 @@ def notes(maintenance: Incident) -> MaintenanceState:
 
 
 def statuses_before(maintenance: Incident) -> dict[str, str]:
-    """Component id → the status it had when this maintenance set it under maintenance."""
+    """Component id → the status it had when this maintenance started."""
     return dict(notes(maintenance).statuses_before)
 
 
