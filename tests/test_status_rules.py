@@ -14,7 +14,9 @@ from heliograph.catalog.status import (
     OPERATIONAL,
     PARTIAL,
     blend,
+    during_maintenance,
 )
+from heliograph.catalog.status import worst as worst_of
 
 INDICATOR_RANK = ["none", "maintenance", "minor", "major", "critical"]
 # How bad a single component status is. Maintenance sits between operational and
@@ -147,3 +149,37 @@ def test_it_never_improves_when_one_component_gets_worse(given_statuses: list[st
     before_rank = INDICATOR_RANK.index(blend(given_statuses).indicator)
     after_rank = INDICATOR_RANK.index(blend(after).indicator)
     assert after_rank >= before_rank, (given_statuses, after)
+
+
+# --- a maintenance window over what holds a component (docs/architecture.md) ----------------
+
+IMPAIRED = [DEGRADED, PARTIAL, MAJOR]
+
+
+@given(statuses)
+def test_it_never_hides_degraded_performance_or_an_outage_behind_a_maintenance(
+    status: str,
+) -> None:
+    assert during_maintenance(status) == (status if status in IMPAIRED else MAINTENANCE)
+
+
+@given(st.lists(st.tuples(statuses, st.booleans()), max_size=12))
+def test_it_reads_a_page_no_calmer_for_its_maintenance_windows(
+    held: list[tuple[str, bool]],
+) -> None:
+    """Components under a window show the worse of it and their own status; once anything
+    is degraded or worse, the page reads exactly as it would without any window."""
+    own = [status for status, _ in held]
+    shown = [during_maintenance(status) if window else status for status, window in held]
+    if any(status in IMPAIRED for status in own):
+        assert blend(shown) == blend(own)
+    else:
+        under = any(window for _, window in held) or MAINTENANCE in own
+        assert blend(shown).indicator == ("maintenance" if under else "none")
+
+
+@given(pages)
+def test_it_finds_the_worst_status_whatever_the_order(given_statuses: list[str]) -> None:
+    found = worst_of(given_statuses)
+    assert found == worst_of(reversed(given_statuses))
+    assert found == max(given_statuses, key=STATUS_RANK.index, default=OPERATIONAL)

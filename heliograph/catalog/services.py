@@ -384,6 +384,8 @@ def update_component(
             before=before,
             after=trail.snapshot(component),
         )
+    if change is not None:
+        events.emit(events.COMPONENT_STATUS_RECORDED, component=component, change=change)
     return component
 
 
@@ -499,6 +501,7 @@ def set_component_status(
             after={**trail.snapshot(component), "status_change": timeline},
         )
         events.emit(events.COMPONENT_STATUS, component=component, change=change)
+        events.emit(events.COMPONENT_STATUS_RECORDED, component=component, change=change)
     return change
 
 

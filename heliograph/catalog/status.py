@@ -23,6 +23,11 @@ COMPONENT_STATUS_LABELS = {
     MAINTENANCE: "Under Maintenance",
 }
 
+# Least to most severe. Maintenance sits between operational and degraded, as in the page
+# indicator below: a planned window outranks "operational" but never hides degraded
+# performance or an outage (as Cachet 3 blends them).
+SEVERITY = (OPERATIONAL, MAINTENANCE, DEGRADED, PARTIAL, MAJOR)
+
 Indicator = Literal["none", "minor", "major", "critical", "maintenance"]
 
 
@@ -54,3 +59,14 @@ def blend(statuses: Iterable[str]) -> PageStatus:
     if count[MAINTENANCE]:
         return PageStatus("maintenance", "Service Under Maintenance")
     return ALL_OPERATIONAL
+
+
+def worst(statuses: Iterable[str]) -> str:
+    """The most severe of the statuses (operational for none)."""
+    return max(statuses, key=SEVERITY.index, default=OPERATIONAL)
+
+
+def during_maintenance(status: str) -> str:
+    """What a component shows while a maintenance window holds it, given the status its
+    incidents, monitors or people hold it at: the worse of that and under maintenance."""
+    return worst((status, MAINTENANCE))

@@ -21,9 +21,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from heliograph.audit import trail
-from heliograph.catalog.models import Component, Page
+from heliograph.catalog.models import Component, Page, StatusChange
 from heliograph.catalog.services import set_component_status
-from heliograph.catalog.status import MAINTENANCE, OPERATIONAL
+from heliograph.catalog.status import MAINTENANCE, OPERATIONAL, during_maintenance
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate, MaintenanceState
 from heliograph.incidents.services import announce, open_incident, post_update, write_update
@@ -73,7 +73,7 @@ def notes(maintenance: Incident) -> MaintenanceState:
 
 
 def statuses_before(maintenance: Incident) -> dict[str, str]:
-    """Component id → the status it had when this maintenance set it under maintenance."""
+    """Component id → the status it had when this maintenance started."""
     return dict(notes(maintenance).statuses_before)
 
 
@@ -143,6 +143,44 @@ def _post(
     announce(update)  # once, and complete: subscribers see what it affected
 
 
+# --- what a window holds (architecture: The path data takes) ------------------------------
+
+
+def beneath(component: Component, at: datetime) -> str:
+    """The status the component holds apart from maintenance windows, as of ``at``: the
+    latest its incidents, monitors or people set (operational if none ever did)."""
+    rows = component.status_changes.filter(at__lte=at).exclude(source="maintenance")
+    # A maintenance's own update putting its components under maintenance is a window too.
+    window = Q(new_status=MAINTENANCE, incident__kind=lifecycle.Kind.MAINTENANCE)
+    latest = rows.exclude(window).order_by("-at", "-id").values_list("new_status", flat=True)
+    return latest.first() or OPERATIONAL
+
+
+def hold(*, component: Component, change: StatusChange) -> None:
+    """A status set on a component that a maintenance in progress holds shows no better than
+    under maintenance: an incident resolving mid-window hands the component to the window.
+
+    Listens to ``COMPONENT_STATUS_RECORDED``; the window's status follows the change at the
+    same moment, so the incident's impact window still ends when the incident said so.
+    """
+    if change.source == "maintenance" or during_maintenance(change.new_status) == change.new_status:
+        return
+    if component.status_changes.filter(at__gt=change.at).exists():
+        return  # a backfill: what shows now was decided later on the timeline
+    # A maintenance's own update speaks for its window: a status it sets stands.
+    holders = component.incidents.maintenances().active().exclude(pk=change.incident_id)
+    holder = holders.order_by("scheduled_for", "created_at").first()
+    if holder is not None:
+        set_component_status(
+            component=component,
+            status=MAINTENANCE,
+            at=change.at,
+            source="maintenance",
+            actor=change.actor,
+            incident_id=holder.pk,
+        )
+
+
 # --- the transitions (called with the maintenance locked) ----------------------------------
 
 
@@ -161,7 +199,10 @@ def _start(m: Incident, at: datetime, actor: str, body: str = STARTED_BODY) -> N
     affected: Affected = []
     for component in m.components.all():
         written.statuses_before[component.pk] = _status_to_remember(component, m)
-        affected.append(_set(component, MAINTENANCE, at, actor, m))
+        # Held worse (an open incident's outage, a monitor's, a person's): that stays
+        # shown; the window holds the component all the same (``hold``, ``_restore``).
+        if during_maintenance(component.status) == MAINTENANCE:
+            affected.append(_set(component, MAINTENANCE, at, actor, m))
     written.started_at = at
     written.save()
     m.started_at = min(m.started_at, at)  # started early by hand: the record says so
@@ -177,15 +218,15 @@ def _still_held(component: Component, maintenance: Incident) -> bool:
 
 
 def _restore(m: Incident, at: datetime, actor: str) -> Affected:
-    """Components back to their status before the maintenance; marks it completed."""
-    previous, affected = statuses_before(m), []
+    """Components it shows under maintenance back to what holds them beneath it (the open
+    incident's status, a person's, else what they were before); marks it completed."""
+    affected: Affected = []
     for component in m.components.all():
-        # Only what this maintenance set is undone: a status a human (or a monitor) chose
-        # during the window stands.
-        if component.pk not in previous or component.status != MAINTENANCE:
+        # Shown worse than under maintenance, a component already shows what holds it.
+        if component.status != MAINTENANCE or _still_held(component, m):
             continue
-        if not _still_held(component, m):
-            affected.append(_set(component, previous[component.pk], at, actor, m))
+        if (underneath := beneath(component, at)) != MAINTENANCE:
+            affected.append(_set(component, underneath, at, actor, m))
     written = notes(m)
     written.completed_at = at
     written.save()

@@ -148,7 +148,8 @@ class MaintenanceState(models.Model):
     maintenance = models.OneToOneField(
         Incident, models.CASCADE, primary_key=True, related_name="maintenance_state"
     )
-    # Component id → the status it had when this maintenance set it under maintenance.
+    # Component id → the status it had when this maintenance started (overruns compare
+    # with it; what it goes back to at the end is ``maintenance.beneath``).
     statuses_before = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -18,6 +18,11 @@ INCIDENT_UPDATE = "incident.update"
 POSTMORTEM_PUBLISHED = "postmortem.published"
 # A component's status changed (data: component, change).
 COMPONENT_STATUS = "component.status"
+# A component's status change is on the timeline and every ``COMPONENT_STATUS`` handler has
+# seen it (data: component, change); also after a console or API edit of the status. A
+# status a handler writes in answer (a maintenance window holding the component) comes after
+# the change on the timeline and in the outbox, never before it.
+COMPONENT_STATUS_RECORDED = "component.status.recorded"
 
 _HANDLERS: dict[str, list[Handler]] = {}
 

@@ -18,22 +18,12 @@ from django.utils import timezone
 
 from heliograph.catalog import uptime
 from heliograph.catalog.models import Component, ComponentGroup, Page, StatusChange
-from heliograph.catalog.status import (
-    DEGRADED,
-    MAINTENANCE,
-    MAJOR,
-    OPERATIONAL,
-    PARTIAL,
-    PageStatus,
-    blend,
-)
+from heliograph.catalog.status import OPERATIONAL, PageStatus, blend, worst
 from heliograph.incidents import lifecycle
 from heliograph.incidents.models import Incident, IncidentUpdate, Postmortem
 from heliograph.monitors.metrics import PublicChart, public_charts
 
 UPTIME_DAYS = 90
-# Least to most severe: a group shows its worst member, and an outage outranks maintenance.
-_SEVERITY = (OPERATIONAL, MAINTENANCE, DEGRADED, PARTIAL, MAJOR)
 
 
 @dataclass
@@ -78,7 +68,7 @@ class World:
     def group_status(self, group: ComponentGroup) -> str:
         """A group has no status of its own: it shows its worst member's."""
         statuses = [c.status for c in self.group_members(group)]
-        return max(statuses, key=_SEVERITY.index, default=OPERATIONAL)
+        return worst(statuses)  # an outage outranks maintenance (catalog.status.SEVERITY)
 
     @property
     def ungrouped(self) -> list[Component]:
