@@ -8,10 +8,11 @@ import sys
 
 SERVING = ("run", "demo")
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+DEMO_DATA = os.path.join("var", "demo")
 
 COMMANDS = {
     "run": "migrate, publish and serve the status page",
-    "demo": "like run, with the OpenSRS example loaded",
+    "demo": "like run, with the OpenSRS example loaded (its own data in var/demo)",
     "publish": "render the public artifacts now (or --watch to keep publishing)",
     "page": "create, change or list pages",
     "group": "create component groups",
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         print(usage())
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "heliograph.settings")
+    if args[0] == "demo":  # the example never mixes into a real install's data
+        os.environ.setdefault("HELIOGRAPH_DATA", DEMO_DATA)
     _default_base_url(args)
     from django.core.exceptions import ImproperlyConfigured
 

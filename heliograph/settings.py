@@ -18,8 +18,15 @@ BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("HELIOGRAPH_DATA", "var")).resolve()
 
 
+# Where `run` or `demo` last served from this data folder: the public URL commands print
+# (shortlinks, --json) when HELIOGRAPH_BASE_URL is not set.
+SERVED_URL_FILE = DATA_DIR / "served_url"
+
+
 def _read_base_url() -> str:
-    raw = os.environ.get("HELIOGRAPH_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    served = SERVED_URL_FILE.read_text().strip() if SERVED_URL_FILE.is_file() else ""
+    default = served or "http://127.0.0.1:8000"
+    raw = os.environ.get("HELIOGRAPH_BASE_URL", default).rstrip("/")
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ImproperlyConfigured(

@@ -223,6 +223,15 @@ def test_it_refuses_bad_input_with_one_line_and_writes_nothing(
         assert heliograph.state() == before, args
 
 
+def test_the_demo_keeps_its_data_apart_from_a_real_install(tmp_path: Path) -> None:
+    installation = Installation(tmp_path, None)
+    del installation.env["HELIOGRAPH_DATA"]  # the defaults, in the folder it runs from
+    assert installation.run("demo", "--help").returncode == 0
+    assert installation.run("page", "list").returncode != 0  # ./var: never migrated
+    assert (tmp_path / "var" / "demo" / "secret_key").exists()
+    assert not (tmp_path / "var" / "demo" / "heliograph.sqlite3").exists()
+
+
 @pytest.mark.parametrize(
     "name, value, shown",
     [

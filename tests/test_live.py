@@ -137,6 +137,11 @@ def test_it_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     with scratch_database() as url, running_demo(tmp_path, url) as server:
         children = server.cli("publish")  # the database is shared and answers
         assert children.returncode == 0
+        # Commands print links to where the demo serves, not to a guessed port.
+        opened = server.cli(
+            "incident", "open", "Delays", "--page", "OpenSRS", "--body", "Looking.", "--json"
+        )
+        assert json.loads(opened.stdout)["shortlink"].startswith(server.url + "/incidents/")
         os.killpg(server.process.pid, signal.SIGINT)
         assert server.process.wait(timeout=15) == 0
         assert wait_for(lambda: not _group_alive(server.process.pid), timeout=5)

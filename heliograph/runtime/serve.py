@@ -54,7 +54,9 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
             ("worker", ["worker"]),
         )
     ]
+    _remember_url()
     print(f"Heliograph is serving at {settings.BASE_URL}/{announce}", flush=True)
+    print(f"Data: {settings.DATA_DIR}", flush=True)
     if hint:
         print(hint, flush=True)
     beat = heartbeat.Beat(settings.RUN_DIR, "supervisor", state="running").start()
@@ -62,6 +64,14 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: supervisor.stop.set())
     supervisor.run()
+
+
+def _remember_url() -> None:
+    """Commands run later against this data folder print links to where it serves."""
+    try:
+        settings.SERVED_URL_FILE.write_text(settings.BASE_URL + "\n")
+    except OSError as exc:  # a read-only or full disk must not stop the page
+        print(f"warning: could not record the public URL: {exc}", flush=True)
 
 
 def serve_web(*, host: str, port: int, workers: int = 1) -> None:
