@@ -24,6 +24,7 @@ COMMANDS = {
     "createuser": "create a console user with a role",
     "apikey": "create, list or revoke Manage API keys",
     "subscribers": "import subscribers from a CSV file",
+    "mail": "send a test e-mail through the configured relay",
     "monitors": "apply monitors.toml, list monitors",
     "worker": "run scheduled work: maintenance, notifications, monitors",
     "web": "serve the page and the console only (run starts it with the others)",

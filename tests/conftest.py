@@ -15,7 +15,7 @@ from heliograph.accounts.models import User
 from heliograph.catalog.models import Component, Page
 from heliograph.example import load_example
 from heliograph.incidents.models import Incident
-from tests.support.live import Server, running_demo, scratch_database
+from tests.support.live import RELAY_DOWN, Server, running_demo, scratch_database
 from tests.support.world import make_user
 
 POSTGRES_REQUIRED = os.environ.get("HELIOGRAPH_REQUIRE_POSTGRES") == "1"
@@ -36,6 +36,7 @@ def pytest_report_header() -> str:
 def export_dir(settings: Any, tmp_path: Path) -> Path:
     """Each test exports into its own folder, never into the working tree."""
     settings.EXPORT_DIR = tmp_path / "export"
+    settings.HELIOGRAPH_SMTP_URL = RELAY_DOWN
     return Path(settings.EXPORT_DIR)
 
 

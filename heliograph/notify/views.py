@@ -20,7 +20,7 @@ from heliograph.lib import cors, networks
 from heliograph.lib.errors import InputError
 from heliograph.lib.netguard import trusted_proxies
 from heliograph.lib.ratelimit import TokenBucket
-from heliograph.notify import subscriptions
+from heliograph.notify import mail_health, subscriptions
 from heliograph.notify.models import Subscriber
 from heliograph.publish.html import page_context
 
@@ -34,6 +34,7 @@ WEBHOOK_REGISTERED = (
     "If the URL can be subscribed, it now receives updates, and the contact address gets "
     "the secret that signs them."
 )
+NO_EMAIL = "this page does not send e-mail yet: follow its feed, or subscribe a webhook"
 CHECK_INBOX = (
     "If the address can be subscribed, a confirmation e-mail is on its way. "
     "Follow the link in it to start receiving notifications."
@@ -136,6 +137,7 @@ def _api_subscribe(request: HttpRequest) -> HttpResponse:
                 page=page, endpoint=endpoint, email=email, component_ids=component_ids
             )
         else:
+            _check_mail_goes_out()
             subscriptions.subscribe_email(page=page, email=email, component_ids=component_ids)
     except InputError as exc:
         return JsonResponse({"error": str(exc)}, status=422)
@@ -164,6 +166,8 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         "mode": "webhook" if data.get("mode") == "webhook" and not incident else "email",
         "email": data.get("email", ""),
         "endpoint": data.get("endpoint", ""),
+        "mail_works": mail_health.configured(),
+        "feeds": page.allow_feeds,
     }
     if request.method == "GET":
         return _html(request, page, "subscribe.html", context)
@@ -188,6 +192,12 @@ def _open_incident(page: Page, incident_id: str) -> Incident | None:
     return page.incidents.filter(pk=incident_id, status__in=FOLLOWABLE, draft=False).first()
 
 
+def _check_mail_goes_out() -> None:
+    """No promise of an e-mail that will not come."""
+    if not mail_health.configured():
+        raise InputError(NO_EMAIL)
+
+
 def _subscribe_from_form(page: Page, form: dict[str, Any]) -> None:
     if form["mode"] == "webhook":
         subscriptions.subscribe_webhook(
@@ -197,6 +207,7 @@ def _subscribe_from_form(page: Page, form: dict[str, Any]) -> None:
             component_ids=form["chosen"],
         )
     else:
+        _check_mail_goes_out()
         subscriptions.subscribe_email(
             page=page,
             email=form["email"],

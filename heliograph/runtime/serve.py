@@ -17,6 +17,7 @@ from heliograph.catalog.models import Page
 from heliograph.lib import heartbeat
 from heliograph.lib.db import guard
 from heliograph.lib.supervisor import Child, Supervisor
+from heliograph.notify import mail_health
 from heliograph.publish.publisher import publish_stale
 
 
@@ -59,6 +60,8 @@ def serve(*, host: str, port: int, workers: int = 1, announce: str = "") -> None
     print(f"Data: {settings.DATA_DIR}", flush=True)
     if hint:
         print(hint, flush=True)
+    if not mail_health.configured():
+        print(f"warning: {mail_health.NO_RELAY}", flush=True)
     beat = heartbeat.Beat(settings.RUN_DIR, "supervisor", state="running").start()
     supervisor = Supervisor(children, on_change=lambda report: beat.extra.update(children=report))
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from heliograph.lib.supervisor import Child, Supervisor
-from tests.support.live import TcpProxy, free_port, through_proxy
+from tests.support.live import RELAY_DOWN, TcpProxy, free_port, through_proxy
 from tests.support.nginx import deployed_conf, running_nginx
 
 NODES = ("a", "b")
@@ -89,6 +89,7 @@ def running_cluster(root: Path, database_url: str, settings: dict[str, str]) -> 
     host, port = database_url.rsplit("@", 1)[1].split("/", 1)[0].split(":")
     cluster = Cluster(root, database_url)
     cluster.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    cluster.env.update(HELIOGRAPH_SMTP_URL=RELAY_DOWN)
     cluster.env.update(settings, HELIOGRAPH_POLL_INTERVAL="0.2", SECRET_KEY="cluster-test")
     for node in NODES:
         cluster.ports[node] = free_port()

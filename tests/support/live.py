@@ -21,6 +21,10 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 
+# The relay the fixture world has: configured (so public pages offer e-mail), and down
+# (nothing listens on the discard port), unless a test gives its own.
+RELAY_DOWN = "smtp://127.0.0.1:9?starttls=0&timeout=2"
+
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Whether ``check`` came true within ``timeout`` seconds (asked every 0.1 s)."""
@@ -101,7 +105,8 @@ def running_demo(
 ) -> Iterator[Server]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "HELIOGRAPH_BASE_URL")}
-    env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2", **(settings or {}))
+    env.update(HELIOGRAPH_DATA=str(data_dir), HELIOGRAPH_POLL_INTERVAL="0.2")
+    env.update({"HELIOGRAPH_SMTP_URL": RELAY_DOWN, **(settings or {})})
     if database_url:
         env["DATABASE_URL"] = database_url
     process = subprocess.Popen(

@@ -9,6 +9,7 @@ from heliograph.catalog.status import blend
 from heliograph.console.access import current_page, requires, show
 from heliograph.incidents.maintenance import overruns
 from heliograph.incidents.models import Change
+from heliograph.notify import mail_health
 
 BANNER = {
     "none": "b-ok",
@@ -43,5 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             # The prober's own faults: never public status, but operators must see them
             # (architecture: Monitors).
             "unknown_monitors": page.monitors.filter(last_verdict="unknown", paused=False),
+            "mail_missing": not mail_health.configured() and mail_health.NO_RELAY,
+            "mail_failing": mail_health.configured() and mail_health.failing(),
         },
     )
