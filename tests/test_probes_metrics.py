@@ -3,6 +3,7 @@ the way Prometheus's query API and rspamd's controller do."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -229,6 +230,19 @@ def test_it_rspamd_history_says_a_loop_is_over_once_quiet_whatever_the_window() 
         again.verdict == SLOW and "<loop-2@cluster-a.example> was scanned 6 times" in again.reason
     )
     assert rspamd.check_config({"url": "http://r:11334"})["quiet_minutes"] == 2.0
+
+
+def test_it_logs_each_probe_request_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    document = {"version": 2, "rows": [history_row("<m@example.com>", time.time())]}
+    with caplog.at_level(logging.INFO):
+        assert controller("/history", Reply(200, document), mode="history").verdict == OK
+    assert not [r for r in caplog.records if "history" in r.getMessage()]
+    with caplog.at_level(logging.DEBUG, logger="heliograph.monitors.probes.common"):
+        controller("/history", Reply(200, document), mode="history")
+    said = [r for r in caplog.records if r.name == "heliograph.monitors.probes.common"]
+    assert [r.levelno for r in said] == [logging.DEBUG]
+    assert said[0].getMessage().startswith("probe GET http://127.0.0.1:")
+    assert said[0].getMessage().endswith("/history: HTTP 200")
 
 
 def test_it_rspamd_controller_trouble_fails() -> None:

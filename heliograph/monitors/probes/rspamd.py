@@ -176,7 +176,8 @@ def judge_counters(config: Mapping[str, Any], values: dict[str, float], where: s
     said = f"{where} has scanned {values['scanned']:.0f} messages"
     mean, slow = values.get("scan_time_ms"), config["scan_slow_ms"]
     if mean is not None:
-        said += f", {mean:.0f} ms per scan lately"
+        per_scan = common.compared(mean, slow) if slow is not None else f"{mean:.0f}"
+        said += f", {per_scan} ms per scan lately"
     if mean is not None and slow is not None and mean > slow:
         return Result(SLOW, f"{said} (slow above {slow:g} ms)", values)
     return Result(OK, said, values)
