@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
-from heliograph.monitors import services
+from heliograph.monitors import declarative, services
 from heliograph.monitors.models import Monitor
 
 PASSWORD = "imap-Secret-7f3a91"
@@ -297,3 +297,20 @@ def test_it_refuses_a_bad_role_or_severity_and_changes_nothing(
     message, err = refused("apply", write(tmp_path, FILE + LOOP_CHECK.format(extra=extra)))
     assert expected in err and "nothing changed" in message
     assert not Monitor.objects.exists()
+
+
+def test_it_applies_the_readmes_example_with_the_loop_check_as_a_signal(
+    page: Page, cluster_a: Component
+) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split('```toml\npage = "OpenSRS"', 1)[1].split("```", 1)[0]
+    names = ("CLUSTER_A_INBOUND_IMAP_PASSWORD", "CLUSTER_A_OUTBOUND_SMTP_PASSWORD")
+    environ = dict.fromkeys(
+        (*names, "PROBE_MAILBOX_IMAP_PASSWORD", "CLUSTER_A_RSPAMD_PASSWORD"), "x"
+    )
+    declarative.apply_text('page = "OpenSRS"' + example, environ=environ)
+    roles = {m.name: (m.acts_as, m.severity) for m in Monitor.objects.all()}
+    assert roles["Filter loop — Cluster A"] == ("signal", "degraded_performance")
+    assert {r for n, (r, _) in roles.items() if n != "Filter loop — Cluster A"} == {"path"}
+    loop = Monitor.objects.get(kind="rspamd")
+    assert (loop.config["quiet_minutes"], loop.config["window_minutes"]) == (2, 30)
