@@ -252,9 +252,13 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 
+_LOG_LEVEL = os.environ.get("HELIOGRAPH_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("HELIOGRAPH_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
+    # httpx logs every request at INFO: one line per probe run and per webhook delivery.
+    # Probes log their requests at DEBUG themselves (monitors.probes.common).
+    "loggers": {"httpx": {"level": "DEBUG" if _LOG_LEVEL == "DEBUG" else "WARNING"}},
 }

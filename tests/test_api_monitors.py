@@ -133,6 +133,64 @@ def test_it_refuses_bad_monitors_with_a_message_and_writes_nothing(
     )
 
 
+LOOP_CHECK = {"url": "http://rspamd.cluster-a.example.net:11334", "mode": "history"}
+
+
+def test_it_round_trips_a_monitors_role_and_severity(
+    client: Client, page: Page, cluster_a: Component, key: str, base: str
+) -> None:
+    status, made = create(client, base, key, name="Filter loop", kind="rspamd", config=LOOP_CHECK)
+    assert status == 201, made
+    assert (made["role"], made["role_set"], made["severity"]) == (
+        "signal",  # by its kind
+        False,
+        "degraded_performance",
+    )
+    _, trip = create(client, base, key)
+    assert (trip["role"], trip["role_set"]) == ("path", False)
+    path = f"{base}/{made['id']}"
+    worse = {"monitor": {"severity": "major_outage"}}
+    assert call(client, "PATCH", path, key, worse)[1]["severity"] == "major_outage"
+    status, body = call(client, "PATCH", path, key, {"monitor": {"role": "path"}})
+    assert status == 200 and (body["role"], body["role_set"]) == ("path", True)
+    form = "monitor[role]=signal&monitor[severity]=partial_outage"
+    status, body = call(client, "PATCH", path, key, form=form)
+    assert status == 200 and (body["role"], body["severity"]) == ("signal", "partial_outage")
+    status, body = call(client, "PATCH", path, key, {"monitor": {"role": None}})
+    assert status == 200 and (body["role"], body["role_set"]) == ("signal", False)
+    assert call(client, "GET", path, key)[1] == body
+    audited = AuditEvent.objects.filter(action="monitor.update").order_by("id").last()
+    assert audited is not None and audited.after["role"] == "signal"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"role": "detector"}, "monitor.role: Input should be 'path' or 'signal'"),
+        ({"severity": "operational"}, "monitor.severity: Input should be"),
+        ({"severity": None}, "monitor.severity cannot be null"),
+        ({"role": "path", "severity": "partial_outage"}, "severity applies to signals only"),
+    ],
+)
+def test_it_refuses_a_bad_role_or_severity_with_a_message(
+    client: Client, page: Page, key: str, base: str, fields: dict[str, Any], message: str
+) -> None:
+    _, made = create(client, base, key, name="Filter loop", kind="rspamd", config=LOOP_CHECK)
+    status, body = call(client, "PATCH", f"{base}/{made['id']}", key, {"monitor": fields})
+    assert status in (400, 422) and message in body["message"], body
+    kept = Monitor.objects.get(pk=made["id"])
+    assert (kept.role, kept.severity) == ("", "degraded_performance")
+
+
+def test_it_documents_role_and_severity_in_openapi(client: Client) -> None:
+    document = client.get("/v1/openapi.json").json()
+    fields = document["components"]["schemas"]["MonitorFields"]["properties"]
+    assert "signal" in json.dumps(fields["role"]) and "major_outage" in json.dumps(
+        fields["severity"]
+    )
+    assert "rspamd and prometheus are signals" in json.dumps(fields["role"])
+
+
 def test_it_refuses_a_patch_that_would_break_the_monitor(
     client: Client, page: Page, key: str, base: str
 ) -> None:

@@ -226,3 +226,23 @@ def test_it_leaves_pausing_to_its_buttons_when_editing(as_role: Login, inbound: 
     assert client.post(path, form(name=inbound.name, interval_seconds="90")).status_code == 302
     inbound.refresh_from_db()
     assert inbound.paused and inbound.interval_seconds == 90
+
+
+def test_it_lets_an_admin_make_a_monitor_a_signal_with_a_severity(
+    as_role: Login, inbound: Monitor
+) -> None:
+    client = as_role("admin")
+    shown = text(client.get(f"/console/monitors/{inbound.pk}"))
+    assert "path: blended with the component’s other paths" in shown
+    assert "(its kind’s default)" in shown
+    edit = f"/console/monitors/{inbound.pk}/edit"
+    assert 'name="role"' in text(client.get(edit)) and 'name="severity"' in text(client.get(edit))
+    wrong = client.post(edit, form(name=inbound.name, severity="major_outage"))
+    assert wrong.status_code == 400 and "severity applies to signals only" in text(wrong)
+    done = client.post(edit, form(name=inbound.name, role="signal", severity="major_outage"))
+    assert done.status_code == 302, text(done)
+    inbound.refresh_from_db()
+    assert (inbound.role, inbound.severity) == ("signal", "major_outage")
+    shown = text(client.get(f"/console/monitors/{inbound.pk}"))
+    assert "signal: in trouble it makes the component major_outage" in shown
+    assert "(its kind’s default)" not in shown

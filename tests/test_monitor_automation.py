@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -47,11 +48,14 @@ def make_monitor(
     *,
     name: str = "Inbound mail delays",
     automation: str = "publish",
+    kind: str = "mail_roundtrip",
+    **fields: Any,
 ) -> Monitor:
     return Monitor.objects.create(
         page=page,
         name=name,
-        kind="mail_roundtrip",
+        kind=kind,
+        **fields,
         config={},
         component=component,
         automation=automation,
@@ -263,6 +267,50 @@ def test_a_paused_or_silent_path_does_not_count(page: Page, cluster_a: Component
     feed(paused, ["ok"], 0)
     Monitor.objects.filter(pk=paused.pk).update(paused=True)
     assert feed(mx1, ["fail", "fail", "fail"], 0).status == MAJOR
+
+
+# --- paths and signals ----------------------------------------------------------------------
+
+
+def cluster_a_monitors(page: Page, cluster_a: Component, **loop: Any) -> list[Monitor]:
+    """The README's monitors of Cluster A: the MX and the round trip (paths), and the rspamd
+    loop check (a signal by its kind, unless ``loop`` says otherwise)."""
+    return [
+        make_monitor(page, cluster_a, name="MX — Cluster A", kind="smtp"),
+        make_monitor(page, cluster_a, name="Inbound — Cluster A", kind="mail_roundtrip"),
+        make_monitor(
+            page, cluster_a, name="Filter loop — Cluster A", kind="rspamd", automation="off", **loop
+        ),
+    ]
+
+
+def test_it_shows_a_major_outage_when_every_path_fails_though_the_loop_check_is_fine(
+    page: Page, cluster_a: Component
+) -> None:
+    mx, trip, loop = cluster_a_monitors(page, cluster_a)
+    for minute in range(3):  # the issue's verdicts: MX fail, round trip fail, filter loop ok
+        apply_result(monitor=loop, result=OK, now=at(minute))
+        apply_result(monitor=mx, result=FAIL, now=at(minute))
+        last = apply_result(monitor=trip, result=FAIL, now=at(minute + 0.5))
+    assert (last.status, status_of(cluster_a)) == (MAJOR, MAJOR)
+    assert last.incident is not None and last.incident.impact == "critical"
+    # Counted as a path, the loop check would still say some mail gets through (the bug).
+    Monitor.objects.filter(pk=loop.pk).update(role="path")
+    assert feed(trip, ["fail"], 4).status == PARTIAL
+
+
+def test_it_lets_a_signal_make_the_component_worse_and_never_better(
+    page: Page, cluster_a: Component
+) -> None:
+    mx, trip, loop = cluster_a_monitors(page, cluster_a, severity=PARTIAL)
+    feed(mx, ["ok"], 0)
+    feed(trip, ["ok"], 0)
+    assert feed(loop, ["slow"], 1).status == OPERATIONAL  # one sample: nothing yet
+    assert (feed(loop, ["slow"], 2).status, status_of(cluster_a)) == (PARTIAL, PARTIAL)
+    assert feed(mx, ["slow", "slow"], 3).status == PARTIAL  # the worse of the two
+    assert feed(mx, ["ok", "ok", "ok"], 5).status == PARTIAL  # the loop still says so
+    assert feed(loop, ["ok", "ok", "ok"], 8).status == OPERATIONAL
+    assert feed(loop, ["fail"] * 3, 11).status == PARTIAL  # down or degraded: its severity
 
 
 # --- what never changes the status ---------------------------------------------------------

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from heliograph.audit.models import AuditEvent
 from heliograph.catalog import services as catalog
 from heliograph.catalog.models import Component, Page
-from heliograph.monitors import services
+from heliograph.monitors import declarative, services
 from heliograph.monitors.models import Monitor
 
 PASSWORD = "imap-Secret-7f3a91"
@@ -248,3 +248,69 @@ def test_it_lists_monitors_with_secrets_as_set_only(
     inbound = next(m for m in listed["monitors"] if m["kind"] == "mail_roundtrip")
     assert inbound["secrets"] == {"imap_password": "set", "smtp_password": "not set"}
     assert PASSWORD not in text + json.dumps(listed)
+
+
+LOOP_CHECK = """
+[[monitor]]
+name = "Filter loop — Cluster A"
+component = "Cluster A"
+kind = "rspamd"
+{extra}
+[monitor.config]
+url = "http://rspamd.cluster-a.example.net:11334"
+mode = "history"
+"""
+
+
+def test_it_round_trips_a_monitors_role_and_severity(
+    page: Page, cluster_a: Component, tmp_path: Path, secret_env: None
+) -> None:
+    path = write(tmp_path, FILE + LOOP_CHECK.format(extra=""))
+    monitors("apply", path)
+    loop = Monitor.objects.get(kind="rspamd")
+    inbound = Monitor.objects.get(kind="mail_roundtrip")
+    assert (loop.role, loop.acts_as, loop.severity) == ("", "signal", "degraded_performance")
+    assert inbound.acts_as == "path"
+    worse = LOOP_CHECK.format(extra='severity = "partial_outage"')
+    assert "(severity)" in monitors("apply", write(tmp_path, FILE + worse)).out
+    assert "3 unchanged" in monitors("apply", write(tmp_path, FILE + worse)).out
+    listed = json.loads(monitors("list", "--json").out)["monitors"]
+    shown = {m["name"]: (m["role"], m["severity"]) for m in listed}
+    assert shown["Filter loop — Cluster A"] == ("signal", "partial_outage")
+    assert "(signal: partial_outage)" in monitors("list").out
+    as_path = LOOP_CHECK.format(extra='role = "path"')
+    assert "(role, severity)" in monitors("apply", write(tmp_path, FILE + as_path)).out
+    assert Monitor.objects.get(pk=loop.pk).acts_as == "path"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('role = "detector"', "role must be one of path, signal"),
+        ('severity = "catastrophic"', "severity must be one of degraded_performance"),
+        ('role = "path"\nseverity = "major_outage"', "severity applies to signals only"),
+    ],
+)
+def test_it_refuses_a_bad_role_or_severity_and_changes_nothing(
+    page: Page, cluster_a: Component, tmp_path: Path, secret_env: None, extra: str, expected: str
+) -> None:
+    message, err = refused("apply", write(tmp_path, FILE + LOOP_CHECK.format(extra=extra)))
+    assert expected in err and "nothing changed" in message
+    assert not Monitor.objects.exists()
+
+
+def test_it_applies_the_readmes_example_with_the_loop_check_as_a_signal(
+    page: Page, cluster_a: Component
+) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    example = readme.split('```toml\npage = "OpenSRS"', 1)[1].split("```", 1)[0]
+    names = ("CLUSTER_A_INBOUND_IMAP_PASSWORD", "CLUSTER_A_OUTBOUND_SMTP_PASSWORD")
+    environ = dict.fromkeys(
+        (*names, "PROBE_MAILBOX_IMAP_PASSWORD", "CLUSTER_A_RSPAMD_PASSWORD"), "x"
+    )
+    declarative.apply_text('page = "OpenSRS"' + example, environ=environ)
+    roles = {m.name: (m.acts_as, m.severity) for m in Monitor.objects.all()}
+    assert roles["Filter loop — Cluster A"] == ("signal", "degraded_performance")
+    assert {r for n, (r, _) in roles.items() if n != "Filter loop — Cluster A"} == {"path"}
+    loop = Monitor.objects.get(kind="rspamd")
+    assert (loop.config["quiet_minutes"], loop.config["window_minutes"]) == (2, 30)

@@ -16,10 +16,12 @@ from heliograph.monitors.evaluator import (
     DOWN,
     PATH_STATUSES,
     SEVERITY,
+    SIGNAL_SEVERITIES,
     UP,
     VERDICTS,
     Action,
     PathState,
+    Signal,
     Tracked,
     component_status,
     decide,
@@ -218,6 +220,68 @@ def test_the_blend_is_monotonic(paths: list[str], data: st.DataObject) -> None:
     made_worse = [*paths[:i], worse, *paths[i + 1 :]]
     assert rank(component_status(made_worse, False)) >= rank(component_status(paths, False))
     assert component_status(paths, False) in SEVERITY
+
+
+# --- paths and signals ---------------------------------------------------------------------
+
+path_lists = st.lists(st.sampled_from(PATH_STATUSES), max_size=6)
+signals = st.builds(Signal, st.sampled_from(PATH_STATUSES), st.sampled_from(SIGNAL_SEVERITIES))
+signal_lists = st.lists(signals, max_size=4)
+
+
+@pytest.mark.parametrize(
+    ("paths", "signalled", "expected"),
+    [
+        # The outage: MX fail, round trip fail, the loop check still fine.
+        ([DOWN, DOWN], [Signal(UP)], MAJOR),
+        ([UP, UP], [Signal(SLOWED)], DEGRADED),
+        ([UP], [Signal(DOWN)], DEGRADED),  # down or degraded: the signal's severity
+        ([UP], [Signal(SLOWED, PARTIAL)], PARTIAL),
+        ([DOWN, UP], [Signal(SLOWED, DEGRADED)], PARTIAL),  # never healthier than the paths
+        ([SLOWED], [Signal(DOWN, MAJOR)], MAJOR),
+        ([], [Signal(UP)], OPERATIONAL),  # a component fed only by signals recovers
+        ([], [Signal(SLOWED)], DEGRADED),
+        ([], [], None),
+    ],
+)
+def test_signals_only_make_the_component_worse(
+    paths: list[str], signalled: list[Signal], expected: str | None
+) -> None:
+    assert component_status(paths, False, signalled) == expected
+
+
+@given(path_lists, signal_lists)
+def test_a_signal_never_makes_the_blend_healthier(paths: list[str], found: list[Signal]) -> None:
+    alone = component_status(paths, False)
+    blended = component_status(paths, False, found)
+    assert rank(blended) >= rank(alone)
+    if paths:
+        assert blended is not None  # paths give an opinion; signals never take it away
+    assert rank(blended) <= max([rank(alone), *(rank(s.severity) for s in found)])
+
+
+@given(st.integers(1, 6), signal_lists)
+def test_every_path_down_is_a_major_outage_whatever_the_signals(
+    paths: int, found: list[Signal]
+) -> None:
+    assert component_status([DOWN] * paths, False, found) == MAJOR
+
+
+@given(path_lists, signal_lists)
+def test_healthy_signals_change_nothing_the_paths_say(
+    paths: list[str], found: list[Signal]
+) -> None:
+    calm = [Signal(UP, s.severity) for s in found]
+    if paths:
+        assert component_status(paths, False, calm) == component_status(paths, False)
+    assert component_status(paths, True, found) is None  # nor under maintenance
+
+
+def test_a_signal_refuses_what_it_cannot_stand_for() -> None:
+    with pytest.raises(ValueError, match="severity"):
+        Signal(DOWN, OPERATIONAL)
+    with pytest.raises(ValueError, match="path status"):
+        Signal("broken")
 
 
 # --- the incident lifecycle ----------------------------------------------------------------

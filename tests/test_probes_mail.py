@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
-from heliograph.monitors.probes import mail_roundtrip
+from heliograph.monitors.probes import mail_roundtrip, rspamd
 from heliograph.monitors.probes.base import ConfigError, ProbeSpec, Result
 from heliograph.monitors.probes.registry import probe_module
 from tests.support.mail_path import DOWN, HEALTHY, JUNK, MailPath, delayed, looping, mail_path
+from tests.support.probe_servers import http_server, rspamd_history
+from tests.support.probe_servers import run as probe_with
 
 FAST: dict[str, Any] = {
     "ok_seconds": 0.5, "slow_seconds": 1, "give_up_seconds": 3, "poll_seconds": 0.2,
@@ -74,7 +76,7 @@ def test_delayed_past_slow_is_slow(path: MailPath) -> None:
     result = run(path)
     assert result.verdict == "slow", result.reason
     assert 1.5 < result.values["delivery_seconds"] < 3
-    assert "slow (≥ 1.0 s)" in result.reason
+    assert "slow (≥ 1 s)" in result.reason
     assert path.canaries() == []
 
 
@@ -130,6 +132,38 @@ def test_it_judges_a_loop_that_lets_one_copy_out_by_its_hops_alone(
     assert len(result.details["received"]) == passes
     assert path.relay.delivered == delivered + 1
     assert result.details["deleted"] == 1 and path.canaries() == []
+
+
+QUIET = 3.0  # seconds: the loop check's quiet time, scaled down from 2 minutes
+
+
+def test_it_reports_the_loop_over_within_the_quiet_time_after_it_stops(path: MailPath) -> None:
+    """The rspamd loop check reads the scans of the MX the loop ran through: slow while the
+    looping Message-ID is still being scanned, ok once it has been quiet for the quiet
+    time, though every scan is still inside the 30-minute window."""
+    path.scenario = looping(8)
+    before = len(path.relay.scans)  # the module's earlier tests looped too
+    scans = rspamd_history(lambda: path.relay.scans[before:])
+    with http_server({"/history": scans}) as rspamd_:
+        config = {
+            "url": rspamd_.url(), "mode": "history", "loop_threshold": 3,
+            "window_minutes": 30, "quiet_minutes": QUIET / 60,
+        }  # fmt: skip
+        canary = run(path)  # the canary loops 8 times through the MX, then the loop stops
+        looped = canary.details["message_id"]
+        path.wait_idle()
+        stopped = max(at for at, mid in path.relay.scans if mid == looped)
+        during = probe_with(rspamd, config)
+        assert during.verdict == "slow", during.reason
+        assert f"Message-ID {looped} was scanned 8 times in the last 30 min" in during.reason
+        while (after := probe_with(rspamd, config)).verdict != "ok":
+            assert time.time() - stopped < QUIET + 2, after.reason
+            time.sleep(0.1)
+        cleared = time.time() - stopped
+    assert QUIET <= cleared < QUIET + 2, cleared
+    assert after.reason.startswith(f"the processing loop is over: Message-ID {looped} was")
+    assert after.values["looping"] == 0 and after.values["loops_ended"] == 1
+    assert after.values["max_scans"] == 8  # still inside the window: the quiet time decided
 
 
 def test_down_fails_after_give_up(path: MailPath) -> None:

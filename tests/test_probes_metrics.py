@@ -3,6 +3,7 @@ the way Prometheus's query API and rspamd's controller do."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -206,6 +207,42 @@ def test_it_rspamd_history_without_loops_and_in_the_old_shape() -> None:
     assert result.verdict == OK and "none more than 3 times" in result.reason
     assert result.values["messages"] == 6 and result.values["scans"] == 7
     assert strict.verdict == SLOW and "<twice@example.com> was scanned 2 times" in strict.reason
+
+
+def test_it_rspamd_history_says_a_loop_is_over_once_quiet_whatever_the_window() -> None:
+    now = time.time()
+    # Looped for 10 minutes, stopped 3 minutes ago: all of it inside a 30-minute window.
+    stopped = [history_row("<loop-1@cluster-a.example>", now - 180 - i * 30) for i in range(20)]
+    other = [history_row("<loop-2@cluster-a.example>", now - 400 - i) for i in range(5)]
+    document = {"version": 2, "rows": stopped + other}
+    over = controller("/history", Reply(200, document), mode="history", window_minutes=30)
+    assert over.verdict == OK, over.reason
+    assert over.reason.startswith(
+        "the processing loop is over: Message-ID <loop-1@cluster-a.example> (and 1 more "
+        "Message-IDs) was scanned 20 times, but none of them again for 3.0 min (quiet after 2 min)"
+    )
+    assert (over.values["looping"], over.values["loops_ended"]) == (0, 2)
+    patient = controller("/history", Reply(200, document), mode="history", quiet_minutes=5)
+    assert patient.verdict == SLOW and patient.values["looping"] == 1  # loop-1 only
+    going = [*stopped, *other, history_row("<loop-2@cluster-a.example>", now - 5)]
+    again = controller("/history", Reply(200, going), mode="history")
+    assert (
+        again.verdict == SLOW and "<loop-2@cluster-a.example> was scanned 6 times" in again.reason
+    )
+    assert rspamd.check_config({"url": "http://r:11334"})["quiet_minutes"] == 2.0
+
+
+def test_it_logs_each_probe_request_at_debug_only(caplog: pytest.LogCaptureFixture) -> None:
+    document = {"version": 2, "rows": [history_row("<m@example.com>", time.time())]}
+    with caplog.at_level(logging.INFO):
+        assert controller("/history", Reply(200, document), mode="history").verdict == OK
+    assert not [r for r in caplog.records if "history" in r.getMessage()]
+    with caplog.at_level(logging.DEBUG, logger="heliograph.monitors.probes.common"):
+        controller("/history", Reply(200, document), mode="history")
+    said = [r for r in caplog.records if r.name == "heliograph.monitors.probes.common"]
+    assert [r.levelno for r in said] == [logging.DEBUG]
+    assert said[0].getMessage().startswith("probe GET http://127.0.0.1:")
+    assert said[0].getMessage().endswith("/history: HTTP 200")
 
 
 def test_it_rspamd_controller_trouble_fails() -> None:

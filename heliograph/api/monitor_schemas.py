@@ -19,6 +19,16 @@ Kind = Literal[
     "http", "tcp", "tls_certificate", "dns", "smtp", "mail_roundtrip", "rspamd", "prometheus"
 ]
 Automation = Literal["off", "draft", "publish"]
+# heliograph.monitors.evaluator.ROLES and SIGNAL_SEVERITIES.
+Role = Literal["path", "signal"]
+Severity = Literal["degraded_performance", "partial_outage", "major_outage"]
+ROLE_HELP = (
+    "path: a way customers' traffic goes (its verdicts are blended with the component's "
+    "other paths); signal: a detector about the paths (degraded or down, it raises the "
+    "component to its severity; it never counts as a working path). Default by kind: "
+    "rspamd and prometheus are signals, the rest paths"
+)
+SEVERITY_HELP = "What a signal in trouble makes its component (paths: ignored)"
 Verdict = Literal["ok", "hold", "slow", "fail", "unknown"]
 SecretState = Literal["set", "not set"]
 Secret = Annotated[str, Field(max_length=MAX_SECRET), NoNul]
@@ -41,6 +51,9 @@ class MonitorOut(Schema):
     automation: Automation
     public: bool = Field(description="Charted on the public page")
     paused: bool
+    role: Role = Field(description=ROLE_HELP)
+    role_set: bool = Field(description="false: the role is the kind's default")
+    severity: Severity = Field(description=SEVERITY_HELP)
     next_run_at: str | None
     last_run_at: str | None
     last_verdict: Verdict | None
@@ -75,6 +88,8 @@ class MonitorFields(Schema):
     automation: Automation | None = None
     public: bool | None = None
     paused: bool | None = None
+    role: Role | None = Field(None, description=ROLE_HELP + "; null: back to that default")
+    severity: Severity | None = Field(None, description=SEVERITY_HELP)
 
 
 class MonitorCreateFields(MonitorFields):

@@ -51,6 +51,9 @@ def monitor_json(world: World, m: Monitor) -> Json:
         "automation": m.automation,
         "public": m.public,
         "paused": m.paused,
+        "role": m.acts_as,
+        "role_set": bool(m.role),
+        "severity": m.severity,
         "next_run_at": time(world, m.next_run_at),
         "last_run_at": time(world, m.last_run_at),
         "last_verdict": m.last_verdict or None,
@@ -95,10 +98,13 @@ def _given(page: Page, fields: MonitorFields) -> dict[str, Any]:
             "automation",
             "public",
             "paused",
+            "role",
+            "severity",
         )
         if name in sent
     }
-    nulls = [name for name, value in given.items() if value is None and name != "secrets"]
+    # null secrets clear them, a null role returns to the kind's default
+    nulls = [n for n, value in given.items() if value is None and n not in ("secrets", "role")]
     if nulls:
         raise InputError(f"monitor.{nulls[0]} cannot be null")
     if "component_id" in sent:

@@ -167,9 +167,17 @@ def under_maintenance(component: Component) -> bool:
     return component.incidents.maintenances().active().exists()
 
 
-def blend(paths: Iterable[PathState], maintenance: bool) -> str | None:
-    """The component status the paths vouch for (paths that never saw a verdict abstain)."""
-    return evaluator.component_status([p.status for p in paths if p.known], maintenance)
+def blend(fed: Iterable[tuple[Monitor, PathState]], maintenance: bool) -> str | None:
+    """The component status its monitors vouch for: paths blended, signals only making it
+    worse (monitors that never saw a verdict abstain)."""
+    known = [(m, state) for m, state in fed if state.known]
+    paths = [state.status for m, state in known if m.acts_as == evaluator.PATH]
+    signals = [
+        evaluator.Signal(state.status, m.severity)
+        for m, state in known
+        if m.acts_as == evaluator.SIGNAL
+    ]
+    return evaluator.component_status(paths, maintenance, signals)
 
 
 def by_human(change: StatusChange) -> bool:
@@ -191,10 +199,10 @@ class Run(Notices):
         self.monitor, self.component, self.result, self.now = monitor, component, result, now
         self.actor = actor_of(monitor)
         self.others = list(component.monitors.filter(paused=False).exclude(pk=monitor.pk))
-        others = [PathState.from_json(m.state) for m in self.others]
+        others = [(m, PathState.from_json(m.state)) for m in self.others]
         maintenance = under_maintenance(component)
-        self.before = blend([before, *others], maintenance)
-        self.current = blend([after, *others], maintenance)
+        self.before = blend([(monitor, before), *others], maintenance)
+        self.current = blend([(monitor, after), *others], maintenance)
         human = self._human_status()
         self.held = human is not None and self.current != component.status
         if human is not None and not self.held:

@@ -7,7 +7,7 @@ does not name. The whole file is checked first: one error anywhere and nothing c
 
 The file is the truth for every setting it may hold — a setting left out takes its default
 (interval 60 s, timeout 30 s or less to fit a short interval, automation "off", public
-false, no component) — with two
+false, no component, the kind's role, severity "degraded_performance") — with two
 exceptions: ``paused`` left out keeps what the console or API set (new monitors run), and
 a secret left out keeps its stored value (set it once in the console, if you prefer).
 
@@ -28,6 +28,9 @@ Example::
     timeout = 150                        # seconds one run may take (interval - 6 at most)
     automation = "draft"                 # off | draft | publish
     public = true                        # chart it on the public page
+    # role = "path"                      # path | signal (default by kind: rspamd and
+    #                                    # prometheus are signals)
+    # severity = "partial_outage"        # a signal's, when in trouble (default degraded)
 
     [monitor.config]
     smtp_host = "mx.cluster-a.example.net"
@@ -52,6 +55,7 @@ from django.db import transaction
 
 from heliograph.catalog.models import Page
 from heliograph.catalog.services import find_component, find_page
+from heliograph.catalog.status import DEGRADED
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
 from heliograph.monitors.models import Monitor
@@ -59,7 +63,7 @@ from heliograph.monitors.models import Monitor
 CREATE, UPDATE, UNCHANGED, DELETE = "create", "update", "unchanged", "delete"
 ENTRY_KEYS = (
     "name", "page", "component", "kind", "interval", "timeout", "automation", "public",
-    "paused", "config", "secrets",
+    "paused", "role", "severity", "config", "secrets",
 )  # fmt: skip
 TOP_KEYS = ("page", "monitor")
 _HEADER = re.compile(r"^[ \t]*\[\[[ \t]*monitor[ \t]*\]\]", re.MULTILINE)
@@ -188,6 +192,8 @@ def _given(page: Page, entry: dict[str, Any], environ: Mapping[str, str]) -> dic
         "timeout_seconds": entry.get("timeout"),  # None: the default for the interval
         "automation": entry.get("automation", "off"),
         "public": entry.get("public", False),
+        "role": entry.get("role"),  # None: the kind's
+        "severity": entry.get("severity", DEGRADED),
     }
     if "paused" in entry:
         given["paused"] = entry["paused"]

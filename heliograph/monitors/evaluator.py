@@ -20,6 +20,13 @@ holds the status it vouches for and the streaks that move it:
 A component fed by several paths blends them: no opinion while it is under maintenance,
 ``major_outage`` when every path is down, ``partial_outage`` when some are,
 ``degraded_performance`` when any is degraded, else ``operational``.
+
+Not every monitor watches a path. A *signal* (a loop detector, a Prometheus query) says
+something about the paths without being one customers' traffic can take, so it never
+counts as a working path: a signal that is degraded or down raises the component to the
+signal's severity (``degraded_performance`` unless configured worse) and otherwise says
+nothing. Signals only ever make the blend worse; with every path down it is
+``major_outage`` whatever the signals say.
 """
 
 from __future__ import annotations
@@ -143,11 +150,45 @@ def run(
 # --- the component -------------------------------------------------------------------------
 
 
-def component_status(path_statuses: Iterable[str], under_maintenance: bool) -> str | None:
-    """The component status its paths vouch for; None = no opinion (maintenance, no paths)."""
-    statuses = list(path_statuses)
-    if under_maintenance or not statuses:
+# What a monitor is to the component it feeds (see the module doc).
+PATH, SIGNAL = "path", "signal"
+ROLES = (PATH, SIGNAL)
+# How bad a signal in trouble may make its component.
+SIGNAL_SEVERITIES = (DEGRADED, PARTIAL, MAJOR)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A detector's own path state, and the component status it stands for when impaired."""
+
+    status: str
+    severity: str = DEGRADED
+
+    def __post_init__(self) -> None:
+        if self.status not in PATH_STATUSES:
+            raise ValueError(f"unknown path status {self.status!r}")
+        if self.severity not in SIGNAL_SEVERITIES:
+            raise ValueError(f"a signal's severity is one of {', '.join(SIGNAL_SEVERITIES)}")
+
+    @property
+    def raises(self) -> str:
+        """The least the component shows because of this signal."""
+        return OPERATIONAL if self.status == UP else self.severity
+
+
+def component_status(
+    path_statuses: Iterable[str], under_maintenance: bool, signals: Iterable[Signal] = ()
+) -> str | None:
+    """The component status its paths and signals vouch for; None = no opinion (maintenance,
+    or nothing known)."""
+    statuses, raised = list(path_statuses), [s.raises for s in signals]
+    if under_maintenance or not (statuses or raised):
         return None
+    return max([_paths_status(statuses), *raised], key=rank)
+
+
+def _paths_status(statuses: list[str]) -> str:
+    """The paths alone (none: nothing against operational, since a signal spoke)."""
     down = statuses.count(DOWN)
     if down and down == len(statuses):
         return MAJOR

@@ -1,6 +1,9 @@
 """Monitors, what each run found, and the numbers kept from it (architecture: Monitors).
 
-A Monitor feeds at most one component (several monitors may feed the same one: paths).
+A Monitor feeds at most one component (several monitors may feed the same one). Each is a
+*path* customers' traffic takes (a round trip, an MX, an endpoint) or a *signal* about the
+paths (a loop detector, a Prometheus query): ``role``, blank for its kind's default
+(``default_role``); the blend is ``monitors.evaluator.component_status``.
 Its hysteresis state (streaks and the status it currently vouches for) lives on the row,
 so any worker can evaluate the next sample. ProbeResult keeps recent runs as evidence;
 MetricPoint keeps the numbers, downsampled with age.
@@ -15,6 +18,7 @@ from django.utils import timezone
 from heliograph.catalog.models import Component, Page
 from heliograph.incidents.models import Incident
 from heliograph.lib.ids import new_id
+from heliograph.monitors.evaluator import PATH, ROLES, SIGNAL, SIGNAL_SEVERITIES
 from heliograph.monitors.probes.base import VERDICTS
 from heliograph.monitors.probes.registry import KINDS
 
@@ -22,6 +26,14 @@ AUTOMATION_OFF, AUTOMATION_DRAFT, AUTOMATION_PUBLISH = "off", "draft", "publish"
 AUTOMATIONS = (AUTOMATION_OFF, AUTOMATION_DRAFT, AUTOMATION_PUBLISH)
 RAW, FIVE_MINUTES, HOURLY = 0, 300, 3600
 RESOLUTIONS = [(RAW, "raw"), (FIVE_MINUTES, "5 minutes"), (HOURLY, "hourly")]
+# Kinds that detect trouble without being a way customers' traffic goes: signals unless the
+# monitor says otherwise. Every other kind probes a path.
+SIGNAL_KINDS = ("rspamd", "prometheus")
+BY_KIND = ""  # a monitor's role left to its kind
+
+
+def default_role(kind: str) -> str:
+    return SIGNAL if kind in SIGNAL_KINDS else PATH
 
 
 class Monitor(models.Model):
@@ -41,6 +53,14 @@ class Monitor(models.Model):
         max_length=8, choices=[(a, a) for a in AUTOMATIONS], default=AUTOMATION_OFF
     )
     public = models.BooleanField(default=False, help_text="chart it on the public page")
+    # Stored blank while the kind decides (so a new kind brings its own default).
+    role = models.CharField(
+        max_length=8, blank=True, default=BY_KIND, choices=[(r, r) for r in ROLES]
+    )
+    # What a signal in trouble makes its component (paths ignore it).
+    severity = models.CharField(
+        max_length=24, default=SIGNAL_SEVERITIES[0], choices=[(s, s) for s in SIGNAL_SEVERITIES]
+    )
     paused = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -69,6 +89,11 @@ class Monitor(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def acts_as(self) -> str:
+        """Its role: the one set, else its kind's."""
+        return self.role or default_role(self.kind)
 
 
 class IncidentAutomation(models.Model):

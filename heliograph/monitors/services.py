@@ -12,7 +12,7 @@ keep their stored value; a secret given as None or "" is cleared; changing the k
 the old kind's secrets. Credentials written into the settings, which are shown back, are
 refused with a pointer to the secret that takes them: a password in a URL, a header or a
 URL query parameter whose name says it carries one (``Authorization``, ``Cookie``,
-``X-Api-Key``, ``X-Auth-Token``, ``?access_token=``; see ``looks_secret``).
+``X-Api-Key``, ``X-Auth-Token``, ``?access_token=``; see ``monitors.credentials``).
 
 Timing: the interval is 10 s to a week; the timeout is more than 0, at most an hour, and
 leaves ``LEASE_ROOM`` (6 s) of the interval free. A worker's lease on a running monitor
@@ -26,22 +26,28 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from django.db import transaction
 from django.utils import timezone
 
 from heliograph.audit import trail
 from heliograph.catalog.models import Component, Page
+from heliograph.catalog.status import DEGRADED
 from heliograph.catalog.validation import check_bool, unique_name
 from heliograph.lib.errors import InputError
 from heliograph.lib.unset import UNSET, Unset
-from heliograph.monitors.models import AUTOMATION_OFF, AUTOMATIONS, Monitor
+from heliograph.monitors.evaluator import PATH, ROLES, SIGNAL_SEVERITIES
+from heliograph.monitors.inputs import (
+    check_json,
+    check_text,
+    looks_secret,
+    refuse_inline_credentials,
+)
+from heliograph.monitors.models import AUTOMATION_OFF, AUTOMATIONS, BY_KIND, Monitor, default_role
 from heliograph.monitors.probes.base import ConfigError, ProbeModule
 from heliograph.monitors.probes.registry import KINDS, probe_module
 from heliograph.monitors.scheduler import LEASE_ROOM, first_run_at
@@ -57,21 +63,12 @@ SET, NOT_SET = "set", "not set"
 MIN_INTERVAL, MAX_INTERVAL = 10, 7 * 86_400
 MAX_TIMEOUT = 3_600.0
 DEFAULT_TIMEOUT = 30.0
-MAX_WHOLE = 2**53  # beyond it a number is not exact in JSON, nor convertible to a float
 MAX_SECRET = 4_096
 MAX_CONFIG_CHARS = 100_000
-MAX_DEPTH = 12
 RESUME_SOON = 10.0  # a resumed monitor runs within this many seconds
-CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "cookie")
-# A word of a header or query parameter name that says it carries a credential: X-Api-Key,
-# X-Auth-Token, access_token, sig, JSESSIONID. Whole words, so "keyword" or "author" pass.
-_SECRET_WORD = re.compile(
-    r"(key|token|secret|passw(or)?d|pwd|signature|sig|cookie|session(id)?|sessid|credentials?)$"
-    r"|^auth(?!ors?$)"
-)
 FIELDS = (
     "name", "kind", "config", "secrets", "component", "interval_seconds", "timeout_seconds",
-    "automation", "public", "paused",
+    "automation", "public", "paused", "role", "severity",
 )  # fmt: skip
 
 
@@ -94,6 +91,8 @@ class Settings:
     automation: str
     public: bool
     paused: bool
+    role: str  # BY_KIND: the kind's default
+    severity: str
 
 
 # --- looking up and showing ---------------------------------------------------------------
@@ -133,6 +132,8 @@ def audit_view(monitor: Monitor) -> dict[str, Any]:
         "automation": monitor.automation,
         "public": monitor.public,
         "paused": monitor.paused,
+        "role": monitor.acts_as,
+        "severity": monitor.severity,
     }
 
 
@@ -148,92 +149,6 @@ def _module(kind: Any) -> ProbeModule:
         raise InputError(str(exc)) from None
 
 
-def check_json(value: Any, where: str, depth: int = 0) -> None:
-    """JSON both databases store: no NaN, no NUL, no dates, not too deep."""
-    if depth > MAX_DEPTH:
-        raise InputError(f"{where}: nested too deeply")
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise InputError(f"{where}: keys must be text")
-            check_text(key, where)
-            check_json(item, f"{where}.{key}", depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_json(item, f"{where}[{index}]", depth + 1)
-    elif isinstance(value, str):
-        check_text(value, where)
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{where}: numbers must be finite")
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WHOLE:
-        raise InputError(f"{where}: too large a number (at most {MAX_WHOLE:,} either way)")
-    elif value is not None and not isinstance(value, bool | int | float):
-        raise InputError(f"{where}: {type(value).__name__} is not allowed; write text or a number")
-
-
-def check_text(value: str, where: str) -> None:
-    if "\x00" in value:
-        raise InputError(f"{where}: text must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(f"{where}: text must be valid Unicode") from None
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a header or query parameter name says it carries a credential."""
-    return any(_SECRET_WORD.search(word) for word in re.split(r"[^a-z0-9]+", name.lower()))
-
-
-def _instead(secrets: tuple[str, ...]) -> str:
-    """Where a credential goes instead of the settings (which are shown back)."""
-    if "authorization" in secrets:
-        return (
-            "give a token as the authorization secret (sent as the Authorization header), or "
-            "the whole header as the secret_header secret ('X-Api-Key: …')"
-        )
-    if secrets:
-        return f"give it as the {secrets[0]} secret"
-    return "this kind keeps no secrets: probe an address that needs no credential"
-
-
-def _refuse_inline_credentials(config: Mapping[str, Any], secrets: tuple[str, ...]) -> None:
-    where = f"the {secrets[0]} secret" if secrets else "a secret"
-    shown = "settings are shown in the console, the API and the audit log"
-    for key, value in config.items():
-        if not (isinstance(value, str) and "://" in value):
-            continue
-        if _has_password(value):
-            raise InputError(f"config.{key}: put the password in {where}, not in the URL")
-        if found := next((p for p in _query_names(value) if looks_secret(p)), None):
-            raise InputError(
-                f"config.{key}: the query parameter {found!r} looks like a credential, and "
-                f"{shown}; {_instead(secrets)}"
-            )
-    headers = config.get("headers")
-    for name in headers if isinstance(headers, Mapping) else ():
-        if isinstance(name, str) and name.lower() in CREDENTIAL_HEADERS:
-            raise InputError(f"config.headers: give {name} as {where}, not as a header")
-        if isinstance(name, str) and looks_secret(name):
-            raise InputError(
-                f"config.headers: {name} looks like a credential, and {shown}; {_instead(secrets)}"
-            )
-
-
-def _has_password(url: str) -> bool:
-    try:
-        return bool(urlsplit(url).password)
-    except ValueError:
-        return False
-
-
-def _query_names(url: str) -> list[str]:
-    try:
-        return [name for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
-    except ValueError:  # the kind's own check says what is wrong with the URL
-        return []
-
-
 def _check_config(module: ProbeModule, config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The normalised config, and the secrets that were written into it."""
     if not isinstance(config, Mapping):
@@ -242,7 +157,7 @@ def _check_config(module: ProbeModule, config: Any) -> tuple[dict[str, Any], dic
     names = tuple(module.SECRET_FIELDS)
     inline = {k: v for k, v in config.items() if k in names}
     rest = {k: v for k, v in config.items() if k not in names}
-    _refuse_inline_credentials(rest, names)
+    refuse_inline_credentials(rest, names)
     try:
         checked = dict(module.check_config(rest))
     except ConfigError as exc:
@@ -353,6 +268,43 @@ def _check_automation(automation: Any, component: Component | None) -> str:
     return str(automation)
 
 
+def _check_role(role: Any) -> str:
+    """A role, or BY_KIND for None or "" (the kind's default: rspamd and prometheus are
+    signals, the rest paths)."""
+    if role is None or role == BY_KIND:
+        return BY_KIND
+    if role not in ROLES:
+        raise InputError(
+            f"role must be one of {', '.join(ROLES)} (or empty for the kind's default), "
+            f"not {role!r}"
+        )
+    return str(role)
+
+
+def _check_severity(severity: Any, role: str, *, asked: bool) -> str:
+    """What a signal in trouble makes its component. A path has none to give: setting one
+    on it is refused (keeping the one it had as a signal is not, so edits still save)."""
+    if severity not in SIGNAL_SEVERITIES:
+        raise InputError(
+            f"severity must be one of {', '.join(SIGNAL_SEVERITIES)}, not {severity!r}"
+        )
+    if asked and role == PATH and severity != DEGRADED:
+        raise InputError(
+            "severity applies to signals only: this monitor is a path (its verdicts are "
+            'blended with the other paths); set role to "signal" or leave severity out'
+        )
+    return str(severity)
+
+
+def _check_part(merged: Mapping[str, Any], monitor: Monitor | None) -> tuple[str, str]:
+    """The role (BY_KIND or one of ROLES) and the severity, checked."""
+    role = _check_role(merged["role"])
+    had = monitor.severity if monitor is not None else DEGRADED
+    acts_as = role or default_role(merged["kind"])
+    severity = _check_severity(merged["severity"], acts_as, asked=merged["severity"] != had)
+    return role, severity
+
+
 def _current(monitor: Monitor | None) -> dict[str, Any]:
     if monitor is None:
         return {
@@ -364,6 +316,8 @@ def _current(monitor: Monitor | None) -> dict[str, Any]:
             "automation": AUTOMATION_OFF,
             "public": False,
             "paused": False,
+            "role": BY_KIND,
+            "severity": DEGRADED,
         }
     return {name: getattr(monitor, name) for name in FIELDS}
 
@@ -394,6 +348,7 @@ def check(page: Page, given: Mapping[str, Any], monitor: Monitor | None = None) 
     _check_secret_forms(module, secrets)
     interval, timeout = _check_timing(merged["interval_seconds"], merged["timeout_seconds"])
     component = _check_component(page, merged["component"])
+    role, severity = _check_part(merged, monitor)
     return Settings(
         name=name,
         kind=merged["kind"],
@@ -405,6 +360,8 @@ def check(page: Page, given: Mapping[str, Any], monitor: Monitor | None = None) 
         automation=_check_automation(merged["automation"], component),
         public=check_bool("public")(merged["public"]),
         paused=check_bool("paused")(merged["paused"]),
+        role=role,
+        severity=severity,
     )
 
 
@@ -454,6 +411,8 @@ def create_monitor(
     automation: str = AUTOMATION_OFF,
     public: bool = False,
     paused: bool = False,
+    role: str = BY_KIND,
+    severity: str = DEGRADED,
     actor: str = "cli",
 ) -> Monitor:
     """A new monitor, first run at a jittered moment within its interval (a timeout of
@@ -469,6 +428,8 @@ def create_monitor(
         automation=automation,
         public=public,
         paused=paused,
+        role=role,
+        severity=severity,
     )
     settings = check(page, given)
     now = timezone.now()
@@ -498,6 +459,8 @@ def update_monitor(
     automation: str | Unset = UNSET,
     public: bool | Unset = UNSET,
     paused: bool | Unset = UNSET,
+    role: str | None | Unset = UNSET,
+    severity: str | Unset = UNSET,
 ) -> Monitor:
     """Change the settings given; a secret left out keeps its value. Nothing is written
     (and nothing audited) when nothing changes."""
@@ -512,6 +475,8 @@ def update_monitor(
         automation=automation,
         public=public,
         paused=paused,
+        role=role,
+        severity=severity,
     )
     settings = check(monitor.page, {k: v for k, v in given.items() if v is not UNSET}, monitor)
     return save(monitor=monitor, settings=settings, actor=actor)

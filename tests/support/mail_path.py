@@ -25,7 +25,7 @@
 To look and act: ``path.messages(folder)``, ``path.canaries(folder)`` (those with an
 ``X-Heliograph-Probe`` token), ``path.deliver(message, folder)`` (straight into the
 mailbox), ``path.wait_idle()`` (until held/looping messages have landed), ``path.clear()``,
-``path.relay.accepted / delivered / dropped``; for the probe, ``path.probe_config()``,
+``path.relay.accepted / delivered / dropped / scans``; for the probe, ``path.probe_config()``,
 ``path.probe_secrets()`` and ``path.spec(timeout=..., **settings)`` (loopback allowed).
 
 What IMAP clients sent, as Dovecot itself received it: ``with path.imap_commands() as
@@ -362,12 +362,16 @@ class Relay:
     timers: list[threading.Timer] = field(default_factory=list)
     tasks: set[Any] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    # (unix time, Message-ID) of every message taken, re-injections included: what an rspamd
+    # scanning at this MX would list in its /history (probe_servers.rspamd_history serves it)
+    scans: list[tuple[float, str]] = field(default_factory=list)
     smtp_password: str = field(default_factory=lambda: f"smtp-{uuid.uuid4().hex[:12]}")
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         scenario = self.scenario
         self.accepted += 1
         raw = self._received(session) + (envelope.original_content or envelope.content)
+        self.scans.append((time.time(), str(email.message_from_bytes(raw)["Message-ID"])))
         if scenario.name == "down":
             self.dropped += 1
         elif scenario.name == "delayed":

@@ -305,6 +305,20 @@ def http_server(
         thread.join(5)
 
 
+def rspamd_history(scans: Callable[[], list[tuple[float, str]]]) -> Route:
+    """An rspamd controller's ``/history`` (version 2, newest first) listing ``scans``
+    ((unix time, Message-ID) pairs, e.g. ``mail_path``'s ``relay.scans``) as it asks."""
+
+    def answer(request: Seen) -> Reply:
+        rows = [
+            {"message-id": mid, "unix_time": at, "time_real": 0.012, "action": "no action"}
+            for at, mid in sorted(scans(), reverse=True)
+        ]
+        return Reply(200, {"version": 2, "rows": rows})
+
+    return answer
+
+
 # --- DNS --------------------------------------------------------------------------------------
 
 DROP, SERVFAIL, REFUSED = "drop", "servfail", "refused"

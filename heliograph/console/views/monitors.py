@@ -32,10 +32,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from heliograph.catalog.models import Page
+from heliograph.catalog.status import COMPONENT_STATUS_LABELS
 from heliograph.console.access import actor, attempt, requires, show
 from heliograph.console.views.incidents import page_or_404, readable_notes
 from heliograph.lib.errors import InputError
 from heliograph.monitors import services
+from heliograph.monitors.evaluator import PATH, SIGNAL, SIGNAL_SEVERITIES
 from heliograph.monitors.models import AUTOMATIONS, Monitor
 from heliograph.monitors.probes.base import UNKNOWN
 from heliograph.monitors.probes.registry import KINDS, probe_module
@@ -43,7 +45,9 @@ from heliograph.monitors.probes.registry import KINDS, probe_module
 log = logging.getLogger(__name__)
 MANAGE, OPERATE = "manage_components", "manage_incidents"
 RESULTS_SHOWN = 50
-KEPT = ("name", "component", "interval_seconds", "timeout_seconds", "automation")
+KEPT = (
+    "name", "component", "interval_seconds", "timeout_seconds", "automation", "role", "severity",
+)  # fmt: skip
 CHART_HOURS = 24
 KIND_LABELS = {
     "http": "HTTP(S) request", "tcp": "TCP connect", "tls_certificate": "TLS certificate",
@@ -97,6 +101,17 @@ class MonitorForm(forms.Form):
         min_value=0.1, max_value=services.MAX_TIMEOUT, initial=30, label="Timeout (seconds)"
     )
     automation = forms.ChoiceField(choices=[(a, a) for a in AUTOMATIONS], initial="off")
+    role = forms.ChoiceField(
+        required=False,
+        choices=[("", "as its kind says"), (PATH, "path"), (SIGNAL, "signal")],
+        label="Role",
+    )
+    severity = forms.ChoiceField(
+        required=False,  # left out: kept (a new monitor: degraded)
+        choices=[(s, COMPONENT_STATUS_LABELS[s]) for s in SIGNAL_SEVERITIES],
+        initial=SIGNAL_SEVERITIES[0],
+        label="A signal in trouble makes it",
+    )
     public = forms.BooleanField(required=False, label="Chart it on the public page")
     paused = forms.BooleanField(required=False, label="Paused")
     config = forms.CharField(
@@ -165,7 +180,8 @@ class MonitorForm(forms.Form):
             "timeout_seconds": data["timeout_seconds"],
             "automation": data["automation"],
             "public": data["public"],
-        } | ({"paused": data["paused"]} if "paused" in data else {})
+            "role": data["role"],
+        } | {k: data[k] for k in ("paused", "severity") if data.get(k) not in (None, "")}
 
 
 def _initial(monitor: Monitor | None, kind: str) -> dict[str, Any]:
@@ -181,6 +197,8 @@ def _initial(monitor: Monitor | None, kind: str) -> dict[str, Any]:
         "automation": monitor.automation,
         "public": monitor.public,
         "paused": monitor.paused,
+        "role": monitor.role,
+        "severity": monitor.severity,
         "config": _config_text(monitor.config),
     }
 

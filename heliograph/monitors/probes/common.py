@@ -16,6 +16,7 @@ import contextvars
 import errno
 import functools
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -39,6 +40,7 @@ import httpx
 from heliograph.lib import netguard, networks
 from heliograph.monitors.probes.base import FAIL, UNKNOWN, ConfigError, ProbeSpec, Result
 
+log = logging.getLogger(__name__)
 ALLOW_SETTING = netguard.ALLOW_SETTING
 USER_AGENT = "Heliograph-Probe/1"
 ANYWHERE: tuple[networks.Network, ...] = (
@@ -211,6 +213,38 @@ def ordered(config: dict[str, Any], lower: str, higher: str) -> None:
 
 def elapsed_ms(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 1)
+
+
+def _side(a: float, b: float) -> int:
+    return (a > b) - (a < b)
+
+
+def _honest(candidates: Iterable[str], value: float, limit: float) -> str:
+    """The first way of writing ``value`` that is on the same side of ``limit`` as it is
+    (and equal to it only when it is equal); the exact value when none is."""
+    for shown in candidates:
+        if _side(float(shown), limit) == _side(value, limit):
+            return shown
+    return repr(value)
+
+
+def compared(value: float, limit: float, places: int = 0) -> str:
+    """``value`` with ``places`` decimals for a reason that sets it against ``limit`` (written
+    ``{limit:g}``), or with as many more as it takes not to land on the limit or across it:
+    3.009 s against an ok threshold of 3 s is "3.01", never "3.0", which reads as the
+    threshold itself ("delivered in 3.0 s, above the ok threshold (3.0 s)")."""
+    return _honest((f"{value:.{d}f}" for d in range(places, 13)), value, limit)
+
+
+def exact(limit: float) -> str:
+    """A threshold as configured: ``{limit:g}``, unless that rounds it (0.12345678)."""
+    short = f"{limit:g}"
+    return short if float(short) == limit else repr(float(limit))
+
+
+def compared_g(value: float, limit: float) -> str:
+    """``compared`` for numbers of any size: ``{value:g}``, or more significant digits."""
+    return _honest((f"{value:.{d}g}" for d in range(6, 18)), value, limit)
 
 
 def no_answer(timeout: float, waiting_for: str = "") -> Result:
@@ -477,6 +511,7 @@ async def _send(
         extensions=extensions,
     )
     response = await client.send(outgoing, stream=True)
+    log.debug("probe %s %s: HTTP %s", method, redact(url), response.status_code)
     cookies.extract_cookies(response)
     try:
         chunks: list[bytes] = []

@@ -167,8 +167,7 @@ def judge(config: dict[str, Any], response: dns.message.Message, server: str, ms
             reason = f"{asked} is {', '.join(answers)}; expected {', '.join(expected)}"
             return Result(FAIL, reason, values, details)
     if ms > config["slow_ms"]:
-        reason = (
-            f"{server} took {ms:.0f} ms to answer {asked} (slow above {config['slow_ms']:g} ms)"
-        )
+        took, limit = common.compared(ms, config["slow_ms"]), config["slow_ms"]
+        reason = f"{server} took {took} ms to answer {asked} (slow above {limit:g} ms)"
         return Result(SLOW, reason, values, details)
     return Result(OK, f"{asked}: {', '.join(answers)} ({ms:.0f} ms)", values, details)

@@ -176,7 +176,8 @@ def judge(config: dict[str, Any], response: common.Response, latency_ms: float) 
         reason = f"{where} answered {status}, but the body does not match /{pattern}/"
         return Result(FAIL, reason, values, details)
     if latency_ms > config["slow_ms"]:
-        slow = f"(slow above {config['slow_ms']:g} ms)"
-        reason = f"{where} answered {status} in {latency_ms:.0f} ms {slow}"
+        limit = config["slow_ms"]
+        took = common.compared(latency_ms, limit)
+        reason = f"{where} answered {status} in {took} ms (slow above {limit:g} ms)"
         return Result(SLOW, reason, values, details)
     return Result(OK, f"{where} answered {status} in {latency_ms:.0f} ms", values, details)

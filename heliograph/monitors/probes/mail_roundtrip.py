@@ -474,12 +474,12 @@ def _hops(message: Message) -> int:
 
 
 def _delivered(config: Mapping[str, Any], seconds: float) -> str:
-    text = f"delivered in {_secs(seconds)}"
-    if seconds >= config["slow_seconds"]:
-        return f"{text}, slow (≥ {_secs(config['slow_seconds'])})"
-    if seconds > config["ok_seconds"]:
-        return f"{text}, above the ok threshold ({_secs(config['ok_seconds'])})"
-    return text
+    ok, slow = config["ok_seconds"], config["slow_seconds"]
+    if seconds >= slow:
+        return f"delivered in {_against(seconds, slow)}, slow (≥ {slow:g} s)"
+    if seconds > ok:
+        return f"delivered in {_against(seconds, ok)}, above the ok threshold ({ok:g} s)"
+    return f"delivered in {_secs(seconds)}"
 
 
 def _problems(
@@ -507,11 +507,14 @@ def _undelivered(config: Mapping[str, Any], outcome: Outcome, details: dict[str,
     if outcome.gave_up:
         reason = f"not delivered within {_secs(config['give_up_seconds'])}"
         return Result(FAIL, reason, values, details)
-    text = f"not delivered after {_secs(waited)} (still in flight)"
+    text = "not delivered after {} (still in flight)"
     if waited >= slow:
-        return Result(SLOW, f"{text}, slow (≥ {_secs(slow)})", values, details)
+        said = f"{text.format(_against(waited, slow))}, slow (≥ {slow:g} s)"
+        return Result(SLOW, said, values, details)
     if waited >= ok:
-        return Result(HOLD, f"{text}, above the ok threshold ({_secs(ok)})", values, details)
+        said = f"{text.format(_against(waited, ok))}, above the ok threshold ({ok:g} s)"
+        return Result(HOLD, said, values, details)
+    text = text.format(_secs(waited))
     reason = (
         f"{text}: the monitor's timeout ends the wait before ok_seconds ({_secs(ok)}); "
         "give the monitor a timeout above slow_seconds"
@@ -525,6 +528,12 @@ def _received_lines(lines: Sequence[str]) -> list[str]:
         half = RECEIVED_LINES // 2
         trimmed = [*trimmed[:half], f"… {len(trimmed) - 2 * half} more …", *trimmed[-half:]]
     return trimmed
+
+
+def _against(seconds: float, limit: float) -> str:
+    """``_secs`` beside a threshold: more decimals when fewer would print the threshold."""
+    places = 0 if seconds >= 10 else 1 if seconds >= 1 else 2
+    return f"{common.compared(seconds, limit, places)} s"
 
 
 def _secs(seconds: float) -> str:

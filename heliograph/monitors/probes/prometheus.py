@@ -133,14 +133,23 @@ def _label(metric: Any) -> str:
 
 
 def level(config: Mapping[str, Any], value: float) -> tuple[str, str]:
-    """(verdict, why) for one value."""
+    """(verdict, why) for one value (its ``{value:g}`` may need more digits: ``shown``)."""
     for verdict in (FAIL, SLOW):
         above, below = config[f"{verdict}_above"], config[f"{verdict}_below"]
         if above is not None and value > above:
-            return verdict, f"above the {verdict} threshold {above:g}"
+            return verdict, f"above the {verdict} threshold {common.exact(above)}"
         if below is not None and value < below:
-            return verdict, f"below the {verdict} threshold {below:g}"
+            return verdict, f"below the {verdict} threshold {common.exact(below)}"
     return OK, "within the thresholds"
+
+
+def shown(config: Mapping[str, Any], value: float, verdict: str) -> str:
+    """The value as the reason writes it: never the same as the threshold it crossed."""
+    if verdict == OK:
+        return f"{value:g}"
+    above, below = config[f"{verdict}_above"], config[f"{verdict}_below"]
+    limit = above if above is not None and value > above else below
+    return common.compared_g(value, limit) if limit is not None else f"{value:g}"
 
 
 def judge(config: Mapping[str, Any], series: list[tuple[str, float]]) -> Result:
@@ -155,5 +164,5 @@ def judge(config: Mapping[str, Any], series: list[tuple[str, float]]) -> Result:
     if verdict == OK and len(series) > 1:
         reason = f"all {len(series)} series of {query} are within the thresholds"
     else:
-        reason = f"{subject} = {value:g}, {why}"
+        reason = f"{subject} = {shown(config, value, verdict)}, {why}"
     return Result(verdict, reason, values, details)

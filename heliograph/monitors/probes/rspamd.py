@@ -4,7 +4,8 @@
 Config: ``url`` (required: the controller's base URL, e.g. http://rspamd:11334),
 ``mode`` ("stat", "metrics" or "history"), ``verify_tls`` (true), ``ca_pem``; for ``stat``
 and ``metrics``: ``scan_slow_ms`` (optional: slow when the mean recent scan time is above
-it); for ``history``: ``loop_threshold`` (3), ``window_minutes`` (60). Secret: ``password``
+it); for ``history``: ``loop_threshold`` (3), ``window_minutes`` (60), ``quiet_minutes`` (2).
+Secret: ``password``
 (sent as the controller's ``Password`` header).
 
 ``stat`` values: the controller's counters as they are (``scanned``, ``learned``,
@@ -22,10 +23,13 @@ ignored; the verdict is as for ``stat``. No deltas: the probe sees only this ans
 
 ``history`` values: ``scans`` (rows inside the window), ``messages`` (distinct
 Message-IDs), ``max_scans`` (the most scans of one Message-ID), ``looping`` (how many
-Message-IDs were scanned more than ``loop_threshold`` times), ``scan_time_ms`` (mean).
-Verdict ``slow`` when any Message-ID was scanned more than ``loop_threshold`` times in the
-window (the signature of a processing loop: mail circling between the MTA and rspamd,
-delayed for everyone), naming it; else ``ok``.
+Message-IDs were scanned more than ``loop_threshold`` times and are still being scanned),
+``loops_ended`` (as many, but quiet), ``scan_time_ms`` (mean). Verdict ``slow`` when a
+Message-ID was scanned more than ``loop_threshold`` times in the window (the signature of a
+processing loop: mail circling between the MTA and rspamd, delayed for everyone) and again
+within the last ``quiet_minutes``, naming it; else ``ok``. The quiet time, not the window,
+says when a loop is over: a loop fixed ten minutes ago is still all over a 30-minute
+window, but its Message-IDs are no longer scanned.
 
 All modes: no answer, an error status or an unreadable answer is ``fail``; a refused
 password (HTTP 401/403) is ``unknown`` (the prober's own configuration).
@@ -39,6 +43,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import httpx
@@ -52,7 +57,7 @@ SECRET_FIELDS = ("password",)
 MODES = ("stat", "metrics", "history")
 KEYS = (
     "url", "mode", "verify_tls", "ca_pem", "scan_slow_ms", "loop_threshold",
-    "window_minutes", *SECRET_FIELDS,
+    "window_minutes", "quiet_minutes", *SECRET_FIELDS,
 )  # fmt: skip
 COUNTERS = (
     "scanned", "learned", "spam_count", "ham_count", "connections", "control_connections",
@@ -81,6 +86,7 @@ def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
         "scan_slow_ms": common.number(config, "scan_slow_ms", None),
         "loop_threshold": common.whole(config, "loop_threshold", 3, low=1, high=100000),
         "window_minutes": common.positive(config, "window_minutes", 60.0),
+        "quiet_minutes": common.positive(config, "quiet_minutes", 2.0),
     }
     if "password" in config:
         checked["password"] = common.optional_text(config, "password")
@@ -170,7 +176,8 @@ def judge_counters(config: Mapping[str, Any], values: dict[str, float], where: s
     said = f"{where} has scanned {values['scanned']:.0f} messages"
     mean, slow = values.get("scan_time_ms"), config["scan_slow_ms"]
     if mean is not None:
-        said += f", {mean:.0f} ms per scan lately"
+        per_scan = common.compared(mean, slow) if slow is not None else f"{mean:.0f}"
+        said += f", {per_scan} ms per scan lately"
     if mean is not None and slow is not None and mean > slow:
         return Result(SLOW, f"{said} (slow above {slow:g} ms)", values)
     return Result(OK, said, values)
@@ -226,50 +233,90 @@ def history_rows(document: Any) -> list[Mapping[str, Any]] | None:
     return [row for row in rows if isinstance(row, Mapping)]
 
 
-def tally(rows: list[Mapping[str, Any]], since: float) -> tuple[Counter[str], list[float], int]:
-    """Scans per Message-ID, scan times (seconds) and the row count, inside the window."""
-    counts: Counter[str] = Counter()
-    seconds: list[float] = []
-    scans = 0
+@dataclass
+class Tally:
+    """What the history says inside the window."""
+
+    counts: Counter[str] = field(default_factory=Counter)  # scans per Message-ID
+    last: dict[str, float] = field(default_factory=dict)  # a Message-ID's latest scan
+    seconds: list[float] = field(default_factory=list)  # scan times
+    scans: int = 0  # rows
+
+
+def tally(rows: list[Mapping[str, Any]], since: float) -> Tally:
+    """Scans per Message-ID, when each was last scanned, scan times and the row count."""
+    found = Tally()
     for row in rows:
         moment = _number(row.get("unix_time"))
         if moment is not None and moment < since:
             continue
-        scans += 1
+        found.scans += 1
         scan = _number(row.get("time_real", row.get("scan_time")))
         if scan is not None:
-            seconds.append(scan)
+            found.seconds.append(scan)
         message_id = row.get("message-id", row.get("id"))
         if isinstance(message_id, str) and message_id.strip() not in NO_ID:
-            counts[message_id.strip()] += 1
-    return counts, seconds, scans
+            name = message_id.strip()
+            found.counts[name] += 1
+            if moment is not None:
+                found.last[name] = max(moment, found.last.get(name, moment))
+    return found
+
+
+def loops(found: Tally, threshold: int, quiet_since: float) -> tuple[list[tuple[str, int]], ...]:
+    """(going, ended): Message-IDs scanned more than ``threshold`` times, most first, split by
+    whether they were scanned again since ``quiet_since`` (a row without a time: going)."""
+    over = [(mid, n) for mid, n in found.counts.most_common() if n > threshold]
+    going = [(mid, n) for mid, n in over if found.last.get(mid, quiet_since) >= quiet_since]
+    return going, [loop for loop in over if loop not in going]
 
 
 def judge_history(config: Mapping[str, Any], document: Any, where: str, now: float) -> Result:
     rows = history_rows(document)
     if rows is None:
         return Result(FAIL, f"{where} answered /history without rows")
-    counts, seconds, scans = tally(rows, now - config["window_minutes"] * 60)
-    threshold = config["loop_threshold"]
-    looping = [(mid, n) for mid, n in counts.most_common() if n > threshold]
+    found = tally(rows, now - config["window_minutes"] * 60)
+    threshold, quiet = config["loop_threshold"], config["quiet_minutes"]
+    going, ended = loops(found, threshold, now - quiet * 60)
     values = {
-        "scans": float(scans),
-        "messages": float(len(counts)),
-        "max_scans": float(max(counts.values(), default=0)),
-        "looping": float(len(looping)),
+        "scans": float(found.scans),
+        "messages": float(len(found.counts)),
+        "max_scans": float(max(found.counts.values(), default=0)),
+        "looping": float(len(going)),
+        "loops_ended": float(len(ended)),
     }
-    if seconds:
-        values["scan_time_ms"] = round(sum(seconds) / len(seconds) * 1000, 1)
+    if found.seconds:
+        values["scan_time_ms"] = round(sum(found.seconds) / len(found.seconds) * 1000, 1)
     window = f"the last {config['window_minutes']:g} min"
-    if looping:
-        top, count = looping[0]
-        more = f" (and {len(looping) - 1} more Message-IDs)" if len(looping) > 1 else ""
+    if going:
+        top, count = going[0]
+        more = f" (and {len(going) - 1} more Message-IDs)" if len(going) > 1 else ""
         reason = (
             f"Message-ID {top} was scanned {count} times in {window}{more}, more than "
             f"{threshold}: rspamd may be in a processing loop ({where})"
         )
-        return Result(SLOW, reason, values, {"looping": dict(looping[:10])})
-    reason = (
-        f"{len(counts)} messages scanned in {window}, none more than {threshold} times ({where})"
-    )
+        return Result(SLOW, reason, values, {"looping": dict(going[:10])})
+    if ended:
+        return _loop_over(ended, found, now, quiet, where, values)
+    many = len(found.counts)
+    reason = f"{many} messages scanned in {window}, none more than {threshold} times ({where})"
     return Result(OK, reason, values)
+
+
+def _loop_over(
+    ended: list[tuple[str, int]],
+    found: Tally,
+    now: float,
+    quiet: float,
+    where: str,
+    values: dict[str, float],
+) -> Result:
+    """Every Message-ID that looped has gone quiet: the loop is over."""
+    top, count = ended[0]
+    more = f" (and {len(ended) - 1} more Message-IDs)" if len(ended) > 1 else ""
+    since = (now - max(found.last[mid] for mid, _ in ended)) / 60
+    reason = (
+        f"the processing loop is over: Message-ID {top}{more} was scanned {count} times, "
+        f"but none of them again for {since:.1f} min (quiet after {quiet:g} min) ({where})"
+    )
+    return Result(OK, reason, values, {"loops_ended": dict(ended[:10])})

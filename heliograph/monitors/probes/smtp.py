@@ -144,7 +144,8 @@ async def _check(config: dict[str, Any], spec: ProbeSpec, session: Session) -> R
     values = session.values
     values["latency_ms"] = round(sum(values.values()), 1)
     tls = " over TLS" if "tls_version" in session.details else ""
-    said = f"{where} greeted, answered EHLO{tls} in {values['latency_ms']:.0f} ms"
+    took = common.compared(values["latency_ms"], config["slow_ms"])
+    said = f"{where} greeted, answered EHLO{tls} in {took} ms"
     if values["latency_ms"] > config["slow_ms"]:
         return Result(
             SLOW, f"{said} (slow above {config['slow_ms']:g} ms)", values, session.details

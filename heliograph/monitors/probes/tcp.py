@@ -51,6 +51,7 @@ async def _check(config: dict[str, Any], spec: ProbeSpec) -> Result:
     values = {"latency_ms": latency}
     details = {"address": address}
     if latency > config["slow_ms"]:
-        reason = f"{where} took {latency:.0f} ms to connect (slow above {config['slow_ms']:g} ms)"
+        took, limit = common.compared(latency, config["slow_ms"]), config["slow_ms"]
+        reason = f"{where} took {took} ms to connect (slow above {limit:g} ms)"
         return Result(SLOW, reason, values, details)
     return Result(OK, f"{where} accepted a connection in {latency:.0f} ms", values, details)

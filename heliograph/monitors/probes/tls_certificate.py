@@ -140,11 +140,12 @@ def judge(
     if not_before > now:
         reason = f"the certificate of {where} is not valid before {_day(not_before)}"
         return Result(FAIL, reason, values, details)
+    for verdict, limit in ((FAIL, config["fail_days"]), (SLOW, config["warn_days"])):
+        if left < limit:
+            days = common.compared(left, limit, 1)
+            said = f"the certificate of {where} expires in {days} days ({_day(not_after)})"
+            return Result(verdict, f"{said}, under {limit:g} days", values, details)
     expires = f"the certificate of {where} expires in {left:.1f} days ({_day(not_after)})"
-    if left < config["fail_days"]:
-        return Result(FAIL, f"{expires}, under {config['fail_days']:g} days", values, details)
-    if left < config["warn_days"]:
-        return Result(SLOW, f"{expires}, under {config['warn_days']:g} days", values, details)
     return Result(OK, expires, values, details)
 
 

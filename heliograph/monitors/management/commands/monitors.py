@@ -17,6 +17,7 @@ from heliograph.catalog.services import find_page
 from heliograph.lib.command import HeliographCommand
 from heliograph.lib.errors import InputError
 from heliograph.monitors import declarative, services
+from heliograph.monitors.evaluator import SIGNAL
 from heliograph.monitors.models import Monitor
 
 FORMAT = """\
@@ -33,6 +34,10 @@ The file holds [[monitor]] tables (TOML), matched to existing monitors by page a
   timeout = 150                       # seconds (default 30, at most interval - 6)
   automation = "draft"                # off (default) | draft | publish
   public = true                       # default false
+  role = "signal"                     # path | signal (default: rspamd and prometheus
+                                      # are signals, the rest paths)
+  severity = "partial_outage"         # a signal in trouble makes its component this
+                                      # (default degraded_performance)
   # paused = true                     # left out: keeps what the console set
 
   [monitor.config]
@@ -93,6 +98,8 @@ def monitor_json(monitor: Monitor) -> dict[str, Any]:
         "automation": monitor.automation,
         "public": monitor.public,
         "paused": monitor.paused,
+        "role": monitor.acts_as,
+        "severity": monitor.severity,
         "config": monitor.config,
         "secrets": services.secret_status(monitor),
         "last_run_at": monitor.last_run_at.isoformat() if monitor.last_run_at else None,
@@ -106,6 +113,8 @@ def monitor_line(monitor: Monitor) -> str:
     when = f" at {monitor.last_run_at:%Y-%m-%d %H:%M} UTC" if monitor.last_run_at else ""
     paused = "  [paused]" if monitor.paused else ""
     feeds = f" → {monitor.component.name}" if monitor.component else ""
+    if monitor.component and monitor.acts_as == SIGNAL:
+        feeds += f" (signal: {monitor.severity})"
     return (
         f"{monitor.pk}  {monitor.page.name} / {monitor.name}  {monitor.kind}{feeds}  "
         f"every {monitor.interval_seconds}s  {verdict}{when}{paused}"
