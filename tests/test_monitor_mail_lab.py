@@ -1,9 +1,10 @@
 """The mail lab's story as customers live it: healthy → delay → loop → MX down → recovery.
 
 Two paths watch Cluster A — an ``smtp`` monitor of its MX and a mail round trip through
-that MX into Dovecot — each a real probe run by the scheduler's ``run_probe`` against the
-real mail path (tests/support/mail_path.py), the MX behind a proxy that can refuse every
-connection. The clock automation sees is injected, one interval (a minute) per sample,
+that MX into Dovecot — and one signal, the rspamd loop check reading the MX's scans from an
+rspamd-style ``/history``; each a real probe run by the scheduler's ``run_probe`` against
+the real mail path (tests/support/mail_path.py), the MX behind a proxy that can refuse
+every connection. The clock automation sees is injected, one interval (a minute) per sample,
 starting just under an hour ago so that every update notifies subscribers for real.
 
 What customers may read — every published artifact and every notification — must name no
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ from heliograph.publish.publisher import publish_stale
 from tests.support.live import TcpProxy
 from tests.support.mail_path import HEALTHY, LOOPBACK, MailPath, Scenario, delayed, looping
 from tests.support.mail_path import mail_path as real_mail_path
+from tests.support.probe_servers import HttpServer, http_server, rspamd_history
 
 FAST: dict[str, Any] = {
     "ok_seconds": 0.5, "slow_seconds": 1, "give_up_seconds": 2, "poll_seconds": 0.2,
@@ -46,32 +49,68 @@ FAST: dict[str, Any] = {
 INTERVAL = timedelta(minutes=1)
 
 
+LOOP_QUIET = 3.0  # seconds without a scan of a looping Message-ID: the loop is over
+
+
 @pytest.fixture(scope="module")
 def mail_path() -> Iterator[MailPath]:
     with real_mail_path() as path:
         yield path
 
 
+@pytest.fixture
+def rspamd(mail_path: MailPath) -> Iterator[HttpServer]:
+    before = len(mail_path.relay.scans)
+    history = rspamd_history(lambda: mail_path.relay.scans[before:])
+    with http_server({"/history": history}) as server:
+        yield server
+
+
 class Lab:
     """The monitors of Cluster A, sampled together once per interval."""
 
-    def __init__(self, path: MailPath, component: Component) -> None:
+    def __init__(self, path: MailPath, component: Component, rspamd: HttpServer) -> None:
         self.path, self.component = path, component
         self.mx = TcpProxy("127.0.0.1", path.smtp_port)
         self.now = timezone.now() - timedelta(minutes=58)
         page = component.page
         self.monitors = [
             Monitor.objects.create(
-                page=page, component=component, name="MX — Cluster A", kind="smtp",
+                page=page,
+                component=component,
+                name="MX — Cluster A",
+                kind="smtp",
                 config={"host": "127.0.0.1", "port": self.mx.port, "starttls": "no"},
-                automation="publish", timeout_seconds=5,
+                automation="publish",
+                timeout_seconds=5,
             ),
             Monitor.objects.create(
-                page=page, component=component, name="Round trip — Cluster A",
-                kind="mail_roundtrip", config=path.probe_config(**FAST, smtp_port=self.mx.port),
-                secrets=path.probe_secrets(), automation="publish", timeout_seconds=8,
+                page=page,
+                component=component,
+                name="Round trip — Cluster A",
+                kind="mail_roundtrip",
+                config=path.probe_config(**FAST, smtp_port=self.mx.port),
+                secrets=path.probe_secrets(),
+                automation="publish",
+                timeout_seconds=8,
             ),
-        ]  # fmt: skip
+            Monitor.objects.create(
+                page=page,
+                component=component,
+                name="Filter loops — Cluster A",
+                kind="rspamd",
+                config={
+                    "url": rspamd.url(),
+                    "mode": "history",
+                    "loop_threshold": 3,
+                    "window_minutes": 30,
+                    "quiet_minutes": LOOP_QUIET / 60,
+                },
+                automation="publish",
+                timeout_seconds=5,
+            ),
+        ]
+        self.verdicts: list[list[str]] = []  # each monitor's, per interval
         self.shown: list[str] = []  # the component's status after each interval
 
     def sample(self, scenario: Scenario | None = None, times: int = 1) -> None:
@@ -79,8 +118,10 @@ class Lab:
             self.path.scenario = scenario
         for _ in range(times):
             self.now += INTERVAL
+            self.verdicts.append([])
             for monitor in self.monitors:
                 result = asyncio.run(run_probe(monitor, list(LOOPBACK)))
+                self.verdicts[-1].append(result.verdict)
                 automation.apply_result(monitor=monitor, result=result, now=self.now)
                 monitor.refresh_from_db()
             self.path.wait_idle()
@@ -117,9 +158,9 @@ def internals(path: MailPath, lab: Lab) -> re.Pattern[str]:
 
 
 def test_customers_read_plain_words_and_hear_once_per_change(
-    mail_path: MailPath, cluster_a: Component
+    mail_path: MailPath, cluster_a: Component, rspamd: HttpServer
 ) -> None:
-    lab = Lab(mail_path, cluster_a)
+    lab = Lab(mail_path, cluster_a, rspamd)
     lab.sample(HEALTHY, times=2)
     assert lab.shown == [OPERATIONAL, OPERATIONAL]
 
@@ -130,16 +171,24 @@ def test_customers_read_plain_words_and_hear_once_per_change(
 
     lab.sample(looping(8, each_pass=False), times=4)  # samples 6–9: same severity
     assert lab.shown[-4:] == [DEGRADED] * 4
+    assert [v[2] for v in lab.verdicts[-3:]] == ["slow"] * 3  # the loop check sees it
+    loop_stopped = time.monotonic()
 
     lab.mx.cut()  # the only MX refuses every connection: every path fails
     lab.sample(times=4)  # samples 10–13
     assert lab.intervals_to(MAJOR, 10) == 3
+    # The loop check reports the loop over once it is quiet; it is a signal, not a way
+    # mail can take, so the component is in major outage all the same.
+    while (quiet := time.monotonic() - loop_stopped) < LOOP_QUIET:
+        time.sleep(LOOP_QUIET - quiet)
+    lab.sample()
+    assert lab.verdicts[-1] == ["fail", "fail", "ok"] and lab.shown[-1] == MAJOR
     incident.refresh_from_db()
     assert (incident.name, incident.impact) == ("Inbound mail outage — Cluster A", "critical")
 
     lab.mx.reopen()
-    lab.sample(HEALTHY, times=3)  # samples 14–16
-    assert lab.intervals_to(OPERATIONAL, 14) == 3
+    lab.sample(HEALTHY, times=3)  # samples 15–17
+    assert lab.intervals_to(OPERATIONAL, 15) == 3
     lab.wait(15)
     lab.sample()
     incident.refresh_from_db()

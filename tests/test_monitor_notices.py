@@ -41,9 +41,13 @@ def at(minutes: float) -> datetime:
 
 def mx(page: Page, component: Component, name: str) -> Monitor:
     return Monitor.objects.create(
-        page=page, name=name, kind="smtp", component=component, automation="publish",
+        page=page,
+        name=name,
+        kind="smtp",
+        component=component,
+        automation="publish",
         created_at=at(-60),
-    )  # fmt: skip
+    )
 
 
 def feed(monitor: Monitor, samples: Iterable[str], start: float, every: float = 1) -> Outcome:
