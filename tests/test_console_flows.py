@@ -97,6 +97,19 @@ def test_it_warns_about_a_duration_the_timeline_contradicts(
     assert confirmed.status_code in (302, 400)
 
 
+def test_responders_see_the_impact_and_what_differs_as_customers_do(
+    as_role: Login, incident: Incident
+) -> None:
+    shown = as_role("viewer").get(f"/console/incidents/{incident.pk}").content.decode()
+    impact = shown[shown.index('id="impact"') : shown.index("<h2>Updates</h2>")]
+    assert "Jul 08, 2021 11:57 AM EDT (15:57 UTC) → Jul 08, 2021 12:23 PM EDT (16:23 UTC)" in impact
+    assert "Total duration: <strong>1 d 5 min</strong>" in impact
+    assert (
+        "This update states a duration of 26 min; the recorded impact windows add up to "
+        "1 d 5 min." in shown
+    )
+
+
 def test_it_publishes_anyway_once_confirmed(
     as_role: Login, page: Page, cluster_a: Component
 ) -> None:
@@ -175,8 +188,13 @@ def test_it_links_an_incident_to_its_cause(as_role: Login, page: Page, incident:
         components=list(page.components.all()),
         actor="test",
     )
+    later = incidents.record_change(
+        page=page, title="Next year's rollout", at=incident.started_at + timedelta(days=365)
+    )
     client = as_role("responder")
-    assert b"Rspam config" in client.get(f"/console/incidents/{incident.pk}").content
+    shown = client.get(f"/console/incidents/{incident.pk}").content.decode()
+    picker = shown[shown.index('id="id_cause"') :]
+    assert "Rspam config" in picker and later.title not in picker  # only what came before
     response = client.post(
         f"/console/incidents/{incident.pk}/cause", {"cause": f"change:{change.pk}"}
     )

@@ -84,7 +84,11 @@ def test_it_filters_by_state_and_type_and_counts_each_state(
     as_role: Login, people: dict[str, Subscriber]
 ) -> None:
     client = as_role("responder")
-    active = text(client.get("/console/subscribers"))  # active ones unless asked otherwise
+    # It opens on everyone still subscribed, unconfirmed and quarantined included.
+    current = text(client.get("/console/subscribers"))
+    assert all(a in current for a in ("alice@", "bob@", "hooks.example.com", "hooks.example.net"))
+    assert "gone@example.org" not in current
+    active = text(client.get("/console/subscribers?state=active"))
     assert "alice@example.com" in active and "hooks.example.com/opensrs" in active
     assert "bob@example.org" not in active and "hooks.example.net" not in active
     assert "Cluster A" in active and "whole page" in active

@@ -30,6 +30,7 @@ from heliograph.api.schemas import (
     ReopenIn,
 )
 from heliograph.api.serialize import Json, time, world_for
+from heliograph.incidents import core as incident_core
 from heliograph.incidents import lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.models import Change, Incident
@@ -100,7 +101,7 @@ def impact_windows(request: HttpRequest, page_id: str, incident_id: str) -> Json
     incident = incident_or_404(page, incident_id)
     world = world_for(page)
     now = timezone.now()
-    windows = _windows(incident)
+    windows = incident_core.impact_windows(incident)
     names = {c.pk: c.name for c in world.components}
     return {
         "incident_id": incident.pk,
@@ -117,14 +118,6 @@ def impact_windows(request: HttpRequest, page_id: str, incident_id: str) -> Json
             for w in windows
         ],
     }
-
-
-def _windows(incident: Incident) -> list[lifecycle.Window]:
-    changes = [
-        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
-        for sc in incident.status_changes.order_by("at", "id")
-    ]
-    return lifecycle.impact_windows(changes)
 
 
 @router.post(

@@ -131,3 +131,15 @@ def apply_cause(incident: Incident, cause: Incident | Change | None) -> None:
             raise InputError("a cause must be a maintenance or a recorded change")
     incident.caused_by = cause if isinstance(cause, Incident) else None
     incident.caused_by_change = cause if isinstance(cause, Change) else None
+
+
+def status_steps(incident: Incident) -> list[lifecycle.StatusStep]:
+    """The incident's component status changes, oldest first, as the pure rules take them."""
+    return [
+        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
+        for sc in incident.status_changes.order_by("at", "id")
+    ]
+
+
+def impact_windows(incident: Incident) -> list[lifecycle.Window]:
+    return lifecycle.impact_windows(status_steps(incident))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from heliograph.catalog.status import DEGRADED, MAJOR, OPERATIONAL, PARTIAL
+from heliograph.lib.timefmt import humanize_duration
 
 
 class _Words(StrEnum):
@@ -170,6 +171,22 @@ def contradicts(claim: timedelta, recorded: timedelta) -> bool:
     """A claim more than a minute (or 5 %) off the recorded timeline is worth flagging."""
     tolerance = max(timedelta(minutes=1), recorded * 0.05)
     return abs(claim - recorded) > tolerance
+
+
+def differs_note(text: str, windows: Sequence[Window], now: datetime) -> str:
+    """What the record says, for an update whose text states a different duration."""
+    claim = claimed_duration(text)
+    if claim is None or not windows:
+        return ""
+    recorded = total_duration(windows, now)
+    if not contradicts(claim, recorded):
+        return ""
+    ongoing = any(w.end is None for w in windows)
+    total = humanize_duration(recorded) + (" so far, and impact is ongoing" if ongoing else "")
+    return (
+        f"This update states a duration of {humanize_duration(claim)}; "
+        f"the recorded impact windows add up to {total}."
+    )
 
 
 def reopens(previous_status: str | None, new_status: str) -> bool:

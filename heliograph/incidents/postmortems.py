@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from heliograph.incidents import lifecycle
-from heliograph.incidents.core import record, refresh_incident
+from heliograph.incidents.core import impact_windows, record, refresh_incident
 from heliograph.incidents.models import Incident, Postmortem
 from heliograph.lib import events
 from heliograph.lib.errors import InputError
@@ -134,11 +134,7 @@ def prefill_postmortem(*, incident: Incident, now: datetime | None = None) -> st
 
 def _impact_lines(incident: Incident, now: datetime, zone: ZoneInfo) -> list[str]:
     names = {c.pk: c.display_name for c in incident.components.select_related("group")}
-    changes = [
-        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
-        for sc in incident.status_changes.order_by("at", "id")
-    ]
-    windows = lifecycle.impact_windows(changes)
+    windows = impact_windows(incident)
     if not windows:
         return ["No impact recorded on any component."]
     lines = ["| Component | Status | From | Until | Duration |", "|---|---|---|---|---|"]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from heliograph.catalog.services import status_at
 from heliograph.catalog.status import OPERATIONAL
 from heliograph.incidents import lifecycle, truth
-from heliograph.incidents.core import ComponentStatuses, check_update
+from heliograph.incidents.core import ComponentStatuses, check_update, status_steps
 from heliograph.incidents.models import Incident
 
 
@@ -27,10 +27,7 @@ def check_update_text(
     check_update(incident.kind, status, components, incident.page)
     now = timezone.now()
     at = at or now
-    changes = [
-        lifecycle.StatusStep(sc.component_id, sc.at, sc.new_status)
-        for sc in incident.status_changes.order_by("at", "id")
-    ]
+    changes = status_steps(incident)
     # As if posted: the update's component statuses join the timeline at its time.
     changes += [lifecycle.StatusStep(c.pk, at, s) for c, s in components.items()]
     impaired = {}

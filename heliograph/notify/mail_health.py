@@ -11,7 +11,7 @@ import aiosmtplib
 from django.conf import settings
 
 from heliograph.notify.models import EMAIL, SENT, DeliveryAttempt
-from heliograph.notify.smtp_config import Relay, mail_from, relays
+from heliograph.notify.smtp_config import Relay, client_for, mail_from, relays
 
 NO_RELAY = (
     "Subscribers are not being e-mailed: no SMTP relay is configured (set HELIOGRAPH_SMTP_URL)"
@@ -59,16 +59,7 @@ async def send_test(address: str) -> list[tuple[Relay, bool, str]]:
     relay tried, whether it took the message, and its exact answer."""
     tried = []
     for relay in relays():
-        client = aiosmtplib.SMTP(
-            hostname=relay.host,
-            port=relay.port,
-            username=relay.username,
-            password=relay.password,
-            use_tls=relay.use_tls,
-            start_tls=relay.start_tls,
-            timeout=relay.timeout,
-            validate_certs=relay.validate_certs,
-        )
+        client = client_for(relay)
         try:
             async with client:
                 refused, answer = await client.send_message(test_message(address))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import aiosmtplib
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -40,6 +41,20 @@ class Relay:
     def __str__(self) -> str:  # never shows the password (it ends up in last_error)
         scheme = "smtps" if self.use_tls else "smtp"
         return f"{scheme}://{self.host}:{self.port}"
+
+
+def client_for(relay: Relay) -> aiosmtplib.SMTP:
+    """An unconnected SMTP client for ``relay``, with all its settings."""
+    return aiosmtplib.SMTP(
+        hostname=relay.host,
+        port=relay.port,
+        username=relay.username,
+        password=relay.password,
+        use_tls=relay.use_tls,
+        start_tls=relay.start_tls,
+        timeout=relay.timeout,
+        validate_certs=relay.validate_certs,
+    )
 
 
 def setting(name: str) -> str:

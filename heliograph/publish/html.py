@@ -225,21 +225,7 @@ def user_html(text: str) -> SafeString:
 
 def duration_note(update: IncidentUpdate, world: World, incident: Incident) -> str:
     """What the record says, next to an update whose text states a different duration."""
-    claim = lifecycle.claimed_duration(update.body)
-    if claim is None:
-        return ""
-    windows = world.windows(incident)
-    if not windows:
-        return ""
-    recorded = world.duration(incident)
-    if not lifecycle.contradicts(claim, recorded):
-        return ""
-    ongoing = any(w.end is None for w in windows)
-    total = humanize_duration(recorded) + (" so far, and impact is ongoing" if ongoing else "")
-    return (
-        f"This update states a duration of {humanize_duration(claim)}; "
-        f"the recorded impact windows add up to {total}."
-    )
+    return lifecycle.differs_note(update.body, world.windows(incident), world.now)
 
 
 def update_view(update: IncidentUpdate, world: World, incident: Incident) -> UpdateView:

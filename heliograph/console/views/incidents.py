@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,9 +11,11 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from heliograph.catalog.models import Page
+from heliograph.catalog.status import COMPONENT_STATUS_LABELS
 from heliograph.console.access import actor, attempt, current_page, requires, show, user_of
 from heliograph.console.forms import (
     CauseForm,
@@ -27,11 +31,13 @@ from heliograph.console.forms import (
 )
 from heliograph.console.views.compose import Draft, review
 from heliograph.console.views.subscribers import incident_notifications
+from heliograph.incidents import core as incident_core
 from heliograph.incidents import lifecycle
 from heliograph.incidents import services as incidents
 from heliograph.incidents.maintenance import post_any_update
 from heliograph.incidents.models import Change, Incident, IncidentTemplate, IncidentUpdate
 from heliograph.lib.markup import render_markdown
+from heliograph.lib.timefmt import humanize_duration, moment
 from heliograph.monitors import automation
 
 
@@ -110,6 +116,43 @@ def incident_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+@dataclass(frozen=True)
+class WindowRow:
+    component: str
+    status: str
+    start: str
+    end: str
+    length: str
+
+
+@dataclass(frozen=True)
+class Impact:
+    """The impact windows and duration as the public page shows them, for responders."""
+
+    windows: list[WindowRow]
+    total: str
+    ongoing: bool
+
+
+def impact_view(incident: Incident) -> tuple[Impact, Callable[[str], str]]:
+    """The incident's impact, and a reader of what an update's text gets wrong about it."""
+    windows, now, zone = incident_core.impact_windows(incident), timezone.now(), incident.page.zone
+    names = {c.pk: c.display_name for c in incident.page.components.select_related("group")}
+    rows = [
+        WindowRow(
+            component=names.get(w.component, w.component),
+            status=COMPONENT_STATUS_LABELS.get(w.worst_status, w.worst_status),
+            start=moment(w.start, zone),
+            end=moment(w.end, zone) if w.end else "ongoing",
+            length=humanize_duration(w.duration(now)),
+        )
+        for w in windows
+    ]
+    total = humanize_duration(lifecycle.total_duration(windows, now)) if windows else ""
+    ongoing = any(w.end is None for w in windows)
+    return Impact(rows, total, ongoing), lambda text: lifecycle.differs_note(text, windows, now)
+
+
 def _current_statuses(incident: Incident) -> dict[str, str]:
     return {c.pk: c.status for c in incident.components.all()}
 
@@ -118,6 +161,7 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
     form_class = MaintenanceUpdateForm if incident.is_maintenance else UpdateForm
     resolved = incident.status in lifecycle.RESOLVED
     notified, other_notifications = incident_notifications(incident)
+    impact, differs = impact_view(incident)
     context: dict[str, Any] = {
         "incident": incident,
         "resolved": resolved,
@@ -125,8 +169,10 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
         # A finished maintenance takes no updates.
         "closed": incident.status == lifecycle.Status.COMPLETED,
         "updates": [
-            (u, render_markdown(u.body), notified.get(u.pk)) for u in incident.updates.all()
+            (u, render_markdown(u.body), notified.get(u.pk), differs(u.body))
+            for u in incident.updates.all()
         ],
+        "impact": impact,
         "other_notifications": other_notifications,
         "form": form_class(
             initial={
@@ -170,9 +216,11 @@ def readable_notes(notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _causes(incident: Incident) -> list[tuple[str, str]]:
     """What an incident can be blamed on: maintenances and recorded changes on its page."""
-    page = incident.page
-    maintenances = page.incidents.maintenances().order_by("-started_at")[:50]
-    changes = Change.objects.filter(page=page)[:50]
+    page, began = incident.page, incident.started_at
+    # Only what began before the incident can have caused it.
+    maintenances = page.incidents.maintenances().filter(started_at__lte=began)
+    maintenances = maintenances.order_by("-started_at")[:50]
+    changes = Change.objects.filter(page=page, at__lte=began)[:50]
     return [(f"incident:{m.pk}", f"Maintenance: {m.name}") for m in maintenances] + [
         (f"change:{c.pk}", f"Change: {c.title} ({c.at:%Y-%m-%d %H:%M})") for c in changes
     ]

@@ -36,7 +36,14 @@ from heliograph.catalog.models import Component, Page
 from heliograph.console.access import actor, attempt, current_page, requires, show, user_of
 from heliograph.incidents.models import Incident
 from heliograph.notify import directory, outbox, payloads
-from heliograph.notify.directory import ACTIVE, ALL, QUARANTINED, UNCONFIRMED, UNSUBSCRIBED
+from heliograph.notify.directory import (
+    ACTIVE,
+    ALL,
+    QUARANTINED,
+    SUBSCRIBED,
+    UNCONFIRMED,
+    UNSUBSCRIBED,
+)
 from heliograph.notify.models import (
     EMAIL,
     FAILED,
@@ -56,9 +63,12 @@ SEE = "manage_incidents"  # the least permission that shows subscriber addresses
 MANAGE = "manage_subscribers"
 PER_PAGE = 50
 STATE_LABELS = {
-    ACTIVE: "Active", UNCONFIRMED: "Unconfirmed", QUARANTINED: "Quarantined",
-    UNSUBSCRIBED: "Unsubscribed", ALL: "All",
+    SUBSCRIBED: "Current", ACTIVE: "Active", UNCONFIRMED: "Unconfirmed",
+    QUARANTINED: "Quarantined", UNSUBSCRIBED: "Unsubscribed", ALL: "All",
 }  # fmt: skip
+# The list opens on everyone still subscribed, whatever their state: "0 found" beside
+# "Unconfirmed 2" read as if the list were empty.
+OPENS_ON = SUBSCRIBED
 KIND_LABELS = {
     "incident_update": "Incident update", "maintenance": "Maintenance",
     "postmortem": "Postmortem", "component_update": "Component status",
@@ -84,7 +94,7 @@ class FilterForm(forms.Form):
 
     def filters(self) -> Filters:
         data = self.cleaned_data
-        return {"q": data["q"], "kind": data["type"], "state": data["state"] or ACTIVE}
+        return {"q": data["q"], "kind": data["type"], "state": data["state"] or OPENS_ON}
 
 
 class AddForm(forms.Form):
@@ -202,7 +212,7 @@ def subscriber_list(request: HttpRequest) -> HttpResponse:
             "section": "subscribers",
             "rows": [(s, directory.state_of(s)) for s in shown],
             "counts": _state_counts(page),
-            "state": form.filters()["state"] if form.is_valid() else ACTIVE,
+            "state": form.filters()["state"] if form.is_valid() else OPENS_ON,
             "total": grouped(shown.paginator.count),
             "may_manage": user_of(request).can(MANAGE),
         },
