@@ -201,6 +201,26 @@ def test_it_shows_what_a_subscriber_gets(client: Client, cluster_a: Component) -
     assert f"/notify/unsubscribe/{subscriber.unsubscribe_token}".encode() in answer.content
 
 
+def test_a_subscriber_chooses_components_from_the_manage_page(
+    client: Client, cluster_a: Component
+) -> None:
+    subscriber = subscribe(cluster_a.page, email_address="cy@example.net")
+    manage = f"/notify/manage/{subscriber.unsubscribe_token}"
+    assert b"every incident and maintenance on OpenSRS" in client.get(manage).content
+    chosen = client.post(manage + "/components", {"component_ids": [cluster_a.pk]})
+    assert chosen.status_code == 302 and chosen["Location"] == manage
+    assert list(subscriber.components.all()) == [cluster_a]
+    assert b"incidents and maintenance affecting Cluster A" in client.get(manage).content
+    assert client.post(manage + "/components", {}).status_code == 302  # none: everything
+    assert not subscriber.components.exists()
+    refused = client.post(manage + "/components", {"component_ids": ["nope"]})
+    assert (
+        refused.status_code == 422
+        and b"Unknown component id(s) on this page: nope" in refused.content
+    )
+    assert not subscriber.components.exists()  # nothing half-written
+
+
 def test_it_slows_down_a_client_that_subscribes_too_often(client: Client, page: Page) -> None:
     for n in range(views.SUBSCRIBE_BURST):
         assert api_subscribe(client, email=f"s{n}@example.net").status_code == 201

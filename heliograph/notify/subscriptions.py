@@ -176,6 +176,17 @@ def unsubscribe(*, token: str) -> Subscriber:
         return subscriber
 
 
+def choose_components(*, token: str, component_ids: Sequence[str]) -> Subscriber:
+    """What a subscriber hears about, from their manage page: the components chosen, or
+    everything when none is (an incident follower's choice is the incident)."""
+    with transaction.atomic():
+        subscriber = _by_token(token)
+        if subscriber.unsubscribed_at or subscriber.incident_id:
+            raise InputError("this subscription follows no components")
+        subscriber.components.set(page_components(subscriber.page, component_ids))
+        return subscriber
+
+
 def _webhook_by_token(token: str) -> Subscriber:
     subscriber = _by_token(token)
     if subscriber.kind != WEBHOOK or subscriber.unsubscribed_at:

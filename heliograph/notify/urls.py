@@ -10,7 +10,7 @@ pages = [
     path("confirm/<str:token>", views.confirm, name="notify-confirm"),
     path("unsubscribe/<str:token>", views.unsubscribe, name="notify-unsubscribe"),
     path("manage/<str:token>", views.manage, name="notify-manage"),
-    path("manage/<str:token>/<str:action>", views.manage_webhook, name="notify-manage-webhook"),
+    path("manage/<str:token>/<str:action>", views.manage_action, name="notify-manage-action"),
 ]
 
 urlpatterns = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -282,18 +282,36 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
         state = "active"
     else:
         state = "waiting for confirmation (see the e-mail we sent)"
+    chosen = list(subscriber.components.order_by("position", "name"))
     context = {
         "title": "Your subscription",
         "subscriber": subscriber,
         "state": state,
-        "components": [c.name for c in subscriber.components.order_by("position", "name")],
+        "components": [c.name for c in chosen],
+        "choices": list(subscriber.page.components.order_by("position", "name")),
+        "chosen": {c.pk for c in chosen},
     }
     return _html(request, subscriber.page, "manage.html", context)
 
 
+def _choose_components(request: HttpRequest, token: str) -> HttpResponse:
+    ids = request.POST.getlist("component_ids")
+    try:
+        subscriber = subscriptions.choose_components(token=token, component_ids=ids)
+    except InputError as exc:
+        page = _page(request)
+        if page is None:
+            return HttpResponse(status=404)
+        return _message(request, page, "Not changed", str(exc).capitalize() + ".", status=422)
+    return redirect(f"/notify/manage/{subscriber.unsubscribe_token}")
+
+
 @require_http_methods(["POST"])
-def manage_webhook(request: HttpRequest, token: str, action: str) -> HttpResponse:
-    """From the manage page: reactivate a quarantined webhook, or e-mail it a new secret."""
+def manage_action(request: HttpRequest, token: str, action: str) -> HttpResponse:
+    """From the manage page: choose components; reactivate a quarantined webhook, or e-mail
+    it a new secret."""
+    if action == "components":
+        return _choose_components(request, token)
     change = {"reactivate": subscriptions.reactivate, "secret": subscriptions.renew_secret}
     try:
         subscriber = change[action](token=token)
