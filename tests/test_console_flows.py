@@ -104,6 +104,9 @@ def test_responders_see_the_impact_and_what_differs_as_customers_do(
     impact = shown[shown.index('id="impact"') : shown.index("<h2>Updates</h2>")]
     assert "Jul 08, 2021 11:57 AM EDT (15:57 UTC) → Jul 08, 2021 12:23 PM EDT (16:23 UTC)" in impact
     assert "Total duration: <strong>1 d 5 min</strong>" in impact
+    # One clock: the page's zone with UTC beside it, as on the public page.
+    assert "2021-07-08 12:04 EDT (16:04 UTC)" in shown  # the Investigating update
+    assert "Times are in the page's zone (America/New_York), with UTC beside them." in shown
     assert (
         "This update states a duration of 26 min; the recorded impact windows add up to "
         "1 d 5 min." in shown

@@ -76,6 +76,8 @@ def show(
         if "page" not in (context or {}):
             base["page"] = current_page(request)
     context = {**base, **(context or {})}
+    # One clock: every time shown in the page's zone, UTC beside it (the ``both`` filter).
+    context.setdefault("zone", context["page"].time_zone if context.get("page") else "UTC")
     if status == 200 and any(isinstance(v, Form) and v.errors for v in context.values()):
         status = 400  # the form comes back with its message; nothing was written
     return render(request, template, context, status=status)

@@ -1,4 +1,7 @@
-"""Readable labels for stored status codes."""
+"""Readable labels for stored status codes, and moments in the page's zone with UTC beside."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import template
 
@@ -13,3 +16,17 @@ LABELS = {**STATUS_LABELS, **COMPONENT_STATUS_LABELS}
 def label(code: str) -> str:
     """``degraded_performance`` → ``Degraded Performance``; unknown codes unchanged."""
     return LABELS.get(code, code)
+
+
+@register.filter
+def both(value: datetime | None, zone: str) -> str:
+    """``2021-07-08 11:57 EDT (15:57 UTC)``: the page's zone first, as on the public page."""
+    if not isinstance(value, datetime):
+        return ""
+    try:
+        local = value.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        local = value.astimezone(UTC)
+    utc = value.astimezone(UTC)
+    on = "" if utc.date() == local.date() else f"{utc:%m-%d} "
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({on}{utc:%H:%M} UTC)"
