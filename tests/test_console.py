@@ -208,6 +208,7 @@ def test_it_logs_in_with_the_form_and_its_token(db: None) -> None:
     make_user("responder")
     client = Client(enforce_csrf_checks=True)
     form = client.get("/console/login?next=/console/incidents")
+    assert b"<h1" in form.content  # screen readers start from the page's heading
     token = form.cookies["csrftoken"].value
     response = client.post(
         "/console/login?next=/console/incidents",

@@ -86,6 +86,8 @@ def test_it_filters_by_state_and_type_and_counts_each_state(
     client = as_role("responder")
     # It opens on everyone still subscribed, unconfirmed and quarantined included.
     current = text(client.get("/console/subscribers"))
+    # Its table scrolls on a phone: the region takes keyboard focus to scroll it.
+    assert 'tabindex="0" role="region" aria-label="Subscribers"' in current
     assert all(a in current for a in ("alice@", "bob@", "hooks.example.com", "hooks.example.net"))
     assert "gone@example.org" not in current
     active = text(client.get("/console/subscribers?state=active"))
