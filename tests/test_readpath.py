@@ -47,6 +47,16 @@ def test_it_serves_the_page_and_json_without_a_query(
     assert "stale-if-error=86400" in summary.headers["Cache-Control"]
 
 
+def test_before_any_page_it_says_so_and_shows_the_owner_the_way_in(db: None) -> None:
+    store = SnapshotStore()
+    store.refresh()
+    empty = Response(node(store), "/")
+    assert empty.status == 503 and empty.headers["Retry-After"] == "30"
+    assert empty.headers["Content-Type"].startswith("text/html")
+    assert b"<h1>This status page is not set up yet</h1>" in empty.body
+    assert b'<a href="/console/">Open the console</a>' in empty.body
+
+
 def test_it_answers_304_to_a_matching_etag(app: Node) -> None:
     first = Response(app, "/api/v2/status.json")
     again = Response(app, "/api/v2/status.json", if_none_match=first.headers["ETag"])

@@ -27,7 +27,16 @@ SECURITY = [
     ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "strict-origin-when-cross-origin")
 ]  # fmt: skip
 FRESH_HEADER = "x-heliograph-require-fresh"  # set by the balancer (deploy/nginx.conf)
-NOT_YET = b"No status page has been published yet. Create one: heliograph page create NAME\n"
+# Before the first page is published: a page a visitor can read, and the owner's way in.
+NOT_YET = (
+    b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    b'<meta name="viewport" content="width=device-width,initial-scale=1">'
+    b"<title>Status page not set up yet</title></head>\n<body><main>"
+    b"<h1>This status page is not set up yet</h1>"
+    b"<p>Please check back soon.</p>"
+    b'<p>Setting it up? <a href="/console/">Open the console</a> to create the page.</p>'
+    b"</main></body></html>\n"
+)
 
 Headers = list[tuple[str, str]]
 
@@ -97,7 +106,8 @@ class ReadPath:
         site = self.store.site_for(host)
         if method == "GET" or method == "HEAD":
             if site is None:
-                return _with_body(503, common(site), "text/plain; charset=utf-8", NOT_YET, method)
+                headers = [*common(site), ("Retry-After", "30")]
+                return _with_body(503, headers, "text/html; charset=utf-8", NOT_YET, method)
             try:
                 prepared = _prepared(site, normalize(path))
             except OSError:  # its body went missing from this node's disk
