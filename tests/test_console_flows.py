@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.test import Client
 from django.utils import timezone
@@ -220,7 +220,9 @@ def test_it_schedules_maintenance_and_records_changes(as_role: Login, cluster_a:
     )
     assert response.status_code == 302
     window = Incident.objects.get(name="Rspam upgrade")
-    assert window.kind == "maintenance" and window.scheduled_for.hour == 15
+    # Typed in the page's zone (America/New_York, EDT in July) unless UTC is picked.
+    assert window.kind == "maintenance"
+    assert window.scheduled_for == datetime(2031, 7, 8, 19, 0, tzinfo=UTC)
     assert list(window.components.all()) == [cluster_a]
     assert b"Rspam upgrade" in client.get("/console/").content
     backwards = client.post(
@@ -288,8 +290,10 @@ def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) 
         b"Reschedule" in shown and f"/console/maintenance/{window.pk}/reschedule".encode() in shown
     )
     url = f"/console/maintenance/{window.pk}/reschedule"
+    in_utc = {"time_zone": "UTC"}
     response = client.post(
-        url, {"scheduled_for": "2031-07-09T15:00", "scheduled_until": "2031-07-09T17:00"}
+        url,
+        {"scheduled_for": "2031-07-09T15:00", "scheduled_until": "2031-07-09T17:00", **in_utc},
     )
     assert response.status_code == 302 and response["Location"] == f"/console/incidents/{window.pk}"
     window.refresh_from_db()
@@ -301,7 +305,8 @@ def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) 
     assert AuditEvent.objects.get(action="maintenance.reschedule").actor == "user:responder"
     events = AuditEvent.objects.count()
     backwards = client.post(
-        url, {"scheduled_for": "2031-07-09T18:00", "scheduled_until": "2031-07-09T17:00"}
+        url,
+        {"scheduled_for": "2031-07-09T18:00", "scheduled_until": "2031-07-09T17:00", **in_utc},
     )
     assert backwards.status_code == 400 and b"must end after it starts" in backwards.content
     garbled = client.post(url, {"scheduled_for": "soon", "scheduled_until": "2031-07-09T17:00"})
@@ -309,6 +314,9 @@ def test_it_reschedules_a_maintenance_from_its_page(as_role: Login, page: Page) 
     assert AuditEvent.objects.count() == events
     window.refresh_from_db()
     assert (window.scheduled_for.hour, window.scheduled_until.hour) == (15, 17)
+    # The form shows the window in the page's zone, as it takes it.
+    shown = client.get(f"/console/incidents/{window.pk}").content.decode()
+    assert 'value="2031-07-09T11:00"' in shown and "America/New_York" in shown
     maintenance_rules.start_maintenance(maintenance=window)
     assert b"Reschedule" not in client.get(f"/console/incidents/{window.pk}").content
     started = client.post(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.utils import timezone
 
 from heliograph.accounts.models import ApiKey
 from heliograph.accounts.roles import ROLES
@@ -25,7 +27,7 @@ INCIDENT_STATUS_CHOICES = [(s, STATUS_LABELS[s]) for s in (*UNRESOLVED, Status.R
 PICKER_CHOICES = [("", "Not affected")] + [
     (s, COMPONENT_STATUS_LABELS[s]) for s in COMPONENT_STATUSES
 ]
-UTC_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+LOCAL_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
 def set_choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
@@ -34,14 +36,48 @@ def set_choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> 
     field.choices = choices
 
 
-class UtcDateTimeField(forms.DateTimeField):
-    """A datetime-local input read as UTC (the console shows every time in UTC)."""
+class LocalDateTimeField(forms.DateTimeField):
+    """A datetime-local input: a wall-clock time in the zone its ``ZonedForm`` chose."""
 
-    widget = UTC_INPUT
+    widget = LOCAL_INPUT
+    zone: ZoneInfo = ZoneInfo("UTC")
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(self.zone).replace(tzinfo=None)
+        return value
 
     def to_python(self, value: Any) -> datetime | None:
-        result = super().to_python(value)
-        return result.replace(tzinfo=UTC) if result and result.tzinfo is None else result
+        result = super().to_python(value)  # read in Django's current zone: back to as typed
+        if result is None:
+            return None
+        return timezone.localtime(result).replace(tzinfo=None).replace(tzinfo=self.zone)
+
+
+class ZonedForm(forms.Form):
+    """Times typed in the page's zone, unless the responder picks UTC (one clock with what
+    the console shows)."""
+
+    time_zone = forms.ChoiceField(label="Time zone", required=False, choices=[])
+
+    def __init__(self, *args: Any, zone: ZoneInfo, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        name = str(zone)
+        set_choices(self, "time_zone", [(name, name)] + ([("UTC", "UTC")] * (name != "UTC")))
+        self.fields["time_zone"].initial = name
+        for field in self._times():
+            field.zone = zone
+
+    def _times(self) -> list[LocalDateTimeField]:
+        return [f for f in self.fields.values() if isinstance(f, LocalDateTimeField)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("time_zone") == "UTC":  # the same wall-clock time, read as UTC
+            for name, field in self.fields.items():
+                if isinstance(field, LocalDateTimeField) and data.get(name):
+                    data[name] = data[name].replace(tzinfo=ZoneInfo("UTC"))
+        return data
 
 
 class SetupForm(forms.Form):
@@ -67,11 +103,11 @@ class MaintenanceUpdateForm(UpdateForm):
     status = forms.ChoiceField(choices=[(s, STATUS_LABELS[s]) for s in MAINTENANCE_STATUSES])
 
 
-class MaintenanceForm(forms.Form):
+class MaintenanceForm(ZonedForm):
     name = forms.CharField(max_length=255, label="Title")
     body = forms.CharField(widget=forms.Textarea, label="Details (markdown)")
-    scheduled_for = UtcDateTimeField(label="Starts (UTC)")
-    scheduled_until = UtcDateTimeField(label="Ends (UTC)")
+    scheduled_for = LocalDateTimeField(label="Starts")
+    scheduled_until = LocalDateTimeField(label="Ends")
     remind_prior = forms.BooleanField(
         required=False, initial=False, label="Remind subscribers an hour before"
     )
@@ -83,9 +119,9 @@ class MaintenanceForm(forms.Form):
     )
 
 
-class RescheduleForm(forms.Form):
-    scheduled_for = UtcDateTimeField(label="Starts (UTC)")
-    scheduled_until = UtcDateTimeField(label="Ends (UTC)")
+class RescheduleForm(ZonedForm):
+    scheduled_for = LocalDateTimeField(label="Starts")
+    scheduled_until = LocalDateTimeField(label="Ends")
 
 
 class DetailsForm(forms.Form):
@@ -108,9 +144,9 @@ class CauseForm(forms.Form):
     cause = forms.ChoiceField(label="Caused by", choices=[])
 
 
-class ChangeForm(forms.Form):
+class ChangeForm(ZonedForm):
     title = forms.CharField(max_length=255)
-    at = UtcDateTimeField(label="When (UTC)", required=False)
+    at = LocalDateTimeField(label="When", required=False)
     source = forms.ChoiceField(choices=[(s, s) for s in CHANGE_SOURCES], label="Kind")
     link = forms.URLField(required=False, assume_scheme="https")
 

@@ -195,10 +195,11 @@ def _detail(request: HttpRequest, incident: Incident, **extra: Any) -> HttpRespo
             }
         ),
         "reschedule_form": RescheduleForm(
+            zone=incident.page.zone,
             initial={
                 "scheduled_for": incident.scheduled_for,
                 "scheduled_until": incident.scheduled_until,
-            }
+            },
         ),
     }
     context.update(extra)

@@ -25,7 +25,7 @@ def _checked_components(request: HttpRequest, page_components: list[Component]) 
 @requires("read")
 def maintenance_list(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
-    form = MaintenanceForm(request.POST or None)
+    form = MaintenanceForm(request.POST or None, zone=page.zone)
     components = list(page.components.select_related("group"))
     if request.method == "POST":
         if not user_of(request).can("manage_incidents"):
@@ -69,7 +69,7 @@ def maintenance_list(request: HttpRequest) -> HttpResponse:
 def maintenance_reschedule(request: HttpRequest, maintenance_id: str) -> HttpResponse:
     """Move a maintenance that has not started yet."""
     window = incident_or_404(request, maintenance_id)
-    form = RescheduleForm(request.POST)
+    form = RescheduleForm(request.POST, zone=window.page.zone)
     if form.is_valid():
         data = form.cleaned_data
         done = attempt(
@@ -105,7 +105,7 @@ def overrun_incident(request: HttpRequest, maintenance_id: str) -> HttpResponse:
 @requires("read")
 def change_list(request: HttpRequest) -> HttpResponse:
     page = page_or_404(request)
-    form = ChangeForm(request.POST or None)
+    form = ChangeForm(request.POST or None, zone=page.zone)
     components = list(page.components.select_related("group"))
     if request.method == "POST":
         if not user_of(request).can("manage_incidents"):
