@@ -425,3 +425,32 @@ def test_it_stops_at_start_up_on_a_bad_mail_setting(settings: Any) -> None:
     settings.HELIOGRAPH_SMTP_URL = "mail.example.com"
     settings.HELIOGRAPH_ALLOW_PRIVATE_TARGETS = "127.0.0.0/8, localnet"
     assert [p.id for p in check_notify_settings()] == ["notify.E001", "notify.E003"]
+
+
+def test_a_relay_that_stops_answering_is_given_up_after_its_timeout() -> None:
+    """The plain path bounds each reply with one watchdog per connection, not a timer per
+    command: a relay silent after EHLO still fails the message after its timeout."""
+    from heliograph.notify.channels import email
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 mute\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith(b"EHLO"):
+                writer.write(b"250-mute\r\n250 SIZE 1000000\r\n")  # and nothing after
+
+    async def attempt() -> tuple[str | None, float]:
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        relay = Relay("127.0.0.1", port, None, None, False, False, 1.0, True)
+        sender = email._Sender([relay])
+        watching = asyncio.get_running_loop().create_task(sender.replies.watch())
+        started = time.monotonic()
+        message = email.Outgoing("a@example.com", "b@example.net", b"Hi\r\n.\r\n", plain=True)
+        result = await sender.send(message)
+        watching.cancel()
+        server.close()
+        return result, time.monotonic() - started
+
+    result, seconds = asyncio.run(attempt())
+    assert result is not None and "Timed out waiting for server response" in result
+    assert 1.0 <= seconds < 3.5

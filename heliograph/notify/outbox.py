@@ -9,6 +9,7 @@ can go out twice, and each carries its delivery id so receivers can drop the rep
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
@@ -16,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -43,6 +44,7 @@ from heliograph.notify.models import (
     Notification,
     Subscriber,
 )
+from heliograph.notify.rows import Columns, loaded
 
 T = TypeVar("T")
 
@@ -258,11 +260,10 @@ def claim(
     known.update(Notification.objects.select_related("page").in_bulk(missing))
     db, claimed = connection.alias, []
     for pk, notification, subscriber, attempts, _, *reader in paced(rows):
-        delivery = Delivery.from_db(
-            db, _LEASED, (pk, notification, subscriber, PENDING, attempts, until, owner)
-        )
-        delivery.subscriber = _READER.build(reader)
-        delivery.notification = known[notification]
+        values = (pk, notification, subscriber, PENDING, attempts, until, owner)
+        delivery = loaded(Delivery, db, zip(_LEASED, values, strict=True))
+        cached = delivery._state.fields_cache  # what the relations' setters would keep
+        cached["subscriber"], cached["notification"] = _READER.build(reader), known[notification]
         claimed.append(delivery)
     return claimed
 
@@ -281,42 +282,9 @@ _LEASED = [
 _RETURNED = ["id", "notification_id", "subscriber_id", "attempts", "next_attempt_at"]
 
 
-class _Columns:
-    """Some of a model's columns, read with plain SQL and made into (partly deferred)
-    instances with the conversions Django would apply."""
-
-    def __init__(self, model: type[Subscriber], names: Sequence[str]) -> None:
-        by_name = {f.attname: f for f in model._meta.concrete_fields}
-        self.model, self.names = model, list(names)
-        self.fields = [by_name[name] for name in names]
-        self.converters: dict[str, list[tuple[int, Any, list[Any]]]] = {}  # by backend
-
-    def select(self, alias: str) -> str:
-        return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields)
-
-    def build(self, values: list[Any]) -> Subscriber:
-        db = connections[DEFAULT_DB_ALIAS]  # not the thread-local proxy: this runs per row
-        if db.vendor not in self.converters:
-            self.converters[db.vendor] = self._converters()
-        for n, col, functions in self.converters[db.vendor]:
-            if values[n] is not None:
-                for convert in functions:
-                    values[n] = convert(values[n], col, db)
-        return self.model.from_db(DEFAULT_DB_ALIAS, self.names, values)
-
-    def _converters(self) -> list[tuple[int, Any, list[Any]]]:
-        found = []
-        for n, field in enumerate(self.fields):
-            col = field.get_col(self.model._meta.db_table)
-            functions = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            if functions:
-                found.append((n, col, functions))
-        return found
-
-
 # What sending needs: the address or endpoint, the links' token, the secret that signs,
 # whether they still want it. The rest stays deferred (read only if something asks).
-_READER = _Columns(
+_READER = Columns(
     Subscriber,
     [
         "id",
@@ -415,34 +383,52 @@ def record_success(
     """Mark sent, and note each attempt in the history; returns how many rows changed
     (one sent already, by a worker whose lease had lapsed, stays as it is).
 
-    Plain SQL, and on PostgreSQL one statement (one round trip, its own transaction):
-    this runs every few messages, and ORM statement building, model instances and round
-    trips (each a wait for the GIL beside the sending thread) cost more than sending."""
+    Plain SQL whose text does not depend on the number of rows (the ids travel as one
+    array, or JSON on SQLite), and on PostgreSQL one statement (one round trip, its own
+    transaction): this runs every few messages, and building statements, adapting a
+    parameter per row and round trips (each a wait for the GIL beside the sending
+    thread) cost more than sending."""
     ids = _ids(deliveries)
     if not ids:
         return 0
     when = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    update = (
-        f"UPDATE {table} SET status = %s, sent_at = %s, attempts = attempts + 1, "
-        f"leased_until = NULL, last_error = '' "
-        f"WHERE status = %s AND id IN ({', '.join(['%s'] * len(ids))})"
-    )
-    params = [SENT, when, PENDING, *ids]
-    insert, noted = _attempts_insert(ids, when, SENT, "", owner)
+    update, insert = _success_sql(connection.vendor)
+    params = [SENT, when, PENDING]
+    noted = [when, SENT, "", owner]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 f"WITH done AS ({update} RETURNING 1), noted AS ({insert}) "
                 "SELECT COUNT(*) FROM done",
-                [*params, *noted],
+                [*params, ids, *noted, ids],
             )
             return int(cursor.fetchone()[0])
+        listed = json.dumps(ids)
         with transaction.atomic(savepoint=False):
-            cursor.execute(update, params)
+            cursor.execute(update, [*params, listed])
             changed = max(cursor.rowcount, 0)
-            cursor.execute(insert, noted)
+            cursor.execute(insert, [*noted, listed])
         return changed
+
+
+@functools.cache
+def _success_sql(vendor: str) -> tuple[str, str]:
+    """record_success's UPDATE and INSERT, each taking the ids as its last parameter."""
+    quote = connection.ops.quote_name
+    deliveries, attempts = (quote(m._meta.db_table) for m in (Delivery, DeliveryAttempt))
+    if vendor == "postgresql":
+        chosen, each = "id = ANY(%s::bigint[])", "unnest(%s::bigint[])"
+    else:
+        chosen, each = "id IN (SELECT value FROM json_each(%s))", "value FROM json_each(%s)"
+    update = (
+        f"UPDATE {deliveries} SET status = %s, sent_at = %s, attempts = attempts + 1, "
+        f"leased_until = NULL, last_error = '' WHERE status = %s AND {chosen}"
+    )
+    insert = (
+        f"INSERT INTO {attempts} (at, outcome, error, worker, delivery_id) "
+        f"SELECT %s, %s, %s, %s, {each}"
+    )
+    return update, insert
 
 
 def _attempts_insert(

@@ -21,7 +21,7 @@ import logging
 import queue
 import threading
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,12 +30,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from heliograph.notify import outbox
-from heliograph.notify.channels import Unrecorded
+from heliograph.notify.channels import Pending, Unrecorded
 from heliograph.notify.models import Delivery
 
 log = logging.getLogger(__name__)
 
-LINGER = 0.004  # seconds a commit may wait for more results, unless a connection waits
+# Seconds a commit may wait for more results, unless a connection needs one soon: an SMTP
+# connection says so once its next MAIL is answered, so the commit overlaps RCPT and DATA
+# (it started only once a connection was already waiting: every connection then waited for
+# a whole commit, in step, and the relay idled meanwhile).
+LINGER = 0.004
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]
 _Item = tuple["Done", _Waiter | None] | Callable[[], object]
@@ -61,7 +65,7 @@ class Recorder:
         self.inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self.broken: Exception | None = None  # recording failed: nothing more may start
 
-    def submit(self, done: Done) -> Awaitable[None]:
+    def submit(self, done: Done) -> Pending:
         """Hand over one result; the answer is done once it is committed (at once if
         recording broke, since then nothing more is sent and the leases bring the rest
         back). On the event loop."""
@@ -101,7 +105,7 @@ class Recorder:
             raise self.broken
 
     def _next_group(self) -> tuple[list[_Item], bool]:
-        """What arrives until a connection waits for us, or for at most LINGER after the
+        """What arrives until a connection needs a result soon, or for at most LINGER after the
         first result (a commit per message would cost more CPU than the sending); True
         once ``close`` was seen."""
         first = self.inbox.get()
@@ -156,13 +160,18 @@ class Recorder:
 
 
 class _Commit:
-    """Awaitable: done once a result is committed (``Unrecorded`` if it could not be).
-    Whoever awaits it before that asks the recorder to commit now."""
+    """A ``Pending`` result: done once committed (``Unrecorded`` if it could not be).
+    Whoever awaits it before that, or says it soon will, asks the recorder to commit
+    now."""
 
     __slots__ = ("future", "recorder")
 
     def __init__(self, future: asyncio.Future[None], recorder: Recorder) -> None:
         self.future, self.recorder = future, recorder
+
+    def hurry(self) -> None:
+        if not self.future.done():
+            self.recorder.wanted.set()
 
     def __await__(self) -> Generator[Any, None, None]:
         if not self.future.done():

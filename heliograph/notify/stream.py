@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from heliograph.notify import outbox
-from heliograph.notify.channels import Job, email, webhook
+from heliograph.notify.channels import Job, Pending, email, webhook
 from heliograph.notify.models import FAILED, OURS, SENT, Delivery
 from heliograph.notify.recorder import Done, Recorder
 
@@ -253,7 +253,7 @@ class _Feed(Generic[T]):
         self.queue.put_nowait(None)  # for the next connection that asks
         return None
 
-    def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Awaitable[None]:
+    def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Pending:
         batch: Batch = job.batch
         if cut:
             done = Done(batch.deliveries[job.key], UNFINISHED, OURS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,6 +26,15 @@ class Unrecorded(Exception):
     content must not go out (the connection stops; the leases bring the rest back)."""
 
 
+class Pending(Protocol):
+    """A result on its way to the database: awaited before the next message's content
+    goes out. ``hurry``: it will be awaited soon, so commit it without waiting for more."""
+
+    def __await__(self) -> Generator[Any, None, None]: ...
+
+    def hurry(self) -> None: ...
+
+
 class Source(Protocol[T]):
     """Feeds a channel's connections and takes their results (the worker's stream).
 
@@ -40,18 +49,18 @@ class Source(Protocol[T]):
         """The next message to send; None: no more (the connection closes)."""
         ...
 
-    def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Awaitable[None]:
+    def finished(self, job: Job[T], result: str | None, *, cut: bool = False) -> Pending:
         """``result`` None: delivered; else why not. ``cut``: cut off at its deadline."""
         ...
 
 
-Attempt = Callable[[Job[T], Awaitable[None] | None], Awaitable[tuple[str | None, bool]]]
+Attempt = Callable[[Job[T], Pending | None], Awaitable[tuple[str | None, bool]]]
 
 
 async def run_jobs(source: Source[T], attempt: Attempt[T]) -> None:
     """One connection's loop: each message is attempted once the result before it is on
     its way to the database (``attempt`` awaits that before any content goes out)."""
-    committed: Awaitable[None] | None = None  # the previous result, being recorded
+    committed: Pending | None = None  # the previous result, being recorded
     while (job := await source.take()) is not None:
         result, cut = await attempt(job, committed)
         committed = source.finished(job, result, cut=cut)

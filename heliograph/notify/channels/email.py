@@ -14,8 +14,9 @@ import asyncio
 import contextlib
 import email.policy
 import io
+import math
 import re
-from collections.abc import Awaitable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.generator import BytesGenerator
@@ -33,7 +34,7 @@ from django.utils import timezone
 from heliograph.lib.markup import render_markdown
 from heliograph.lib.timefmt import local_clock
 from heliograph.notify import payloads, rules, smtp_config
-from heliograph.notify.channels import Job, Source, run_jobs, within_deadline
+from heliograph.notify.channels import Job, Pending, Source, run_jobs, within_deadline
 from heliograph.notify.models import (
     CONFIRMATION,
     MAINTENANCE,
@@ -332,19 +333,20 @@ class _Sender:
         self.down: set[Relay] = set()
         self.client: aiosmtplib.SMTP | None = None
         self.relay: Relay | None = None
+        self.replies = _Replies(self.abort)
 
     async def drain(self, source: Source[Outgoing]) -> None:
+        watching = asyncio.get_running_loop().create_task(self.replies.watch())
         try:
             await run_jobs(source, self.attempt)
         finally:
+            watching.cancel()
             await self.close()
 
-    async def attempt(
-        self, job: Job[Outgoing], ready: Awaitable[None] | None
-    ) -> tuple[Result, bool]:
+    async def attempt(self, job: Job[Outgoing], ready: Pending | None) -> tuple[Result, bool]:
         return await within_deadline(job, self.send(job.message, ready), self.abort)
 
-    async def send(self, message: Outgoing, ready: Awaitable[None] | None = None) -> Result:
+    async def send(self, message: Outgoing, ready: Pending | None = None) -> Result:
         """``ready`` is awaited before the message's content goes out."""
         if not self.relays:
             return "no SMTP relay configured (HELIOGRAPH_SMTP_URL)"
@@ -360,7 +362,7 @@ class _Sender:
                 await self.close()
                 continue
             try:
-                await _transact(client, message, ready)
+                await _transact(client, self.replies, message, ready)
                 return None
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 return f"{relay} refused the recipient: {exc}"  # another relay would too
@@ -413,8 +415,52 @@ class _Sender:
             client.close()
 
 
+WATCH_EVERY = 1.0  # seconds between a connection's looks at the reply it waits for
+
+
+class _Replies:
+    """The plain path's commands and replies on one connection. Each wait for a reply is
+    bounded by the relay's timeout, as aiosmtplib's own commands bound theirs, but by one
+    timer per connection instead of one per command (four per message, each made and
+    cancelled: more of the sending loop's time than the commands' own work)."""
+
+    def __init__(self, drop: Callable[[], None]) -> None:
+        self.drop = drop  # closes the connection: the wait then ends at once
+        self.answer_by = math.inf  # loop time
+        self.late = False
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if loop.time() > self.answer_by:
+                self.late, self.answer_by = True, math.inf
+                self.drop()
+
+    async def ask(self, client: aiosmtplib.SMTP, line: bytes) -> aiosmtplib.SMTPResponse:
+        """Send ``line`` (a command, or a message's content in its wire form), read the reply."""
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        if client.timeout is not None:
+            self.answer_by = asyncio.get_running_loop().time() + client.timeout
+        self.late = False
+        try:
+            protocol.write(line)
+            return await protocol.read_response(timeout=None)
+        except aiosmtplib.SMTPServerDisconnected:
+            client.close()
+            if self.late:
+                raise aiosmtplib.SMTPReadTimeoutError(
+                    "Timed out waiting for server response"
+                ) from None
+            raise
+        finally:
+            self.answer_by = math.inf
+
+
 async def _transact(
-    client: aiosmtplib.SMTP, message: Outgoing, ready: Awaitable[None] | None
+    client: aiosmtplib.SMTP, replies: _Replies, message: Outgoing, ready: Pending | None
 ) -> None:
     """MAIL, RCPT, DATA, as aiosmtplib's ``sendmail`` does them for one recipient, minus
     its parses of the addresses and of the content per message (a plain message was
@@ -424,37 +470,26 @@ async def _transact(
             await ready
         await client.sendmail(message.sender, [message.recipient], message.data)
         return
-    size = [b"SIZE=%d" % len(message.data)] if client.supports_extension("size") else []
+    size = b" SIZE=%d" % len(message.data) if client.supports_extension("size") else b""
     try:
-        reply = await client.execute_command(b"MAIL", b"FROM:<%s>" % message.sender.encode(), *size)
+        reply = await replies.ask(client, b"MAIL FROM:<%s>%s\r\n" % (message.sender.encode(), size))
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, message.sender)
-        reply = await client.execute_command(b"RCPT", b"TO:<%s>" % message.recipient.encode())
+        if ready is not None:  # needed after RCPT and DATA: commit it meanwhile
+            ready.hurry()
+        reply = await replies.ask(client, b"RCPT TO:<%s>\r\n" % message.recipient.encode())
         if reply.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
             refused = aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, message.recipient)
             raise aiosmtplib.SMTPRecipientsRefused([refused])
-        reply = await client.execute_command(b"DATA")
+        reply = await replies.ask(client, b"DATA\r\n")
         if reply.code != SMTPStatus.start_input:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
         if ready is not None:
             await ready
-        reply = await _content(client, message.data)
+        reply = await replies.ask(client, message.data)
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPDataError(reply.code, reply.message)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
             await client.rset()  # a clean envelope for the connection's next message
-        raise
-
-
-async def _content(client: aiosmtplib.SMTP, wire: bytes) -> aiosmtplib.SMTPResponse:
-    """The message after DATA's 354, already in its wire form, and the relay's answer."""
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    try:
-        protocol.write(wire)
-        return await protocol.read_response(timeout=client.timeout)
-    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
-        client.close()
         raise

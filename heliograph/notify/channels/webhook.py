@@ -12,7 +12,6 @@ import base64
 import functools
 import json
 import ssl
-from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -20,7 +19,7 @@ import httpx
 
 from heliograph.lib import netguard, networks
 from heliograph.notify import payloads, rules
-from heliograph.notify.channels import Job, Source, run_jobs, within_deadline
+from heliograph.notify.channels import Job, Pending, Source, run_jobs, within_deadline
 from heliograph.notify.models import Delivery
 
 TIMEOUT = 30.0
@@ -99,12 +98,10 @@ class _Lane:
         finally:
             self.close()
 
-    async def attempt(
-        self, job: Job[Request], ready: Awaitable[None] | None
-    ) -> tuple[Result, bool]:
+    async def attempt(self, job: Job[Request], ready: Pending | None) -> tuple[Result, bool]:
         return await within_deadline(job, self.post_when(ready, job.message), self.close)
 
-    async def post_when(self, ready: Awaitable[None] | None, request: Request) -> Result:
+    async def post_when(self, ready: Pending | None, request: Request) -> Result:
         if ready is not None:
             await ready  # a request is all content: none of it goes before
         return await self.post(request)
