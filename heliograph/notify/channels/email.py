@@ -44,7 +44,7 @@ from heliograph.notify.models import (
     Delivery,
     Notification,
 )
-from heliograph.notify.smtp_config import Relay
+from heliograph.notify.smtp_config import Relay, client_for
 
 UNSUBSCRIBE = "@@UNSUBSCRIBE@@"  # stamped per recipient after rendering
 MANAGE = "@@MANAGE@@"
@@ -382,16 +382,7 @@ class _Sender:
         if self.client is not None and self.relay == relay and self.client.is_connected:
             return self.client
         await self.close()
-        client = aiosmtplib.SMTP(
-            hostname=relay.host,
-            port=relay.port,
-            username=relay.username,
-            password=relay.password,
-            use_tls=relay.use_tls,
-            start_tls=relay.start_tls,
-            timeout=relay.timeout,
-            validate_certs=relay.validate_certs,
-        )
+        client = client_for(relay)
         await client.connect()
         if client.is_ehlo_or_helo_needed:  # as aiosmtplib's own commands do
             try:
