@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
@@ -63,9 +64,10 @@ class Notices:
 
     # --- what customers read ---------------------------------------------------------------
 
+    @cached_property
     def _source(self) -> Source:
         """The worst path feeding the component (this result on a tie): what customers
-        notice comes from it."""
+        notice comes from it. Read once per result (another path's costs a query)."""
         mine = PathState.from_json(self.monitor.state)
         worst = (PATH_STATUSES.index(mine.status), self.monitor)
         for other in self.others:
@@ -81,12 +83,12 @@ class Notices:
         return Source(monitor.kind, rank == PATH_STATUSES.index(DOWN), values, noticed)
 
     def _effect_key(self) -> str:
-        found = self._source()
+        found = self._source
         down = str(self.current) if found.down else found.noticed or "slow"
         return f"{wording.service(found.kind).name}:{down}"
 
     def _fields(self, since: datetime) -> dict[str, Any]:
-        found = self._source()
+        found = self._source
         status = self.current or OPERATIONAL
         worst = max(status, self._titled_status(), key=evaluator.rank)
         effect = wording.effect(

@@ -34,7 +34,7 @@ def failing() -> Failing | None:
     """The last e-mail attempt's answer when it failed (none since succeeded)."""
     latest = (
         DeliveryAttempt.objects.filter(delivery__subscriber__kind=EMAIL)
-        .order_by("-at", "-id")
+        .order_by("-id")  # the newest by its key's index: no sort of every attempt
         .values_list("outcome", "error", "at")
         .first()
     )
